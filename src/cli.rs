@@ -1,0 +1,178 @@
+//! The command line: `sockloop serve`, `sockloop client`, `sockloop load`.
+//!
+//! clap parses the flags into the `*Args` structs here; [`run`] turns them
+//! into a config and hands over to the server, client or load generator.
+//! `main.rs` only sets up logging and calls [`run`].
+
+use crate::config::{ServeConfig, default_max_conns};
+use crate::framing::DEFAULT_MAX_LINE;
+use crate::protocol::{Credentials, Service};
+use crate::server::Server;
+use clap::{Args, Parser, Subcommand};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// sockloop: the socket tutorial's services on one mio event loop.
+#[derive(Debug, Parser)]
+#[command(name = "sockloop", version, about)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve echo, greet, login, command, udp-echo and udp-log.
+    Serve(ServeArgs),
+    /// Talk to one service: stdin lines out, replies to stdout.
+    Client(crate::client::ClientArgs),
+    /// Generate load against a service and verify every reply.
+    Load(crate::load::LoadArgs),
+}
+
+/// A service address on the command line: `IP:PORT`, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint(pub Option<SocketAddr>);
+
+/// Parses `IP:PORT` (IPv4 or `[IPv6]:PORT`) or `off`.
+pub fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(Endpoint(None));
+    }
+    s.parse()
+        .map(|a| Endpoint(Some(a)))
+        .map_err(|_| format!("'{s}' is not IP:PORT (e.g. 127.0.0.1:7000 or [::1]:7000) or off"))
+}
+
+/// `--idle-timeout`'s default, as text for clap (config::DEFAULT_IDLE_TIMEOUT_SECS).
+const DEFAULT_IDLE_TIMEOUT_STR: &str = "300";
+
+/// Parses seconds, fractions allowed (`0.5`).
+pub fn parse_secs(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("'{s}' is not a valid duration"))
+}
+
+/// `sockloop serve`: flags for every service address and limit.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// TCP echo address, or off.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7000", value_parser = parse_endpoint)]
+    pub echo: Endpoint,
+    /// TCP greet address, or off.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7001", value_parser = parse_endpoint)]
+    pub greet: Endpoint,
+    /// TCP login address, or off.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7002", value_parser = parse_endpoint)]
+    pub login: Endpoint,
+    /// TCP command address, or off.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7003", value_parser = parse_endpoint)]
+    pub command: Endpoint,
+    /// UDP echo address, or off.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7000", value_parser = parse_endpoint)]
+    pub udp_echo: Endpoint,
+    /// UDP log address, or off.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7004", value_parser = parse_endpoint)]
+    pub udp_log: Endpoint,
+    /// Connections served at once; more get `ERR server full`.
+    /// Default: the open-file limit minus a reserve of 64.
+    #[arg(long, value_name = "N")]
+    pub max_conns: Option<usize>,
+    /// Longest line accepted by greet, login and command (bytes).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE)]
+    pub max_line: usize,
+    /// Close connections idle this long (seconds, fractions allowed; 0 = never).
+    #[arg(long, value_name = "SECS", default_value = DEFAULT_IDLE_TIMEOUT_STR, value_parser = parse_secs)]
+    pub idle_timeout: Duration,
+    /// Accepted login NAME:PASSWORD (repeatable); replaces admin:12345.
+    #[arg(long = "user", value_name = "NAME:PASSWORD")]
+    pub users: Vec<String>,
+    /// Let the command `E` stop the whole server, not just its connection.
+    #[arg(long)]
+    pub allow_remote_shutdown: bool,
+}
+
+impl ServeArgs {
+    /// The server configuration these flags describe.
+    pub fn to_config(&self) -> Result<ServeConfig, String> {
+        let addrs = [
+            self.echo,
+            self.greet,
+            self.login,
+            self.command,
+            self.udp_echo,
+            self.udp_log,
+        ];
+        let listeners = Service::ALL
+            .iter()
+            .zip(addrs)
+            .filter_map(|(&service, Endpoint(addr))| addr.map(|a| (service, a)))
+            .collect();
+        let credentials = if self.users.is_empty() {
+            Credentials::default_tutorial()
+        } else {
+            Credentials::from_specs(&self.users).map_err(|e| format!("--user: {e}"))?
+        };
+        Ok(ServeConfig {
+            listeners,
+            max_conns: self.max_conns.unwrap_or_else(default_max_conns),
+            max_line: self.max_line,
+            idle_timeout: (!self.idle_timeout.is_zero()).then_some(self.idle_timeout),
+            credentials,
+            allow_remote_shutdown: self.allow_remote_shutdown,
+            ..ServeConfig::defaults()
+        })
+    }
+}
+
+/// Runs the parsed command line; the process's exit status.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Serve(args) => serve(&args),
+        Command::Client(args) => crate::client::run(&args),
+        Command::Load(args) => crate::load::run(&args),
+    }
+}
+
+/// `sockloop serve`: bind everything, print the `listening` lines, run.
+fn serve(args: &ServeArgs) -> ExitCode {
+    let (old, soft, hard) = crate::limits::raise_nofile();
+    log::info!("open-file limit: soft {old} -> {soft}, hard {hard}");
+    let config = match args.to_config() {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    log::info!(
+        "max-conns {}, max-line {}, idle-timeout {:?}",
+        config.max_conns,
+        config.max_line,
+        config.idle_timeout
+    );
+    let server = match Server::bind(config) {
+        Ok(s) => s,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let mut stdout = std::io::stdout().lock();
+    for (service, addr) in server.listening() {
+        // The exact format tests and scripts wait for.
+        let _ = writeln!(stdout, "listening {} {} {}", service, service.proto(), addr);
+    }
+    let _ = stdout.flush();
+    drop(stdout);
+    match server.run() {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("event loop failed: {e}")),
+    }
+}
+
+/// Prints one clear error line and returns a failing exit status.
+pub fn fail(message: &str) -> ExitCode {
+    eprintln!("sockloop: error: {message}");
+    ExitCode::FAILURE
+}

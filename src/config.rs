@@ -1,0 +1,166 @@
+//! The server's settings, checked once before anything is bound.
+//!
+//! `cli` turns flags into a [`ServeConfig`]; [`ServeConfig::validate`]
+//! enforces the rules that span several flags (default credentials only on
+//! loopback). The event loop only reads it.
+
+use crate::framing::DEFAULT_MAX_LINE;
+use crate::protocol::{Credentials, Service};
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Default `--idle-timeout`: five minutes, redis's `timeout` is off by
+/// default and nginx's keepalive is 75 s; five minutes keeps a forgotten
+/// `nc` session from living forever while never touching a load test.
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 300;
+
+/// Pending output per connection above which the loop stops reading from
+/// it (backpressure). 64 KiB is a loopback socket's default send buffer
+/// scale: enough to keep the pipe full, small enough that 10,000 slow readers
+/// cost at most ~1.3 GiB in the worst case instead of unbounded memory.
+pub const OUTPUT_CAP: usize = 64 * 1024;
+
+/// How long a graceful shutdown waits for pending output (SIGINT/SIGTERM).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// File descriptors kept back from `--max-conns`' default: listeners,
+/// epoll, the signal pipe, stdio, and some room for the accept that tells a
+/// client `ERR server full`.
+pub const FD_RESERVE: u64 = 64;
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The enabled services and the addresses to bind them to.
+    pub listeners: Vec<(Service, SocketAddr)>,
+    /// Connections served at once; the next gets `ERR server full`.
+    pub max_conns: usize,
+    /// Longest line content accepted by the line services.
+    pub max_line: usize,
+    /// Close connections idle this long; `None` = never.
+    pub idle_timeout: Option<Duration>,
+    /// Accepted logins.
+    pub credentials: Credentials,
+    /// Whether `E` stops the whole server.
+    pub allow_remote_shutdown: bool,
+    /// Backpressure threshold per connection.
+    pub output_cap: usize,
+    /// Bind with SO_REUSEPORT (several workers on one port).
+    pub reuse_port: bool,
+}
+
+impl ServeConfig {
+    /// All six services on 127.0.0.1 and their default ports.
+    pub fn defaults() -> ServeConfig {
+        ServeConfig {
+            listeners: Service::ALL
+                .iter()
+                .map(|&s| (s, SocketAddr::from(([127, 0, 0, 1], s.default_port()))))
+                .collect(),
+            max_conns: default_max_conns(),
+            max_line: DEFAULT_MAX_LINE,
+            idle_timeout: Some(Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS)),
+            credentials: Credentials::default_tutorial(),
+            allow_remote_shutdown: false,
+            output_cap: OUTPUT_CAP,
+            reuse_port: false,
+        }
+    }
+
+    /// Checks the rules that span several settings.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.listeners.is_empty() {
+            return Err(ConfigError::NothingToServe);
+        }
+        if self.max_line == 0 {
+            return Err(ConfigError::ZeroMaxLine);
+        }
+        let login_on = self.listeners.iter().any(|(s, _)| *s == Service::Login);
+        if login_on && self.credentials.is_default() {
+            // The tutorial's admin/12345 is a well-known password: fine for
+            // a lesson on this machine, never reachable from another.
+            if let Some((service, addr)) =
+                self.listeners.iter().find(|(_, a)| !a.ip().is_loopback())
+            {
+                return Err(ConfigError::DefaultCredentialsExposed {
+                    service: *service,
+                    addr: *addr,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The process's soft open-file limit minus [`FD_RESERVE`].
+pub fn default_max_conns() -> usize {
+    let (soft, _hard) = crate::limits::nofile();
+    soft.saturating_sub(FD_RESERVE).max(1) as usize
+}
+
+/// A setting that cannot be served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// Every service is `off`.
+    NothingToServe,
+    /// `--max-line 0`.
+    ZeroMaxLine,
+    /// Login would accept `admin`/`12345` on a non-loopback address.
+    DefaultCredentialsExposed {
+        /// The first non-loopback listener.
+        service: Service,
+        /// Its address.
+        addr: SocketAddr,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::NothingToServe => f.write_str("every service is off: nothing to serve"),
+            ConfigError::ZeroMaxLine => f.write_str("--max-line must be at least 1"),
+            ConfigError::DefaultCredentialsExposed { service, addr } => write!(
+                f,
+                "{service} would listen on non-loopback address {addr} with the default \
+                 credentials admin:12345; set your own with --user NAME:PASSWORD"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_cover_all_services() {
+        let c = ServeConfig::defaults();
+        assert_eq!(c.listeners.len(), 6);
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn default_credentials_refuse_a_public_address() {
+        let mut c = ServeConfig::defaults();
+        c.listeners[0].1 = "0.0.0.0:7000".parse().unwrap();
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::DefaultCredentialsExposed {
+                service: Service::Echo,
+                ..
+            })
+        ));
+        c.credentials = Credentials::from_specs(&["bob:pw"]).unwrap();
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn nothing_to_serve_is_an_error() {
+        let mut c = ServeConfig::defaults();
+        c.listeners.clear();
+        assert_eq!(c.validate(), Err(ConfigError::NothingToServe));
+    }
+}

@@ -1,0 +1,35 @@
+//! sockloop: the classic socket-tutorial services (TCP echo, greet, login,
+//! command; UDP echo and log) served by ONE single-threaded `mio` event
+//! loop, with the client and the load generator that speak them.
+//!
+//! It is built for two kinds of readers: people load-testing with many
+//! connections (a target that holds tens of thousands of them in little
+//! memory and never falls over) and people learning readiness-based IO (a
+//! loop small enough to read in one sitting, with every edge-triggered rule
+//! named where it is applied).
+//!
+//! # Layout
+//! - [`protocol`]: the services as sans-IO state machines: bytes in, bytes
+//!   and a verdict out. One file per service. No sockets.
+//! - [`framing`]: finding lines in a byte stream, with the line-length cap.
+//! - [`server`]: the event loop, the only code that touches server sockets:
+//!   `mod.rs` (the loop, tokens, ready queue, deadlines, shutdown), `tcp.rs`
+//!   (accept, read, answer, write, close), `udp.rs`, `conn.rs` (one
+//!   connection's buffers and the socket calls), `timers.rs`, `bind.rs`,
+//!   `stats.rs`.
+//! - [`config`]: server settings and the rules between them.
+//! - [`cli`]: command-line flags for `serve`, `client` and `load`.
+//! - [`client`]: the tutorial's client (blocking, for humans).
+//! - [`load`]: the load generator.
+//! - [`limits`]: the open-file limit.
+
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod framing;
+pub mod limits;
+pub mod load;
+pub mod protocol;
+pub mod server;

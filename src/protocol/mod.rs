@@ -1,0 +1,391 @@
+//! The services' protocols, as plain state machines with no sockets.
+//!
+//! Each TCP connection owns one [`Session`]: bytes and a [`Ctx`] (time,
+//! randomness, credentials) go in, reply bytes and a [`Verdict`] come out.
+//! Only the event loop ([`crate::server`]) touches sockets; it hands every
+//! chunk it reads to [`Session::feed`] and writes whatever lands in `out`.
+//! That split is what lets every protocol be tested byte-for-byte without a
+//! socket, and what keeps the loop readable in one sitting.
+//!
+//! One file per service: [`echo`], [`greet`], [`login`], [`command`], and
+//! [`udp`] for the two datagram services.
+
+pub mod command;
+pub mod echo;
+pub mod greet;
+pub mod login;
+pub mod udp;
+
+use crate::framing::{self, Frame};
+use chrono::{DateTime, FixedOffset};
+use rand::rngs::SmallRng;
+use std::fmt;
+
+pub use login::Credentials;
+
+/// The six services sockloop serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    /// TCP echo: bytes back unchanged.
+    Echo,
+    /// TCP greet: `NAME` → `Hi NAME`.
+    Greet,
+    /// TCP login, then commands.
+    Login,
+    /// TCP command: R, T, L, E.
+    Command,
+    /// UDP echo: each datagram back to its sender.
+    UdpEcho,
+    /// UDP log: each datagram logged, no reply.
+    UdpLog,
+}
+
+impl Service {
+    /// Every service, in the order `serve` binds and prints them.
+    pub const ALL: [Service; 6] = [
+        Service::Echo,
+        Service::Greet,
+        Service::Login,
+        Service::Command,
+        Service::UdpEcho,
+        Service::UdpLog,
+    ];
+
+    /// The service's name as used on the command line and in `listening` lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Echo => "echo",
+            Service::Greet => "greet",
+            Service::Login => "login",
+            Service::Command => "command",
+            Service::UdpEcho => "udp-echo",
+            Service::UdpLog => "udp-log",
+        }
+    }
+
+    /// `true` for the datagram services.
+    pub fn is_udp(self) -> bool {
+        matches!(self, Service::UdpEcho | Service::UdpLog)
+    }
+
+    /// The transport, as printed in `listening` lines.
+    pub fn proto(self) -> &'static str {
+        if self.is_udp() { "udp" } else { "tcp" }
+    }
+
+    /// The default port (tutorial ports are privileged; these are not).
+    pub fn default_port(self) -> u16 {
+        match self {
+            Service::Echo | Service::UdpEcho => 7000,
+            Service::Greet => 7001,
+            Service::Login => 7002,
+            Service::Command => 7003,
+            Service::UdpLog => 7004,
+        }
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a connection ended. The protocols produce the first three; the event
+/// loop adds the rest. Counted per reason in the shutdown summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client sent `E` and got `BYE`.
+    Bye,
+    /// The third failed login on one connection.
+    TooManyFailures,
+    /// A line longer than `--max-line`.
+    LineTooLong,
+    /// The peer closed its side (read returned 0) and its output was flushed.
+    Peer,
+    /// No traffic for `--idle-timeout`.
+    Idle,
+    /// A socket error (reset, broken pipe, ...).
+    Error,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+impl CloseReason {
+    /// Every reason, for counting.
+    pub const ALL: [CloseReason; 7] = [
+        CloseReason::Bye,
+        CloseReason::TooManyFailures,
+        CloseReason::LineTooLong,
+        CloseReason::Peer,
+        CloseReason::Idle,
+        CloseReason::Error,
+        CloseReason::Shutdown,
+    ];
+
+    /// Short name used in logs and summaries.
+    pub fn name(self) -> &'static str {
+        match self {
+            CloseReason::Bye => "bye",
+            CloseReason::TooManyFailures => "too-many-failures",
+            CloseReason::LineTooLong => "line-too-long",
+            CloseReason::Peer => "peer",
+            CloseReason::Idle => "idle",
+            CloseReason::Error => "error",
+            CloseReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// What the loop should do with a connection after feeding it input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Keep the connection open.
+    Continue,
+    /// Flush what is in `out`, then close this connection.
+    Close(CloseReason),
+    /// Flush, close this connection, and stop the whole server gracefully
+    /// (`E` with `--allow-remote-shutdown`).
+    Shutdown,
+}
+
+/// Everything a protocol needs from the outside world, passed in so that tests
+/// control it: the wall clock, randomness, credentials and options.
+pub struct Ctx<'a> {
+    /// The local wall-clock time, asked for only when a reply needs it (`T`).
+    pub wall_clock: fn() -> DateTime<FixedOffset>,
+    /// Randomness for `R`.
+    pub rng: &'a mut SmallRng,
+    /// The accepted user names and passwords.
+    pub credentials: &'a Credentials,
+    /// Whether `E` also stops the server.
+    pub allow_remote_shutdown: bool,
+}
+
+/// The local time, as the server's [`Ctx::wall_clock`].
+pub fn local_now() -> DateTime<FixedOffset> {
+    chrono::Local::now().fixed_offset()
+}
+
+/// The protocol state of one TCP connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Session {
+    /// Echo has no state: it is not even line-framed.
+    Echo,
+    /// Greet has no state between lines.
+    Greet,
+    /// Login: awaiting a user, a password, or in command mode.
+    Login(login::Login),
+    /// Command has no state between lines.
+    Command,
+}
+
+/// The result of [`Session::feed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fed {
+    /// How many input bytes were used. The rest (a partial line, or lines
+    /// left for later because `out` reached its budget) must be fed again.
+    pub consumed: usize,
+    /// What to do with the connection.
+    pub verdict: Verdict,
+}
+
+impl Session {
+    /// A fresh session for a connection accepted on `service`.
+    ///
+    /// Returns `None` for the UDP services, which have no connections.
+    pub fn new(service: Service) -> Option<Session> {
+        match service {
+            Service::Echo => Some(Session::Echo),
+            Service::Greet => Some(Session::Greet),
+            Service::Login => Some(Session::Login(login::Login::new())),
+            Service::Command => Some(Session::Command),
+            Service::UdpEcho | Service::UdpLog => None,
+        }
+    }
+
+    /// Feeds input bytes, appending replies to `out`.
+    ///
+    /// Whole lines are answered until `out` holds at least `out_budget` bytes;
+    /// the unconsumed rest is the caller's to keep and feed again (that is how
+    /// backpressure stops a flood of tiny requests from growing `out`).
+    pub fn feed(
+        &mut self,
+        input: &[u8],
+        ctx: &mut Ctx<'_>,
+        out: &mut Vec<u8>,
+        max_line: usize,
+        out_budget: usize,
+    ) -> Fed {
+        if let Session::Echo = self {
+            echo::respond(input, out);
+            return Fed {
+                consumed: input.len(),
+                verdict: Verdict::Continue,
+            };
+        }
+        let mut consumed = 0;
+        while out.len() < out_budget {
+            match framing::next_line(&input[consumed..], max_line) {
+                Frame::Line {
+                    content,
+                    consumed: used,
+                } => {
+                    consumed += used;
+                    let verdict = self.on_line(content, ctx, out);
+                    if verdict != Verdict::Continue {
+                        return Fed { consumed, verdict };
+                    }
+                }
+                Frame::Incomplete => break,
+                Frame::TooLong => {
+                    out.extend_from_slice(b"ERR line too long\n");
+                    return Fed {
+                        consumed: input.len(),
+                        verdict: Verdict::Close(CloseReason::LineTooLong),
+                    };
+                }
+            }
+        }
+        Fed {
+            consumed,
+            verdict: Verdict::Continue,
+        }
+    }
+
+    /// The peer closed its side: answer a final line that had no `\n`
+    /// (so `printf R | nc` works), then the connection ends.
+    pub fn finish(&mut self, rest: &[u8], ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Verdict {
+        let rest = framing::strip_cr(rest);
+        match self {
+            Session::Echo => {
+                echo::respond(rest, out);
+                Verdict::Close(CloseReason::Peer)
+            }
+            _ if rest.is_empty() => Verdict::Close(CloseReason::Peer),
+            _ => match self.on_line(rest, ctx, out) {
+                Verdict::Continue => Verdict::Close(CloseReason::Peer),
+                other => other,
+            },
+        }
+    }
+
+    /// One complete line (without its terminator) for a line service.
+    fn on_line(&mut self, line: &[u8], ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Verdict {
+        match self {
+            Session::Greet => greet::on_line(line, out),
+            Session::Command => command::on_line(line, ctx, out),
+            Session::Login(login) => login.on_line(line, ctx, out),
+            Session::Echo => {
+                // Unreachable by construction (echo is not line-framed); answer
+                // as echo would rather than panic.
+                echo::respond(line, out);
+                Verdict::Continue
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Fixtures shared by the protocol unit tests.
+    use super::*;
+    use rand::SeedableRng;
+
+    /// A fixed wall clock: 2026-11-28T12:34:56+01:00.
+    pub fn fixed_clock() -> DateTime<FixedOffset> {
+        DateTime::parse_from_rfc3339("2026-11-28T12:34:56+01:00").unwrap()
+    }
+
+    /// Runs `f` with a deterministic context.
+    pub fn with_ctx<R>(allow_remote_shutdown: bool, f: impl FnOnce(&mut Ctx<'_>) -> R) -> R {
+        let mut rng = SmallRng::seed_from_u64(7);
+        let credentials = Credentials::default_tutorial();
+        let mut ctx = Ctx {
+            wall_clock: fixed_clock,
+            rng: &mut rng,
+            credentials: &credentials,
+            allow_remote_shutdown,
+        };
+        f(&mut ctx)
+    }
+
+    /// Feeds `input` to `session` in one piece; returns (output, fed).
+    #[track_caller]
+    pub fn feed_all(session: &mut Session, input: &[u8]) -> (Vec<u8>, Fed) {
+        with_ctx(false, |ctx| {
+            let mut out = Vec::new();
+            let fed = session.feed(input, ctx, &mut out, 4096, usize::MAX);
+            (out, fed)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+
+    #[test]
+    fn several_lines_in_one_chunk_are_all_answered() {
+        let mut s = Session::Greet;
+        let (out, fed) = feed_all(&mut s, b"ann\nbob\r\ncar");
+        assert_eq!(out, b"Hi ann\nHi bob\n");
+        assert_eq!(fed.consumed, 9, "the partial line `car` stays unconsumed");
+        assert_eq!(fed.verdict, Verdict::Continue);
+    }
+
+    #[test]
+    fn output_budget_stops_answering_between_lines() {
+        let mut s = Session::Greet;
+        with_ctx(false, |ctx| {
+            let mut out = Vec::new();
+            let fed = s.feed(b"a\nb\nc\n", ctx, &mut out, 4096, 6);
+            assert_eq!(out, b"Hi a\nHi b\n");
+            assert_eq!(fed.consumed, 4);
+        });
+    }
+
+    #[test]
+    fn too_long_line_errs_and_closes() {
+        let mut s = Session::Command;
+        with_ctx(false, |ctx| {
+            let mut out = Vec::new();
+            let fed = s.feed(&[b'x'; 20], ctx, &mut out, 10, usize::MAX);
+            assert_eq!(out, b"ERR line too long\n");
+            assert_eq!(fed.verdict, Verdict::Close(CloseReason::LineTooLong));
+        });
+    }
+
+    #[test]
+    fn finish_answers_a_final_unterminated_line() {
+        let mut s = Session::Greet;
+        with_ctx(false, |ctx| {
+            let mut out = Vec::new();
+            let v = s.finish(b"zed\r", ctx, &mut out);
+            assert_eq!(out, b"Hi zed\n");
+            assert_eq!(v, Verdict::Close(CloseReason::Peer));
+            out.clear();
+            assert_eq!(
+                s.finish(b"", ctx, &mut out),
+                Verdict::Close(CloseReason::Peer)
+            );
+            assert!(out.is_empty());
+        });
+    }
+
+    #[test]
+    fn echo_feed_consumes_everything() {
+        let mut s = Session::Echo;
+        let (out, fed) = feed_all(&mut s, b"\x00\xffno\nframing");
+        assert_eq!(out, b"\x00\xffno\nframing");
+        assert_eq!(fed.consumed, 12);
+    }
+
+    #[test]
+    fn udp_services_have_no_session() {
+        assert_eq!(Session::new(Service::UdpEcho), None);
+        assert_eq!(Session::new(Service::UdpLog), None);
+        assert_eq!(Session::new(Service::Echo), Some(Session::Echo));
+    }
+}

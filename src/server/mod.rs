@@ -1,0 +1,466 @@
+//! The event loop: one thread, one `mio::Poll`, one `Slab` of sockets.
+//!
+//! Every socket the server owns (TCP listeners, UDP sockets, TCP
+//! connections) is an [`Entry`] in one slab, and its slab key is its mio
+//! `Token`. One turn of the loop:
+//!
+//! 1. `poll` sleeps until an event or the nearest deadline (zero if the ready
+//!    queue has work);
+//! 2. each event is dispatched by token: accept, read/write, or recv;
+//! 3. the ready queue is served once: sockets that stopped early (fairness
+//!    cap, backpressure lifted) get their next chunk of work;
+//! 4. due deadlines fire (idle timeout, lingering close, accept back-off,
+//!    shutdown grace).
+//!
+//! All sockets are registered edge-triggered, once, for READABLE|WRITABLE:
+//! no `reregister` syscalls, and WRITABLE is simply ignored unless output is
+//! pending. The rules that follow from edge triggering are implemented in
+//! `tcp.rs` / `udp.rs` / `conn.rs`, each with a comment where it happens.
+
+mod bind;
+mod conn;
+mod stats;
+mod tcp;
+mod timers;
+mod udp;
+
+pub use bind::{BindError, Bound, LISTEN_BACKLOG, bind_all};
+pub use stats::Stats;
+
+use crate::config::{ConfigError, SHUTDOWN_GRACE, ServeConfig};
+use crate::protocol::{CloseReason, Service};
+use conn::{Conn, NOT_ARMED, Phase};
+use mio::net::{TcpListener, UdpSocket};
+use mio::{Events, Interest, Poll, Token};
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+use slab::Slab;
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::{self, ErrorKind};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use timers::Timers;
+
+/// Bytes read per connection per turn, and the size of the loop's one read
+/// buffer. The fairness cap: a connection that fills it is requeued behind
+/// the others instead of being drained in one go. 64 KiB also holds the
+/// largest UDP datagram (65,507 bytes).
+pub const READ_CHUNK: usize = 64 * 1024;
+
+/// Connections accepted per listener per turn before others get a turn.
+pub const ACCEPT_BATCH: usize = 128;
+
+/// Datagrams received per UDP socket per turn (memcached yields a busy
+/// connection after 20 requests per event; datagrams are cheaper).
+pub const UDP_BATCH: usize = 64;
+
+/// How long accepting pauses after EMFILE/ENFILE. nginx waits 500 ms; a
+/// shorter pause resumes sooner when a load test frees descriptors, and at 10
+/// tries a second costs nothing.
+pub const ACCEPT_BACKOFF_MS: u64 = 100;
+
+/// How long a lingering close waits for the peer's FIN (see `Phase::Lingering`).
+pub const LINGER_MS: u64 = 2_000;
+
+/// Events taken from the kernel per `poll`.
+const EVENTS_CAPACITY: usize = 1024;
+
+/// The signal pipe's token: outside the slab's key range in practice.
+const SIGNALS: Token = Token(usize::MAX);
+
+/// One socket in the slab.
+#[derive(Debug)]
+enum Entry {
+    /// A TCP listener of one service.
+    Listener {
+        socket: TcpListener,
+        service: Service,
+        queued: bool,
+    },
+    /// A UDP socket of one service.
+    Udp {
+        socket: UdpSocket,
+        service: Service,
+        queued: bool,
+    },
+    /// A TCP connection.
+    Conn(Conn),
+}
+
+impl Entry {
+    /// The ready-queue flag, so a socket is queued at most once.
+    fn queued(&mut self) -> &mut bool {
+        match self {
+            Entry::Listener { queued, .. } | Entry::Udp { queued, .. } => queued,
+            Entry::Conn(c) => &mut c.queued,
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug)]
+pub enum ServerError {
+    /// The settings are inconsistent.
+    Config(ConfigError),
+    /// A listener could not be bound.
+    Bind(BindError),
+    /// The poll or signal setup failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerError::Config(e) => e.fmt(f),
+            ServerError::Bind(e) => e.fmt(f),
+            ServerError::Io(e) => write!(f, "cannot start the event loop: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+/// The server: its loop state and every socket it owns.
+pub struct Server {
+    poll: Poll,
+    entries: Slab<Entry>,
+    /// Sockets with work left over from an earlier turn (see module docs).
+    ready: VecDeque<usize>,
+    timers: Timers,
+    /// The loop's one read buffer, shared by every socket.
+    scratch: Box<[u8]>,
+    /// Where protocols write replies before they go to a socket.
+    reply: Vec<u8>,
+    config: ServeConfig,
+    rng: SmallRng,
+    signals: Signals,
+    started: Instant,
+    /// Milliseconds since `started`, read once per turn.
+    now: u64,
+    next_serial: u32,
+    /// Ports of our own UDP sockets, for the loop guard.
+    udp_ports: Vec<u16>,
+    /// While set, accepting is paused after EMFILE (until this time).
+    accept_paused_until: Option<u64>,
+    /// While set, the server is shutting down; connections still flushing at
+    /// this time are closed.
+    shutdown_at: Option<u64>,
+    listening: Vec<(Service, SocketAddr)>,
+    stats: Stats,
+}
+
+impl Server {
+    /// Validates `config`, binds every listener and registers it. Nothing is
+    /// served until [`Server::run`].
+    pub fn bind(config: ServeConfig) -> Result<Server, ServerError> {
+        config.validate().map_err(ServerError::Config)?;
+        let bound = bind_all(&config.listeners, config.reuse_port).map_err(ServerError::Bind)?;
+        let poll = Poll::new().map_err(ServerError::Io)?;
+        let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(ServerError::Io)?;
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)
+            .map_err(ServerError::Io)?;
+        let mut entries = Slab::new();
+        let mut listening = Vec::new();
+        let mut udp_ports = Vec::new();
+        for b in bound {
+            let addr = b.local_addr().map_err(ServerError::Io)?;
+            listening.push((b.service(), addr));
+            let entry = entries.vacant_entry();
+            let token = Token(entry.key());
+            let registry = poll.registry();
+            match b {
+                Bound::Tcp(service, mut socket) => {
+                    registry
+                        .register(&mut socket, token, Interest::READABLE)
+                        .map_err(ServerError::Io)?;
+                    entry.insert(Entry::Listener {
+                        socket,
+                        service,
+                        queued: false,
+                    });
+                }
+                Bound::Udp(service, mut socket) => {
+                    udp_ports.push(addr.port());
+                    registry
+                        .register(&mut socket, token, Interest::READABLE | Interest::WRITABLE)
+                        .map_err(ServerError::Io)?;
+                    entry.insert(Entry::Udp {
+                        socket,
+                        service,
+                        queued: false,
+                    });
+                }
+            }
+        }
+        Ok(Server {
+            poll,
+            entries,
+            ready: VecDeque::new(),
+            timers: Timers::default(),
+            scratch: vec![0; READ_CHUNK].into_boxed_slice(),
+            reply: Vec::new(),
+            config,
+            rng: SmallRng::from_rng(&mut rand::rng()),
+            signals,
+            started: Instant::now(),
+            now: 0,
+            next_serial: 0,
+            udp_ports,
+            accept_paused_until: None,
+            shutdown_at: None,
+            listening,
+            stats: Stats::default(),
+        })
+    }
+
+    /// The bound services and addresses (port 0 resolved), in bind order.
+    pub fn listening(&self) -> &[(Service, SocketAddr)] {
+        &self.listening
+    }
+
+    /// Runs the loop until a graceful shutdown completes; returns the counters.
+    pub fn run(mut self) -> io::Result<Stats> {
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        loop {
+            let timeout = self.poll_timeout();
+            let before = Instant::now();
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                // A signal landed during epoll_wait: not an error, poll again.
+                if e.kind() == ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            self.now = self.started.elapsed().as_millis() as u64;
+            log::trace!(
+                "poll: {} events after {:?} (timeout {:?})",
+                events.iter().count(),
+                before.elapsed(),
+                timeout
+            );
+            for event in events.iter() {
+                self.dispatch(event);
+            }
+            self.serve_ready_queue();
+            self.fire_deadlines();
+            if self.shutdown_at.is_some() && self.stats.active == 0 {
+                break;
+            }
+        }
+        log::info!("shutdown complete: {}", self.stats);
+        Ok(self.stats)
+    }
+
+    /// How long `poll` may sleep: not at all while the ready queue has work,
+    /// else until the nearest deadline, else forever.
+    fn poll_timeout(&self) -> Option<Duration> {
+        if !self.ready.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        [
+            self.timers.next_at(),
+            self.accept_paused_until,
+            self.shutdown_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        // +1 ms: `now` is truncated to whole milliseconds, so without it we
+        // could wake just before the deadline and spin until it passes.
+        .map(|at| Duration::from_millis(at.saturating_sub(self.now) + 1))
+    }
+
+    /// Routes one event to its socket's handler.
+    fn dispatch(&mut self, event: &mio::event::Event) {
+        if event.token() == SIGNALS {
+            return self.on_signal();
+        }
+        let key = event.token().0;
+        log::trace!(
+            "event #{key}: readable={} writable={} read_closed={} error={}",
+            event.is_readable(),
+            event.is_writable(),
+            event.is_read_closed(),
+            event.is_error()
+        );
+        match self.entries.get_mut(key) {
+            // Stale token: the socket was closed earlier in this same batch of
+            // events. Harmless; if its key was already reused by a new
+            // connection, the handler below just finds nothing to read.
+            None => log::trace!("event #{key}: stale token, ignored"),
+            Some(Entry::Listener { .. }) => self.accept_ready(key),
+            Some(Entry::Udp { .. }) => self.udp_ready(key),
+            Some(Entry::Conn(conn)) => {
+                if event.is_read_closed() {
+                    conn.peer_closed_seen = true;
+                }
+                if event.is_writable() {
+                    self.write_ready(key);
+                }
+                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                    self.read_ready(key);
+                }
+            }
+        }
+    }
+
+    /// Puts a socket on the ready queue (once) to be served next turn. Used
+    /// wherever we stop before `WouldBlock`: edge-triggered readiness will not
+    /// report the data that is already waiting.
+    fn requeue(&mut self, key: usize) {
+        if let Some(entry) = self.entries.get_mut(key) {
+            let queued = entry.queued();
+            if !*queued {
+                *queued = true;
+                self.ready.push_back(key);
+            }
+        }
+    }
+
+    /// Serves each socket that was queued before this pass once. Sockets
+    /// requeued during the pass wait for the next turn, after new events:
+    /// that is the fairness rule.
+    fn serve_ready_queue(&mut self) {
+        for _ in 0..self.ready.len() {
+            let Some(key) = self.ready.pop_front() else {
+                break;
+            };
+            match self.entries.get_mut(key) {
+                Some(entry) => *entry.queued() = false,
+                // Closed since it was queued.
+                None => continue,
+            }
+            match self.entries.get(key) {
+                Some(Entry::Listener { .. }) => self.accept_ready(key),
+                Some(Entry::Udp { .. }) => self.udp_ready(key),
+                Some(Entry::Conn(_)) => self.read_ready(key),
+                None => {}
+            }
+        }
+    }
+
+    /// Fires what is due: accept back-off, shutdown grace, connection timers.
+    fn fire_deadlines(&mut self) {
+        let now = self.now;
+        if self.accept_paused_until.is_some_and(|at| at <= now) {
+            self.accept_paused_until = None;
+            log::info!("accept: resuming after back-off");
+            let listeners: Vec<usize> = self.keys(|e| matches!(e, Entry::Listener { .. }));
+            for key in listeners {
+                self.requeue(key);
+            }
+        }
+        if self.shutdown_at.is_some_and(|at| at <= now) {
+            for key in self.keys(|e| matches!(e, Entry::Conn(_))) {
+                self.close(key, CloseReason::Shutdown);
+            }
+        }
+        let idle_timeout = self.idle_timeout_ms();
+        while let Some(due) = self.timers.pop_due(now) {
+            let key = due.key as usize;
+            let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
+                self.timers.dropped_stale();
+                continue;
+            };
+            if conn.serial != due.serial || conn.armed_at != due.at {
+                self.timers.dropped_stale();
+                continue;
+            }
+            conn.armed_at = NOT_ARMED;
+            match conn.deadline(idle_timeout, LINGER_MS) {
+                Some(at) if at <= now => {
+                    let reason = match conn.phase {
+                        Phase::Lingering(reason) => reason,
+                        Phase::Open | Phase::Closing(_) => CloseReason::Idle,
+                    };
+                    self.close(key, reason);
+                }
+                // Active since this entry was armed: re-arm at the real deadline.
+                Some(_) => self.arm_deadline(key),
+                None => {}
+            }
+        }
+        let entries = &self.entries;
+        self.timers.compact(|d| {
+            matches!(entries.get(d.key as usize),
+                Some(Entry::Conn(c)) if c.serial == d.serial && c.armed_at == d.at)
+        });
+    }
+
+    /// Makes sure the connection's deadline is armed no later than it is due.
+    fn arm_deadline(&mut self, key: usize) {
+        let idle = self.idle_timeout_ms();
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
+            return;
+        };
+        let Some(at) = conn.deadline(idle, LINGER_MS) else {
+            return;
+        };
+        if conn.armed_at <= at {
+            // Already armed at or before it: the lazy re-arm handles the rest.
+            return;
+        }
+        if conn.armed_at != NOT_ARMED {
+            self.timers.forget_one();
+        }
+        conn.armed_at = at;
+        self.timers.arm(timers::Due {
+            at,
+            key: key as u32,
+            serial: conn.serial,
+        });
+    }
+
+    fn idle_timeout_ms(&self) -> Option<u64> {
+        self.config.idle_timeout.map(|d| d.as_millis() as u64)
+    }
+
+    /// Keys of the entries that match `pred`.
+    fn keys(&self, pred: impl Fn(&Entry) -> bool) -> Vec<usize> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| pred(e))
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    /// SIGINT/SIGTERM arrived (through signal-hook's self-pipe).
+    fn on_signal(&mut self) {
+        let signals: Vec<i32> = self.signals.pending().collect();
+        for signal in signals {
+            log::info!("received signal {signal}: shutting down");
+            self.begin_shutdown();
+        }
+    }
+
+    /// Graceful shutdown: stop accepting, let pending output flush for up to
+    /// [`SHUTDOWN_GRACE`], then close everything. A second request closes
+    /// everything at once.
+    fn begin_shutdown(&mut self) {
+        if self.shutdown_at.is_some() {
+            self.shutdown_at = Some(self.now);
+            return;
+        }
+        self.shutdown_at = Some(self.now + SHUTDOWN_GRACE.as_millis() as u64);
+        // Dropping a listener closes it: new connections are refused by the kernel.
+        for key in self.keys(|e| !matches!(e, Entry::Conn(_))) {
+            self.entries.remove(key);
+        }
+        for key in self.keys(|e| matches!(e, Entry::Conn(_))) {
+            let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
+                continue;
+            };
+            match conn.phase {
+                Phase::Open | Phase::Closing(_) if conn.pending() > 0 => {
+                    conn.phase = Phase::Closing(CloseReason::Shutdown);
+                }
+                Phase::Open | Phase::Closing(_) => self.close(key, CloseReason::Shutdown),
+                Phase::Lingering(reason) => self.close(key, reason),
+            }
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! The loop's counters, and the one-line summary logged at shutdown.
+//!
+//! Plain integers bumped by the loop as things happen; nothing here does IO
+//! or takes time. Issue-level observability (Prometheus, periodic stats)
+//! reads these same fields.
+
+use crate::protocol::CloseReason;
+use std::fmt;
+
+/// Counters kept by the event loop.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// TCP connections accepted and served.
+    pub accepted: u64,
+    /// Connections open right now.
+    pub active: u64,
+    /// Most connections open at once.
+    pub peak: u64,
+    /// Connections refused with `ERR server full`.
+    pub refused_full: u64,
+    /// Times `accept` hit the file-descriptor limit and backed off.
+    pub accept_backoffs: u64,
+    /// Closed connections, indexed like [`CloseReason::ALL`].
+    pub closed: [u64; CloseReason::ALL.len()],
+    /// TCP bytes read.
+    pub bytes_in: u64,
+    /// TCP bytes written.
+    pub bytes_out: u64,
+    /// Datagrams received.
+    pub udp_in: u64,
+    /// Datagrams sent.
+    pub udp_out: u64,
+    /// Replies dropped because the socket would block or failed.
+    pub udp_dropped: u64,
+    /// Datagrams dropped by the loop guard (small-service or own source ports).
+    pub udp_guarded: u64,
+}
+
+impl Stats {
+    /// Counts a connection opened.
+    pub fn opened(&mut self) {
+        self.accepted += 1;
+        self.active += 1;
+        self.peak = self.peak.max(self.active);
+    }
+
+    /// Counts a connection closed for `reason`.
+    pub fn closed(&mut self, reason: CloseReason) {
+        self.active = self.active.saturating_sub(1);
+        let index = CloseReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(0);
+        self.closed[index] += 1;
+    }
+
+    /// How many closed for `reason`.
+    pub fn closed_for(&self, reason: CloseReason) -> u64 {
+        CloseReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .map_or(0, |i| self.closed[i])
+    }
+}
+
+impl fmt::Display for Stats {
+    /// The shutdown summary line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "served {} connections (peak {}, refused full {}), bytes in {} out {}, closed:",
+            self.accepted, self.peak, self.refused_full, self.bytes_in, self.bytes_out
+        )?;
+        for reason in CloseReason::ALL {
+            write!(f, " {} {}", reason.name(), self.closed_for(reason))?;
+        }
+        write!(
+            f,
+            "; udp datagrams in {} out {} dropped {} guarded {}",
+            self.udp_in, self.udp_out, self.udp_dropped, self.udp_guarded
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_and_close_track_active_peak_and_reasons() {
+        let mut s = Stats::default();
+        s.opened();
+        s.opened();
+        s.closed(CloseReason::Idle);
+        s.opened();
+        assert_eq!((s.accepted, s.active, s.peak), (3, 2, 2));
+        assert_eq!(s.closed_for(CloseReason::Idle), 1);
+        assert_eq!(s.closed_for(CloseReason::Peer), 0);
+        assert!(s.to_string().contains("idle 1"));
+    }
+}

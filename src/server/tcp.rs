@@ -1,0 +1,393 @@
+//! TCP in the event loop: accepting, reading, answering, writing, closing.
+//!
+//! The handlers here are the only code that calls a connection's protocol
+//! ([`Session`]) and the only code that decides when a connection closes.
+//! Each readiness rule is commented where it is applied.
+
+use super::conn::{Conn, Phase, ReadOutcome, read_some, write_some};
+use super::{ACCEPT_BACKOFF_MS, ACCEPT_BATCH, Entry, Server};
+use crate::protocol::{CloseReason, Ctx, Service, Session, Verdict, local_now};
+use mio::net::TcpStream;
+use mio::{Interest, Token};
+use std::io::{self, ErrorKind, Write};
+use std::net::{Shutdown, SocketAddr};
+
+/// The line sent to a connection over `--max-conns` before it is closed.
+pub const ERR_SERVER_FULL: &[u8] = b"ERR server full\n";
+
+impl Server {
+    /// The listener is readable: accept until `WouldBlock`, at most
+    /// [`ACCEPT_BATCH`] per turn.
+    pub(super) fn accept_ready(&mut self, key: usize) {
+        if self.accept_paused_until.is_some() {
+            // Backing off after EMFILE: the back-off timer requeues us.
+            return;
+        }
+        for _ in 0..ACCEPT_BATCH {
+            let Some(Entry::Listener {
+                socket, service, ..
+            }) = self.entries.get(key)
+            else {
+                return;
+            };
+            let service = *service;
+            match socket.accept() {
+                Ok((stream, peer)) => self.admit(stream, peer, service),
+                // Drained: the next connection raises a new edge.
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if is_out_of_descriptors(&e) => {
+                    // The pending connection stays in the backlog and retrying
+                    // now would fail the same way, in a busy loop. Pause
+                    // accepting (as nginx does), keep serving, retry later.
+                    log::warn!(
+                        "accept on {service}: {e}; pausing accepts for {ACCEPT_BACKOFF_MS} ms"
+                    );
+                    self.stats.accept_backoffs += 1;
+                    self.accept_paused_until = Some(self.now + ACCEPT_BACKOFF_MS);
+                    return;
+                }
+                // ECONNABORTED and friends: that one connection died in the
+                // backlog; the listener is fine.
+                Err(e) => log::debug!("accept on {service}: {e}"),
+            }
+        }
+        // Batch used up with connections possibly still waiting: yield to
+        // other sockets and come back next turn (no new edge would come).
+        self.requeue(key);
+    }
+
+    /// Registers a new connection, or refuses it when full.
+    fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr, service: Service) {
+        if self.stats.active as usize >= self.config.max_conns || self.shutdown_at.is_some() {
+            // Best effort: a new socket's send buffer is empty, so this
+            // single write does not block; if it fails there is nobody to tell.
+            let _ = stream.write(ERR_SERVER_FULL);
+            self.stats.refused_full += 1;
+            log::debug!("refused {peer} on {service}: server full");
+            return;
+        }
+        let Some(session) = Session::new(service) else {
+            return;
+        };
+        // Replies are small and latency matters more than packet count.
+        if let Err(e) = stream.set_nodelay(true) {
+            log::debug!("set_nodelay for {peer}: {e}");
+        }
+        let entry = self.entries.vacant_entry();
+        let key = entry.key();
+        if let Err(e) = self.poll.registry().register(
+            &mut stream,
+            Token(key),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            log::warn!("register {peer}: {e}");
+            return;
+        }
+        let serial = self.next_serial;
+        self.next_serial = self.next_serial.wrapping_add(1);
+        entry.insert(Entry::Conn(Conn::new(stream, session, serial, self.now)));
+        self.stats.opened();
+        log::debug!("open #{key} {service} from {peer}");
+        self.arm_deadline(key);
+    }
+
+    /// The socket has room again: flush pending output.
+    pub(super) fn write_ready(&mut self, key: usize) {
+        let cap = self.config.output_cap;
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
+            return;
+        };
+        // WRITABLE matters only while output is pending; otherwise it is just
+        // the other half of an edge-triggered event.
+        if conn.pending() == 0 {
+            return;
+        }
+        let was_paused = conn.pending() >= cap;
+        match conn.flush() {
+            Ok(n) => {
+                log::trace!("write #{key}: {n} bytes, {} still pending", conn.pending());
+                self.stats.bytes_out += n as u64;
+                if n > 0 {
+                    conn.last_active = self.now;
+                }
+            }
+            Err(e) => return self.close_on_error(key, "write", e),
+        }
+        match conn.phase {
+            Phase::Closing(reason) if conn.pending() == 0 => self.finish_close(key, reason),
+            // Backpressure lifted: resume reading. The input that waited in the
+            // kernel meanwhile raises no new edge, so requeue explicitly.
+            Phase::Open if was_paused && conn.pending() < cap => self.requeue(key),
+            Phase::Open | Phase::Closing(_) | Phase::Lingering(_) => {}
+        }
+    }
+
+    /// The socket is readable (or requeued): read one chunk and answer it.
+    pub(super) fn read_ready(&mut self, key: usize) {
+        let cap = self.config.output_cap;
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
+            return;
+        };
+        match conn.phase {
+            Phase::Open => {}
+            // Closing: no more requests are read; the flush decides.
+            Phase::Closing(_) => return,
+            Phase::Lingering(reason) => return self.linger_read(key, reason),
+        }
+        // Backpressure: while too much output waits, leave input in the
+        // kernel (its receive window then slows the sender); write_ready
+        // requeues us once the output drains.
+        if conn.pending() >= cap {
+            log::trace!("read #{key}: paused, {} bytes pending", conn.pending());
+            return;
+        }
+        // Lines held back by backpressure are answered before reading more,
+        // so `input` never grows past one read chunk plus one partial line.
+        if memchr::memchr(b'\n', &conn.input).is_some() {
+            return self.answer(key, 0, false);
+        }
+        match read_some(conn, &mut self.scratch) {
+            Ok(ReadOutcome::Drained(n)) => self.on_bytes(key, n, false),
+            Ok(ReadOutcome::Full(n)) => self.on_bytes(key, n, true),
+            // Nothing there: a spurious wakeup, or data already taken. Harmless.
+            Ok(ReadOutcome::Empty) => log::trace!("read #{key}: would block"),
+            // Ok(0): the peer closed its side.
+            Ok(ReadOutcome::Eof) => self.peer_closed(key),
+            Err(e) => self.close_on_error(key, "read", e),
+        }
+    }
+
+    fn on_bytes(&mut self, key: usize, n: usize, more_waiting: bool) {
+        log::trace!("read #{key}: {n} bytes");
+        self.stats.bytes_in += n as u64;
+        if let Some(Entry::Conn(conn)) = self.entries.get_mut(key) {
+            conn.last_active = self.now;
+        }
+        self.answer(key, n, more_waiting);
+    }
+
+    /// Feeds `scratch[..n]` (after any held-back input) to the protocol and
+    /// sends the replies. `more_waiting`: the read filled the buffer.
+    fn answer(&mut self, key: usize, n: usize, more_waiting: bool) {
+        let Server {
+            entries,
+            scratch,
+            reply,
+            config,
+            rng,
+            ..
+        } = self;
+        let Some(Entry::Conn(conn)) = entries.get_mut(key) else {
+            return;
+        };
+        let new = &scratch[..n];
+        let mut verdict = Verdict::Continue;
+        let sent = if matches!(conn.session, Session::Echo) && conn.pending() == 0 {
+            // Echo fast path: the reply IS the input, so write the read buffer
+            // straight back instead of copying it through `echo::respond`.
+            write_and_queue(conn, new)
+        } else {
+            let mut ctx = Ctx {
+                wall_clock: local_now,
+                rng,
+                credentials: &config.credentials,
+                allow_remote_shutdown: config.allow_remote_shutdown,
+            };
+            reply.clear();
+            let budget = config.output_cap.saturating_sub(conn.pending());
+            if conn.input.is_empty() {
+                let fed = conn
+                    .session
+                    .feed(new, &mut ctx, reply, config.max_line, budget);
+                // Keep what the protocol did not use: a partial line, or lines
+                // held back because the output budget ran out.
+                conn.input.extend_from_slice(&new[fed.consumed..]);
+                verdict = fed.verdict;
+            } else {
+                let mut input = std::mem::take(&mut conn.input);
+                input.extend_from_slice(new);
+                let fed = conn
+                    .session
+                    .feed(&input, &mut ctx, reply, config.max_line, budget);
+                input.drain(..fed.consumed);
+                if !input.is_empty() {
+                    conn.input = input;
+                }
+                verdict = fed.verdict;
+            }
+            write_and_queue(conn, reply)
+        };
+        match sent {
+            Ok(w) => self.stats.bytes_out += w as u64,
+            Err(e) => return self.close_on_error(key, "write", e),
+        }
+        self.apply(key, verdict, more_waiting);
+    }
+
+    /// Acts on a protocol verdict after its replies were queued.
+    fn apply(&mut self, key: usize, verdict: Verdict, more_waiting: bool) {
+        let cap = self.config.output_cap;
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
+            return;
+        };
+        match verdict {
+            Verdict::Continue => {
+                let held_back = memchr::memchr(b'\n', &conn.input).is_some();
+                // Stopped before WouldBlock (full read, or lines held back) and
+                // not paused by backpressure: come back next turn.
+                if (more_waiting || held_back) && conn.pending() < cap {
+                    self.requeue(key);
+                }
+            }
+            Verdict::Close(reason) => self.start_close(key, reason),
+            Verdict::Shutdown => {
+                log::info!("remote shutdown requested on #{key}");
+                self.start_close(key, CloseReason::Bye);
+                self.begin_shutdown();
+            }
+        }
+    }
+
+    /// Read returned 0: answer a final unterminated line, then close once
+    /// the output is flushed.
+    fn peer_closed(&mut self, key: usize) {
+        let Server {
+            entries,
+            reply,
+            config,
+            rng,
+            ..
+        } = self;
+        let Some(Entry::Conn(conn)) = entries.get_mut(key) else {
+            return;
+        };
+        let mut ctx = Ctx {
+            wall_clock: local_now,
+            rng,
+            credentials: &config.credentials,
+            allow_remote_shutdown: config.allow_remote_shutdown,
+        };
+        reply.clear();
+        let rest = std::mem::take(&mut conn.input);
+        let verdict = conn.session.finish(&rest, &mut ctx, reply);
+        let sent = if conn.pending() == 0 {
+            write_and_queue(conn, reply)
+        } else {
+            conn.queue_output(reply);
+            Ok(0)
+        };
+        match sent {
+            Ok(w) => self.stats.bytes_out += w as u64,
+            Err(e) => return self.close_on_error(key, "write", e),
+        }
+        match verdict {
+            Verdict::Close(reason) => self.start_close(key, reason),
+            Verdict::Continue => self.start_close(key, CloseReason::Peer),
+            Verdict::Shutdown => {
+                self.start_close(key, CloseReason::Bye);
+                self.begin_shutdown();
+            }
+        }
+    }
+
+    /// Stops reading; the connection closes once its output is flushed.
+    fn start_close(&mut self, key: usize, reason: CloseReason) {
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
+            return;
+        };
+        log::trace!(
+            "conn #{key}: {:?} -> Closing({})",
+            conn.phase,
+            reason.name()
+        );
+        conn.phase = Phase::Closing(reason);
+        if conn.pending() == 0 {
+            self.finish_close(key, reason);
+        }
+    }
+
+    /// Output is flushed. A close the peer started (or an idle/error one)
+    /// ends now; one we started lingers so our last reply is not lost to a
+    /// reset (see `Phase::Lingering`).
+    fn finish_close(&mut self, key: usize, reason: CloseReason) {
+        let lingers = matches!(
+            reason,
+            CloseReason::Bye | CloseReason::TooManyFailures | CloseReason::LineTooLong
+        );
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
+            return;
+        };
+        if !lingers || self.shutdown_at.is_some() {
+            return self.close(key, reason);
+        }
+        // Send our FIN now; the peer sees end-of-stream right after the reply.
+        if conn.stream.shutdown(Shutdown::Write).is_err() {
+            return self.close(key, reason);
+        }
+        log::trace!("conn #{key}: Closing({0}) -> Lingering({0})", reason.name());
+        conn.phase = Phase::Lingering(reason);
+        conn.last_active = self.now;
+        self.arm_deadline(key);
+        self.linger_read(key, reason);
+    }
+
+    /// Lingering: discard input until the peer's FIN (or the linger timer).
+    fn linger_read(&mut self, key: usize, reason: CloseReason) {
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
+            return;
+        };
+        match read_some(conn, &mut self.scratch) {
+            Ok(ReadOutcome::Eof) | Err(_) => self.close(key, reason),
+            // A full chunk: more may wait and no edge will say so.
+            Ok(ReadOutcome::Full(_)) => self.requeue(key),
+            Ok(ReadOutcome::Drained(_) | ReadOutcome::Empty) => {}
+        }
+    }
+
+    fn close_on_error(&mut self, key: usize, op: &str, e: io::Error) {
+        log::debug!("{op} #{key}: {e}");
+        self.close(key, CloseReason::Error);
+    }
+
+    /// Removes a connection. Dropping the stream closes the descriptor, and
+    /// closing removes it from the epoll set (we never duplicate descriptors),
+    /// so no separate deregister syscall is needed.
+    pub(super) fn close(&mut self, key: usize, reason: CloseReason) {
+        let Some(Entry::Conn(conn)) = self.entries.get(key) else {
+            return;
+        };
+        if conn.armed_at != super::conn::NOT_ARMED {
+            self.timers.forget_one();
+        }
+        self.entries.remove(key);
+        self.stats.closed(reason);
+        log::debug!("close #{key}: {}", reason.name());
+    }
+}
+
+/// Writes `bytes` now if nothing is pending (keeping any rest for WRITABLE),
+/// or queues them behind pending output to keep the byte order.
+fn write_and_queue(conn: &mut Conn, bytes: &[u8]) -> io::Result<usize> {
+    if bytes.is_empty() {
+        return Ok(0);
+    }
+    if conn.pending() > 0 {
+        conn.queue_output(bytes);
+        return Ok(0);
+    }
+    let written = write_some(&mut conn.stream, bytes)?;
+    if written < bytes.len() {
+        // Short write: keep the rest; the WRITABLE edge will flush it.
+        conn.queue_output(&bytes[written..]);
+    }
+    Ok(written)
+}
+
+/// The accept errors that mean "no descriptors or memory right now".
+fn is_out_of_descriptors(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
