@@ -7,9 +7,8 @@
 use crate::config::{ServeConfig, default_max_conns};
 use crate::framing::DEFAULT_MAX_LINE;
 use crate::protocol::{Credentials, Service};
-use crate::server::Server;
 use clap::{Args, Parser, Subcommand};
-use std::io::Write;
+use std::fmt;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -37,6 +36,16 @@ pub enum Command {
 /// A service address on the command line: `IP:PORT`, or `off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Endpoint(pub Option<SocketAddr>);
+
+impl fmt::Display for Endpoint {
+    /// The form [`parse_endpoint`] reads back.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(addr) => addr.fmt(f),
+            None => f.write_str("off"),
+        }
+    }
+}
 
 /// Parses `IP:PORT` (IPv4 or `[IPv6]:PORT`) or `off`.
 pub fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
@@ -96,6 +105,16 @@ pub struct ServeArgs {
     /// Let the command `E` stop the whole server, not just its connection.
     #[arg(long)]
     pub allow_remote_shutdown: bool,
+    /// Worker processes, each a single-threaded loop sharing every port
+    /// with SO_REUSEPORT (1 = this process serves, no parent).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: u16,
+    /// Bind with SO_REUSEPORT (set by the worker parent).
+    #[arg(long, hide = true)]
+    pub reuse_port: bool,
+    /// Print `stats JSON` on stdout at exit (set by the worker parent).
+    #[arg(long, hide = true)]
+    pub report_stats: bool,
 }
 
 impl ServeArgs {
@@ -134,40 +153,9 @@ impl ServeArgs {
 /// Runs the parsed command line; the process's exit status.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Serve(args) => serve(&args),
+        Command::Serve(args) => crate::serve::run(&args),
         Command::Client(args) => crate::client::run(&args),
         Command::Load(args) => crate::load::run(&args),
-    }
-}
-
-/// `sockloop serve`: bind everything, print the `listening` lines, run.
-fn serve(args: &ServeArgs) -> ExitCode {
-    let (old, soft, hard) = crate::limits::raise_nofile();
-    log::info!("open-file limit: soft {old} -> {soft}, hard {hard}");
-    let config = match args.to_config() {
-        Ok(c) => c,
-        Err(e) => return fail(&e),
-    };
-    log::info!(
-        "max-conns {}, max-line {}, idle-timeout {:?}",
-        config.max_conns,
-        config.max_line,
-        config.idle_timeout
-    );
-    let server = match Server::bind(config) {
-        Ok(s) => s,
-        Err(e) => return fail(&e.to_string()),
-    };
-    let mut stdout = std::io::stdout().lock();
-    for (service, addr) in server.listening() {
-        // The exact format tests and scripts wait for.
-        let _ = writeln!(stdout, "listening {} {} {}", service, service.proto(), addr);
-    }
-    let _ = stdout.flush();
-    drop(stdout);
-    match server.run() {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => fail(&format!("event loop failed: {e}")),
     }
 }
 

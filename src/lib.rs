@@ -17,6 +17,8 @@
 //!   (accept, read, answer, write, close), `udp.rs`, `conn.rs` (one
 //!   connection's buffers and the socket calls), `timers.rs`, `bind.rs`,
 //!   `stats.rs`.
+//! - [`serve`]: `sockloop serve`, one process or a parent of workers;
+//!   [`workers`]: starting and supervising worker processes.
 //! - [`config`]: server settings and the rules between them.
 //! - [`cli`]: command-line flags for `serve`, `client` and `load`.
 //! - [`client`]: the tutorial's client (blocking, for humans).
@@ -32,4 +34,6 @@ pub mod framing;
 pub mod limits;
 pub mod load;
 pub mod protocol;
+pub mod serve;
 pub mod server;
+pub mod workers;

@@ -185,8 +185,10 @@ impl Server {
                 }
                 Bound::Udp(service, mut socket) => {
                     udp_ports.push(addr.port());
+                    // READABLE only: a reply that would block is dropped, never
+                    // waited for, so writability is of no interest.
                     registry
-                        .register(&mut socket, token, Interest::READABLE | Interest::WRITABLE)
+                        .register(&mut socket, token, Interest::READABLE)
                         .map_err(ServerError::Io)?;
                     entry.insert(Entry::Udp {
                         socket,

@@ -5,10 +5,11 @@
 //! reads these same fields.
 
 use crate::protocol::CloseReason;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Counters kept by the event loop.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
     /// TCP connections accepted and served.
     pub accepted: u64,
@@ -54,6 +55,25 @@ impl Stats {
         self.closed[index] += 1;
     }
 
+    /// Adds another process's counters (workers' totals). `peak` adds up
+    /// too: the workers' peaks are an upper bound of the combined peak.
+    pub fn add(&mut self, other: &Stats) {
+        self.accepted += other.accepted;
+        self.active += other.active;
+        self.peak += other.peak;
+        self.refused_full += other.refused_full;
+        self.accept_backoffs += other.accept_backoffs;
+        for (mine, theirs) in self.closed.iter_mut().zip(other.closed) {
+            *mine += theirs;
+        }
+        self.bytes_in += other.bytes_in;
+        self.bytes_out += other.bytes_out;
+        self.udp_in += other.udp_in;
+        self.udp_out += other.udp_out;
+        self.udp_dropped += other.udp_dropped;
+        self.udp_guarded += other.udp_guarded;
+    }
+
     /// How many closed for `reason`.
     pub fn closed_for(&self, reason: CloseReason) -> u64 {
         CloseReason::ALL
@@ -97,5 +117,19 @@ mod tests {
         assert_eq!(s.closed_for(CloseReason::Idle), 1);
         assert_eq!(s.closed_for(CloseReason::Peer), 0);
         assert!(s.to_string().contains("idle 1"));
+    }
+
+    #[test]
+    fn add_sums_every_counter() {
+        let mut a = Stats::default();
+        a.opened();
+        a.closed(CloseReason::Peer);
+        let mut b = a.clone();
+        b.bytes_in = 7;
+        b.add(&a);
+        assert_eq!(
+            (b.accepted, b.bytes_in, b.closed_for(CloseReason::Peer)),
+            (2, 7, 2)
+        );
     }
 }

@@ -144,8 +144,10 @@ impl Server {
         }
         // Lines held back by backpressure are answered before reading more,
         // so `input` never grows past one read chunk plus one partial line.
+        // `more_waiting`: reading was paused, so the kernel may hold input
+        // that raised its edge long ago; come back for it after the stash.
         if memchr::memchr(b'\n', &conn.input).is_some() {
-            return self.answer(key, 0, false);
+            return self.answer(key, 0, true);
         }
         match read_some(conn, &mut self.scratch) {
             Ok(ReadOutcome::Drained(n)) => self.on_bytes(key, n, false),

@@ -1,0 +1,197 @@
+//! Worker processes: several single-threaded loops past one process's limits.
+//!
+//! nginx's model: `--workers N` starts N copies of this same binary, each
+//! running the unchanged single-threaded loop and each binding every
+//! listener with SO_REUSEPORT, so the kernel spreads new connections (and
+//! datagrams) across them. This module is the parent: it starts the
+//! workers, prints the `listening` lines once, forwards SIGINT/SIGTERM,
+//! restarts a worker that dies, and sums the workers' counters at the end.
+//!
+//! The parent is a plain supervisor with blocking calls and one reader
+//! thread per worker's stdout; it never touches a client socket.
+//!
+//! Port 0: worker 0 starts first and binds the requested addresses; the
+//! ports it reports become the concrete addresses every other worker binds,
+//! so all workers share one port per service.
+
+use std::io::{self, BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+/// The environment variable that tells a process it is worker N.
+pub const WORKER_ENV: &str = "SOCKLOOP_WORKER";
+
+/// How long the parent waits for workers to exit after forwarding a signal
+/// before killing them (the workers' own grace period is 2 s).
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A worker that keeps dying is restarted at most this often.
+pub const RESTART_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What a worker's stdout reader thread reports.
+#[derive(Debug)]
+pub enum WorkerLine {
+    /// One line of the worker's stdout.
+    Line(usize, String),
+    /// The worker closed its stdout (it is exiting).
+    Closed(usize),
+}
+
+/// One running worker.
+#[derive(Debug)]
+pub struct Worker {
+    /// Its index, 0..N.
+    pub index: usize,
+    /// The child process.
+    pub child: Child,
+    /// When it was (re)started.
+    pub started: Instant,
+}
+
+/// The parent's view of its workers.
+pub struct Pool {
+    /// Running workers, by index.
+    pub workers: Vec<Worker>,
+    lines_tx: Sender<WorkerLine>,
+    /// Every line every worker printed, in arrival order.
+    pub lines: Receiver<WorkerLine>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Pool {
+    /// A pool with no workers yet; SIGINT/SIGTERM now set the stop flag.
+    pub fn new() -> io::Result<Pool> {
+        let stop = Arc::new(AtomicBool::new(false));
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(signal, Arc::clone(&stop))?;
+        }
+        let (lines_tx, lines) = mpsc::channel();
+        Ok(Pool {
+            workers: Vec::new(),
+            lines_tx,
+            lines,
+            stop,
+        })
+    }
+
+    /// Whether a stop signal has arrived.
+    pub fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Starts worker `index` running this binary with `args`.
+    pub fn spawn(&mut self, index: usize, args: &[String]) -> io::Result<()> {
+        let exe = std::env::current_exe()?;
+        let mut command = Command::new(exe);
+        // Own process group: a terminal's Ctrl-C reaches only the parent,
+        // which forwards one SIGTERM (a second signal means "stop now" to a
+        // worker, so it must not get both).
+        command.process_group(0);
+        // SAFETY: the closure runs in the child between fork and exec and
+        // only calls prctl(2), which is async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                // If the parent dies without stopping us, stop anyway
+                // rather than serve on as an orphan.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = command
+            .args(args)
+            .env(WORKER_ENV, index.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| io::Error::other("worker stdout not captured"))?;
+        let tx = self.lines_tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(WorkerLine::Line(index, line)).is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(WorkerLine::Closed(index));
+        });
+        let worker = Worker {
+            index,
+            child,
+            started: Instant::now(),
+        };
+        match self.workers.iter_mut().find(|w| w.index == index) {
+            Some(slot) => *slot = worker,
+            None => self.workers.push(worker),
+        }
+        Ok(())
+    }
+
+    /// Waits for the next line from any worker, up to `timeout`.
+    pub fn next_line(&self, timeout: Duration) -> Option<WorkerLine> {
+        match self.lines.recv_timeout(timeout) {
+            Ok(line) => Some(line),
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
+        }
+    }
+
+    /// Workers that have exited since the last call, with their status.
+    pub fn reap(&mut self) -> Vec<(usize, ExitStatus)> {
+        let mut dead = Vec::new();
+        for w in &mut self.workers {
+            if let Ok(Some(status)) = w.child.try_wait() {
+                dead.push((w.index, status));
+            }
+        }
+        dead
+    }
+
+    /// Sends SIGTERM to every worker, waits up to [`STOP_TIMEOUT`], then
+    /// kills the stragglers. Returns how many had to be killed.
+    pub fn stop_all(&mut self) -> usize {
+        for w in &self.workers {
+            terminate(&w.child);
+        }
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        let mut killed = 0;
+        for w in &mut self.workers {
+            loop {
+                match w.child.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    Ok(None) if Instant::now() >= deadline => {
+                        let _ = w.child.kill();
+                        let _ = w.child.wait();
+                        killed += 1;
+                        break;
+                    }
+                    Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        }
+        killed
+    }
+}
+
+/// Sends SIGTERM to a child (std only offers SIGKILL).
+pub fn terminate(child: &Child) {
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) with a pid we spawned and have not yet reaped.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+}
+
+/// This process's worker index, if it was started by a [`Pool`].
+pub fn worker_index() -> Option<usize> {
+    std::env::var(WORKER_ENV).ok()?.parse().ok()
+}
