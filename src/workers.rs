@@ -19,7 +19,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
 /// The environment variable that tells a process it is worker N.
@@ -138,10 +138,8 @@ impl Pool {
 
     /// Waits for the next line from any worker, up to `timeout`.
     pub fn next_line(&self, timeout: Duration) -> Option<WorkerLine> {
-        match self.lines.recv_timeout(timeout) {
-            Ok(line) => Some(line),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        // Timeout and "every reader thread gone" both mean: nothing to read.
+        self.lines.recv_timeout(timeout).ok()
     }
 
     /// Workers that have exited since the last call, with their status.

@@ -1,0 +1,111 @@
+//! Blocking client-side socket helpers: every read and write is bounded by
+//! [`IO_TIMEOUT`], and the assertion helpers compare exact bytes.
+
+use super::IO_TIMEOUT;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+
+/// Connects with [`IO_TIMEOUT`] read and write timeouts and TCP_NODELAY (so
+/// each small write is its own segment, as a split line test wants).
+#[track_caller]
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+}
+
+/// Writes `line` followed by `\n`.
+#[track_caller]
+pub fn send_line(stream: &mut TcpStream, line: &str) {
+    send(stream, format!("{line}\n").as_bytes());
+}
+
+/// Writes all of `bytes`.
+#[track_caller]
+pub fn send(stream: &mut TcpStream, bytes: &[u8]) {
+    stream
+        .write_all(bytes)
+        .unwrap_or_else(|e| panic!("write {:?}: {e}", bytes.escape_ascii().to_string()));
+}
+
+/// Reads up to and including the next `\n`, one byte at a time so nothing
+/// after it is consumed. Panics on EOF or timeout before the `\n`.
+#[track_caller]
+pub fn read_line(stream: &mut TcpStream) -> Vec<u8> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match stream.read(&mut byte) {
+            Ok(0) => panic!("EOF after {:?}, expected a line", show(&line)),
+            Ok(_) => {
+                line.push(byte[0]);
+                if byte[0] == b'\n' {
+                    return line;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => panic!("read after {:?}: {e}", show(&line)),
+        }
+    }
+}
+
+/// Reads exactly `n` bytes.
+#[track_caller]
+pub fn read_exact_bytes(stream: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0; n];
+    stream
+        .read_exact(&mut buf)
+        .unwrap_or_else(|e| panic!("read {n} bytes: {e}"));
+    buf
+}
+
+/// Reads until EOF.
+#[track_caller]
+pub fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
+    let mut all = Vec::new();
+    stream
+        .read_to_end(&mut all)
+        .unwrap_or_else(|e| panic!("read to end after {} bytes: {e}", all.len()));
+    all
+}
+
+/// Sends `request` and returns the reply line.
+#[track_caller]
+pub fn read_reply(s: &mut TcpStream, request: &[u8]) -> Vec<u8> {
+    send(s, request);
+    read_line(s)
+}
+
+/// Asserts the next line is exactly `expected`.
+#[track_caller]
+pub fn expect_line(stream: &mut TcpStream, expected: &[u8]) {
+    let got = read_line(stream);
+    assert_eq!(show(&got), show(expected));
+}
+
+/// Sends `request` and asserts the reply line is exactly `expected`.
+#[track_caller]
+pub fn exchange(stream: &mut TcpStream, request: &[u8], expected: &[u8]) {
+    send(stream, request);
+    expect_line(stream, expected);
+}
+
+/// Asserts the server closed the connection cleanly: the next read is EOF
+/// (not data, not a reset, not a timeout).
+#[track_caller]
+pub fn expect_closed(stream: &mut TcpStream) {
+    let mut buf = [0u8; 256];
+    match stream.read(&mut buf) {
+        Ok(0) => {}
+        Ok(n) => panic!("expected EOF, got {:?}", show(&buf[..n])),
+        Err(e) => panic!("expected EOF, got error: {e}"),
+    }
+}
+
+/// Bytes as readable text for assertion messages (`\n`, `\xff`, ...).
+pub fn show(bytes: &[u8]) -> String {
+    bytes.escape_ascii().to_string()
+}

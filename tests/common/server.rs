@@ -1,0 +1,233 @@
+//! A running `sockloop serve`: its addresses, its stderr log, signals and
+//! exit, and what /proc says about it (RSS, CPU time, descriptors).
+
+use super::IO_TIMEOUT;
+use super::spawn::Builder;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{Child, ExitStatus};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+/// A running `sockloop serve`; killed when dropped.
+#[derive(Debug)]
+pub struct Server {
+    pub(super) child: Child,
+    pub(super) addrs: HashMap<String, SocketAddr>,
+    pub(super) stderr_path: PathBuf,
+    /// Lines the child printed on stdout after its `listening` lines.
+    pub(super) stdout: Receiver<String>,
+}
+
+/// How a server process ended.
+#[derive(Debug)]
+pub struct Exited {
+    /// The exit status.
+    pub status: ExitStatus,
+    /// Everything it wrote to stderr.
+    pub stderr: String,
+    /// Everything it wrote to stdout (for [`Server`]: after the `listening` lines).
+    pub stdout: String,
+}
+
+impl Server {
+    /// A server with every service on `127.0.0.1:0`, customised from here.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Every service on `127.0.0.1:0` plus `args`.
+    #[track_caller]
+    pub fn start(args: &[&str]) -> Server {
+        Builder::default().args(args).spawn()
+    }
+
+    /// The address `service` listens on.
+    #[track_caller]
+    pub fn addr(&self, service: &str) -> SocketAddr {
+        *self
+            .addrs
+            .get(service)
+            .unwrap_or_else(|| panic!("{service} is not enabled"))
+    }
+
+    /// The TCP echo address.
+    pub fn echo(&self) -> SocketAddr {
+        self.addr("echo")
+    }
+
+    /// The greet address.
+    pub fn greet(&self) -> SocketAddr {
+        self.addr("greet")
+    }
+
+    /// The login address.
+    pub fn login(&self) -> SocketAddr {
+        self.addr("login")
+    }
+
+    /// The command address.
+    pub fn command(&self) -> SocketAddr {
+        self.addr("command")
+    }
+
+    /// The UDP echo address.
+    pub fn udp_echo(&self) -> SocketAddr {
+        self.addr("udp-echo")
+    }
+
+    /// The UDP log address.
+    pub fn udp_log(&self) -> SocketAddr {
+        self.addr("udp-log")
+    }
+
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the server has written to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Polls the stderr log until a line contains `needle`; returns that line.
+    /// Panics after [`IO_TIMEOUT`]. (Log output has no reply to wait on, so
+    /// this polls with a deadline; it never assumes a delay is enough.)
+    #[track_caller]
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        loop {
+            let log = self.stderr();
+            if let Some(line) = log.lines().find(|l| l.contains(needle)) {
+                return line.to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line containing {needle:?}; stderr:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Whether the child is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    /// Sends `signal` to the child.
+    pub fn signal(&self, signal: libc::c_int) {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: kill has no memory effects; the pid is our own child, not
+        // yet reaped (we hold the Child), so it cannot name another process.
+        let rc = unsafe { libc::kill(pid, signal) };
+        assert_eq!(rc, 0, "kill({pid}, {signal})");
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    #[track_caller]
+    pub fn terminate(self) -> Exited {
+        self.stop_with(libc::SIGTERM)
+    }
+
+    /// Sends `signal` and waits for the exit.
+    #[track_caller]
+    pub fn stop_with(self, signal: libc::c_int) -> Exited {
+        self.signal(signal);
+        self.wait_exit()
+    }
+
+    /// Waits (up to [`IO_TIMEOUT`]) for the child to exit by itself.
+    #[track_caller]
+    pub fn wait_exit(mut self) -> Exited {
+        let status = wait_with_deadline(&mut self.child)
+            .unwrap_or_else(|| panic!("server did not exit; stderr:\n{}", self.stderr()));
+        // The child is gone, so its stdout is at EOF: collect what is left.
+        let stdout: String = self.stdout.iter().map(|l| l + "\n").collect();
+        Exited {
+            status,
+            stderr: self.stderr(),
+            stdout,
+        }
+    }
+
+    /// The child's resident set size in KiB (VmRSS in /proc/PID/status).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc/PID/status");
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .expect("VmRSS line");
+        line.split_whitespace()
+            .nth(1)
+            .expect("VmRSS value")
+            .parse()
+            .expect("VmRSS number")
+    }
+
+    /// CPU time used by the child so far (user + system), from /proc/PID/stat.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
+            .expect("read /proc/PID/stat");
+        // Fields after the `(comm)` (which may contain spaces): state is
+        // field 3, utime 14 and stime 15, i.e. indexes 11 and 12 after `)`.
+        let after_comm = &stat[stat.rfind(')').expect("comm") + 2..];
+        let fields: Vec<&str> = after_comm.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // SAFETY: sysconf only reads a system constant.
+        let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        Duration::from_millis(ticks * 1000 / per_sec)
+    }
+
+    /// Number of the child's open file descriptors numbered below `limit`
+    /// (/proc/PID/fd). Descriptors the child inherited above its
+    /// RLIMIT_NOFILE (e.g. a jobserver pipe) stay open but are not counted.
+    pub fn open_fds_below(&self, limit: usize) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .expect("read /proc/PID/fd")
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<usize>().ok())
+            .filter(|&fd| fd < limit)
+            .count()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Already reaped (terminate/wait_exit) or still running: either way
+        // make sure no server outlives its test.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.stderr_path);
+    }
+}
+
+/// Waits up to [`IO_TIMEOUT`] for `child` to exit; `None` if it did not.
+pub(super) fn wait_with_deadline(child: &mut Child) -> Option<ExitStatus> {
+    let deadline = Instant::now() + IO_TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+impl Exited {
+    /// Asserts a clean exit (status 0, no signal).
+    #[track_caller]
+    pub fn assert_success(&self) {
+        assert!(
+            self.status.success(),
+            "status {:?} (signal {:?}); stderr:\n{}",
+            self.status.code(),
+            self.status.signal(),
+            self.stderr
+        );
+    }
+}
