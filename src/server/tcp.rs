@@ -163,9 +163,6 @@ impl Server {
     fn on_bytes(&mut self, key: usize, n: usize, more_waiting: bool) {
         log::trace!("read #{key}: {n} bytes");
         self.stats.bytes_in += n as u64;
-        if let Some(Entry::Conn(conn)) = self.entries.get_mut(key) {
-            conn.last_active = self.now;
-        }
         self.answer(key, n, more_waiting);
     }
 
@@ -178,6 +175,7 @@ impl Server {
             reply,
             config,
             rng,
+            now,
             ..
         } = self;
         let Some(Entry::Conn(conn)) = entries.get_mut(key) else {
@@ -188,6 +186,7 @@ impl Server {
         let sent = if matches!(conn.session, Session::Echo) && conn.pending() == 0 {
             // Echo fast path: the reply IS the input, so write the read buffer
             // straight back instead of copying it through `echo::respond`.
+            conn.last_active = *now;
             write_and_queue(conn, new)
         } else {
             let mut ctx = Ctx {
@@ -198,7 +197,7 @@ impl Server {
             };
             reply.clear();
             let budget = config.output_cap.saturating_sub(conn.pending());
-            if conn.input.is_empty() {
+            let consumed = if conn.input.is_empty() {
                 let fed = conn
                     .session
                     .feed(new, &mut ctx, reply, config.max_line, budget);
@@ -206,6 +205,7 @@ impl Server {
                 // held back because the output budget ran out.
                 conn.input.extend_from_slice(&new[fed.consumed..]);
                 verdict = fed.verdict;
+                fed.consumed
             } else {
                 let mut input = std::mem::take(&mut conn.input);
                 input.extend_from_slice(new);
@@ -217,6 +217,13 @@ impl Server {
                     conn.input = input;
                 }
                 verdict = fed.verdict;
+                fed.consumed
+            };
+            // Only complete requests count as activity: a slowloris client
+            // dripping bytes into a line that never ends is idle, and the
+            // idle timeout closes it.
+            if consumed > 0 {
+                conn.last_active = *now;
             }
             write_and_queue(conn, reply)
         };
