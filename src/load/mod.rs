@@ -1,13 +1,95 @@
-//! `sockloop load`: the load generator (see issue 3). Placeholder.
+//! `sockloop load`: the load generator, one single-threaded mio loop that
+//! opens many connections to one service, drives requests through them and
+//! verifies every reply.
+//!
+//! # Layout
+//! - [`config`]: the flags ([`LoadArgs`]) and the checked settings
+//!   ([`LoadConfig`]) with their limits.
+//! - [`scenario`]: what to send and what must come back, one file per
+//!   service, no sockets (sans-IO).
+//! - [`engine`]: the event loop. `phases.rs` moves the run through ramp-up,
+//!   the measured window and the drain; `tcp.rs` and `udp.rs` hold the
+//!   socket handlers, `conn.rs` one connection's state and the socket calls,
+//!   `pacing.rs` the open-loop schedule and its timerfd.
+//! - [`stats`]: counters, histograms, the live line, the HdrHistogram log.
+//! - [`measurements`]: what a run measured ([`Measurements`]: mergeable,
+//!   serializable); [`report`]: the final report (human or JSON).
+//!
+//! # A run
+//! 1. Ramp-up: open `--conns` connections (at `--connect-rate`), nothing is
+//!    sent. Each connect is timed; one that takes longer than
+//!    `--connect-timeout` fails.
+//! 2. The measured window (`--duration`): closed loop (`--depth` requests in
+//!    flight per connection) or open loop (`--rate` per connection on a fixed
+//!    schedule, latency counted from each request's intended send time).
+//!    With `--idle`, nothing is sent during the window, then one request per
+//!    connection.
+//! 3. Drain: no new requests; replies still in flight are awaited (bounded
+//!    by [`engine::DRAIN_TIMEOUT`]) and verified.
 
-use clap::Args;
+pub mod config;
+mod conn;
+pub mod engine;
+pub mod measurements;
+mod pacing;
+mod phases;
+pub mod report;
+pub mod scenario;
+pub mod stats;
+mod tcp;
+mod udp;
+
+pub use config::{LoadArgs, LoadConfig, LoadService};
+pub use measurements::Measurements;
+pub use report::Report;
+
+use std::io::Write;
 use std::process::ExitCode;
 
-/// `sockloop load` flags.
-#[derive(Debug, Args)]
-pub struct LoadArgs {}
-
-/// Runs the generator.
-pub fn run(_args: &LoadArgs) -> ExitCode {
-    crate::cli::fail("load: not built yet")
+/// Runs the generator; the exit status is non-zero when any connection
+/// failed or any reply failed verification.
+pub fn run(args: &LoadArgs) -> ExitCode {
+    let config = match LoadConfig::from_args(args) {
+        Ok(c) => c,
+        Err(e) => return crate::cli::fail(&format!("load: {e}")),
+    };
+    let (_, soft, _) = crate::limits::raise_nofile();
+    let needed = config.conns as u64 + config::FD_RESERVE;
+    if needed > soft {
+        return crate::cli::fail(&format!(
+            "load: {} connections need {needed} file descriptors, the limit is {soft} \
+             (raise it with `ulimit -n`)",
+            config.conns
+        ));
+    }
+    let engine = match engine::Engine::new(config.clone()) {
+        Ok(e) => e,
+        Err(e) => return crate::cli::fail(&format!("load: {e}")),
+    };
+    let measurements = match engine.run() {
+        Ok(m) => m,
+        Err(e) => return crate::cli::fail(&format!("load: event loop failed: {e}")),
+    };
+    let report = Report::new(&config, &measurements);
+    if report.generator.saturated {
+        eprintln!(
+            "sockloop load: WARNING: the generator used {:.0}% of one core; it, not the \
+             server, may be the bottleneck (use fewer connections or more workers)",
+            report.generator.cpu_percent
+        );
+    }
+    if config.json {
+        eprint!("{}", report.human());
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{}", report.to_json());
+        let _ = stdout.flush();
+    } else {
+        print!("{}", report.human());
+    }
+    if report.failed() {
+        eprintln!("sockloop load: FAILED: {}", report.failure_summary());
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -1,0 +1,207 @@
+//! What a run measured: [`Measurements`], plain data that merges and
+//! serializes.
+//!
+//! Counters, error counts and two HdrHistograms. Runs of several generator
+//! processes merge with [`Measurements::merge`] (histograms add exactly). It
+//! serializes with serde (the histograms as hex of hdrhistogram's V2 +
+//! DEFLATE encoding), so a worker process can hand its measurements to the
+//! parent as JSON. The report made from it is [`super::report`].
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Highest latency a histogram records, in nanoseconds (one hour); longer
+/// values are clamped to it. Three significant digits keeps each histogram
+/// at a few hundred KiB.
+pub const HISTOGRAM_MAX_NS: u64 = 3_600_000_000_000;
+
+/// A latency histogram in nanoseconds.
+pub fn new_histogram() -> Histogram<u64> {
+    // Constant bounds (low 1 <= high / 2, sigfig 3 <= 5): cannot fail.
+    Histogram::new_with_bounds(1, HISTOGRAM_MAX_NS, 3).expect("valid constant histogram bounds")
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Measurements {
+    /// Request latencies (ns): from send time (closed loop) or intended send
+    /// time (open loop) to the reply's last byte.
+    #[serde(with = "histogram_hex")]
+    pub latency: Histogram<u64>,
+    /// Connect latencies (ns): from `connect()` to the connection being up.
+    #[serde(with = "histogram_hex")]
+    pub connect: Histogram<u64>,
+    /// Connections that came up.
+    pub opened: u64,
+    /// Connections that never came up (refused, timed out, error).
+    pub failed: u64,
+    /// Connections the server closed or reset before the run ended.
+    pub closed_by_server: u64,
+    /// Requests written (TCP) or datagrams sent (UDP).
+    pub sent: u64,
+    /// Replies verified.
+    pub completed: u64,
+    /// Replies verified inside the measured window.
+    pub completed_in_window: u64,
+    /// Replies that failed verification, and requests left unanswered.
+    pub verify_errors: u64,
+    /// Bytes sent plus received inside the measured window.
+    pub bytes_in_window: u64,
+    /// UDP datagrams sent.
+    pub udp_sent: u64,
+    /// UDP replies received.
+    pub udp_received: u64,
+    /// UDP datagrams unanswered after the loss timeout.
+    pub udp_lost: u64,
+    /// Failures and anomalies by reason.
+    pub errors: BTreeMap<String, u64>,
+    /// Length of the measured window (s).
+    pub window_secs: f64,
+    /// The generator's CPU time (user + system) during the window (s).
+    pub cpu_secs: f64,
+}
+
+impl Default for Measurements {
+    fn default() -> Self {
+        Measurements {
+            latency: new_histogram(),
+            connect: new_histogram(),
+            opened: 0,
+            failed: 0,
+            closed_by_server: 0,
+            sent: 0,
+            completed: 0,
+            completed_in_window: 0,
+            verify_errors: 0,
+            bytes_in_window: 0,
+            udp_sent: 0,
+            udp_received: 0,
+            udp_lost: 0,
+            errors: BTreeMap::new(),
+            window_secs: 0.0,
+            cpu_secs: 0.0,
+        }
+    }
+}
+
+impl Measurements {
+    /// Counts one occurrence of `reason`.
+    pub fn error(&mut self, reason: &str) {
+        self.error_n(reason, 1);
+    }
+
+    /// Counts `n` occurrences of `reason`.
+    pub fn error_n(&mut self, reason: &str, n: u64) {
+        match self.errors.get_mut(reason) {
+            Some(c) => *c += n,
+            None => {
+                self.errors.insert(reason.to_owned(), n);
+            }
+        }
+    }
+
+    /// Adds another generator's measurements of the same run (workers run
+    /// their windows side by side: the window is the longest, CPU adds up).
+    pub fn merge(&mut self, other: &Measurements) {
+        // Same bounds on both sides, so adding cannot fail; saturate anyway.
+        let _ = self.latency.add(&other.latency);
+        let _ = self.connect.add(&other.connect);
+        self.opened += other.opened;
+        self.failed += other.failed;
+        self.closed_by_server += other.closed_by_server;
+        self.sent += other.sent;
+        self.completed += other.completed;
+        self.completed_in_window += other.completed_in_window;
+        self.verify_errors += other.verify_errors;
+        self.bytes_in_window += other.bytes_in_window;
+        self.udp_sent += other.udp_sent;
+        self.udp_received += other.udp_received;
+        self.udp_lost += other.udp_lost;
+        for (reason, n) in &other.errors {
+            self.error_n(reason, *n);
+        }
+        self.window_secs = self.window_secs.max(other.window_secs);
+        self.cpu_secs += other.cpu_secs;
+    }
+}
+
+/// Histograms as hex strings of their V2 + DEFLATE encoding (serde `with`).
+mod histogram_hex {
+    use super::new_histogram;
+    use hdrhistogram::Histogram;
+    use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
+    use serde::{Deserialize, Serializer, de::Error as _};
+    use std::fmt::Write as _;
+
+    pub fn serialize<S: Serializer>(h: &Histogram<u64>, s: S) -> Result<S::Ok, S::Error> {
+        let mut bytes = Vec::new();
+        V2DeflateSerializer::new()
+            .serialize(h, &mut bytes)
+            .map_err(|e| serde::ser::Error::custom(format!("histogram: {e:?}")))?;
+        let mut hex = String::with_capacity(bytes.len() * 2);
+        for b in bytes {
+            // Writing to a String cannot fail.
+            let _ = write!(hex, "{b:02x}");
+        }
+        s.serialize_str(&hex)
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Histogram<u64>, D::Error> {
+        let hex = String::deserialize(d)?;
+        let bytes = (0..hex.len() / 2)
+            .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or("zz"), 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|_| D::Error::custom("histogram: not hex"))?;
+        let decoded: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|e| D::Error::custom(format!("histogram: {e:?}")))?;
+        // Re-home the values in the standard bounds so merges cannot fail.
+        let mut h = new_histogram();
+        h.add(&decoded)
+            .map_err(|e| D::Error::custom(format!("histogram: {e:?}")))?;
+        Ok(h)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_adds_counts_and_histograms() {
+        let mut a = Measurements::default();
+        a.latency.saturating_record(1_000);
+        a.completed = 1;
+        a.error("x");
+        a.window_secs = 1.0;
+        let mut b = Measurements::default();
+        b.latency.saturating_record(3_000);
+        b.completed = 2;
+        b.error_n("x", 2);
+        b.window_secs = 2.0;
+        a.merge(&b);
+        assert_eq!(a.completed, 3);
+        assert_eq!(a.latency.len(), 2);
+        assert_eq!(a.errors["x"], 3);
+        assert_eq!(a.window_secs, 2.0);
+    }
+
+    #[test]
+    fn measurements_round_trip_through_json() {
+        let mut m = Measurements::default();
+        m.latency.saturating_record(12_345);
+        m.connect.saturating_record(99_000);
+        m.completed = 7;
+        m.error("x");
+        let json = serde_json::to_string(&m).unwrap();
+        let back: Measurements = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.latency, m.latency);
+        assert_eq!(back.connect, m.connect);
+        assert_eq!((back.completed, back.errors["x"]), (7, 1));
+        assert!(
+            serde_json::from_str::<Measurements>(&json.replace("latency\":\"", "latency\":\"zz"))
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,171 @@
+//! The run's phases and its clock-driven chores, for the loop in
+//! `engine.rs`: pacing the ramp-up's connects and expiring slow ones,
+//! opening and closing the measured window (and its CPU measurement), the
+//! drain, signals, the one-second tick, and the final accounting.
+
+use super::engine::{CONNECT_BATCH, DRAIN_TIMEOUT, Engine, Phase, TICK, ns};
+use super::measurements::Measurements;
+use std::time::Duration;
+
+impl Engine {
+    /// When connect number `connects_started` is due (ramp start = 0).
+    pub(super) fn next_connect_at(&self) -> u64 {
+        if self.cfg.connect_rate > 0.0 {
+            (self.connects_started as f64 * 1e9 / self.cfg.connect_rate) as u64
+        } else {
+            self.now
+        }
+    }
+
+    /// Starts the connects that are due, at most [`CONNECT_BATCH`] a turn.
+    pub(super) fn start_due_connects(&mut self) {
+        for _ in 0..CONNECT_BATCH {
+            if self.connects_started >= self.cfg.conns || self.next_connect_at() > self.now {
+                return;
+            }
+            let index = self.connects_started;
+            self.connects_started += 1;
+            if self.is_udp() {
+                self.open_udp(index);
+            } else {
+                self.start_tcp_connect(index);
+            }
+        }
+    }
+
+    /// Fails connects that outlived `--connect-timeout`.
+    pub(super) fn expire_connects(&mut self) {
+        let limit = ns(self.cfg.connect_timeout);
+        while let Some(&(key, started)) = self.connecting.front() {
+            if started + limit > self.now {
+                break;
+            }
+            self.connecting.pop_front();
+            self.connect_timed_out(key, started);
+        }
+    }
+
+    /// SIGINT/SIGTERM: stop early but still report. A second one ends now.
+    pub(super) fn on_signal(&mut self) {
+        let got = self.signals.pending().count();
+        if got == 0 {
+            return;
+        }
+        eprintln!("sockloop load: interrupted, finishing");
+        self.rec.m.error("interrupted");
+        match self.phase {
+            Phase::Ramp | Phase::Drain | Phase::Done => {
+                self.end_window();
+                self.phase = Phase::Done;
+            }
+            Phase::Hold | Phase::Measure => {
+                self.end_window();
+                self.enter_drain();
+            }
+        }
+    }
+
+    /// Ramp-up is over: the measured window starts now.
+    pub(super) fn begin_window(&mut self) {
+        self.window_start = self.now;
+        self.window_open = true;
+        self.cpu_at_start = cpu_seconds();
+        self.rec.in_window = true;
+        // Align the ticks (and HdrHistogram intervals) with the window.
+        self.rec.fold();
+        self.last_tick = self.now;
+        self.next_tick = self.now + ns(TICK);
+        if self.rec.open_now == 0 {
+            self.end_window();
+            self.phase = Phase::Done;
+            return;
+        }
+        self.phase_until = self.now + ns(self.cfg.duration);
+        if self.cfg.idle {
+            self.phase = Phase::Hold;
+        } else {
+            self.phase = Phase::Measure;
+            self.start_requests();
+        }
+    }
+
+    /// Leaves the window (once): its length and the CPU spent in it.
+    pub(super) fn end_window(&mut self) {
+        if !self.window_open {
+            return;
+        }
+        self.window_open = false;
+        self.rec.in_window = false;
+        self.rec.m.window_secs = (self.now - self.window_start) as f64 / 1e9;
+        self.rec.m.cpu_secs = (cpu_seconds() - self.cpu_at_start).max(0.0);
+    }
+
+    /// No more new requests; wait for those in flight.
+    pub(super) fn enter_drain(&mut self) {
+        self.phase = Phase::Drain;
+        self.phase_until = self.now + ns(DRAIN_TIMEOUT);
+        self.pacer.clear();
+    }
+
+    /// The one-second live line and HdrHistogram interval.
+    pub(super) fn tick(&mut self) {
+        let line = self.end_interval();
+        eprintln!("{line}");
+    }
+
+    /// Ends the current interval: logs it, folds it into the total, and
+    /// returns the live line describing it.
+    pub(super) fn end_interval(&mut self) -> String {
+        let secs = (self.now - self.last_tick) as f64 / 1e9;
+        let label = match self.phase {
+            Phase::Ramp => format!("[ramp {:>5.1}s]", self.now as f64 / 1e9),
+            _ => format!("[{:>6.1}s]", (self.now - self.window_start) as f64 / 1e9),
+        };
+        let (start, length) = (self.last_tick, self.now - self.last_tick);
+        let mut hdr = if self.phase == Phase::Ramp {
+            None
+        } else {
+            self.hdr.as_mut()
+        };
+        let line = self.rec.tick(&label, secs, |h| {
+            if let Some(log) = hdr.as_mut() {
+                log.interval(h, Duration::from_nanos(start), Duration::from_nanos(length));
+            }
+        });
+        self.last_tick = self.now;
+        // On a fixed grid from the window's start (no drift), unless the loop
+        // fell a whole tick behind.
+        self.next_tick = (self.next_tick + ns(TICK)).max(self.now + 1);
+        if self.next_tick + ns(TICK) <= self.now {
+            self.next_tick = self.now + ns(TICK);
+        }
+        line
+    }
+
+    /// Closes the books: unanswered requests, the last interval.
+    pub(super) fn finish(mut self) -> Measurements {
+        self.count_unanswered();
+        // The last, partial interval goes to the log but not to the screen:
+        // its rates over a few milliseconds would only mislead.
+        if self.now > self.last_tick {
+            self.end_interval();
+        }
+        if let Some(log) = self.hdr.as_mut() {
+            log.finish();
+        }
+        self.rec.fold();
+        std::mem::take(&mut self.rec.m)
+    }
+}
+
+/// The process's CPU time so far (user + system), in seconds.
+pub fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct we pass and nothing else.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: see above; RUSAGE_SELF is always valid.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return 0.0;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}

@@ -1,0 +1,434 @@
+//! `sockloop load` against a real `sockloop serve` (and against deliberately
+//! broken targets): every scenario verifies, the JSON report has exactly the
+//! documented shape, and failures make the exit status non-zero.
+//!
+//! Every run is bounded: a short `--duration`, few connections, and a
+//! deadline on the generator process ([`LOAD_DEADLINE`]) after which it is
+//! killed and the test fails.
+
+mod common;
+
+use common::{IO_TIMEOUT, Server};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc::channel;
+use std::thread;
+use std::time::Duration;
+
+/// How long one generator run may take: ramp-up, a ~1 s window, the drain
+/// (at most 3 s) and a debug build's start-up on a busy machine.
+const LOAD_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Runs `sockloop load ARGS --json`; its output, or a panic after the deadline.
+#[track_caller]
+fn load(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sockloop"))
+        .arg("load")
+        .args(args)
+        .arg("--json")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sockloop load");
+    let pid = child.id();
+    let (tx, rx) = channel();
+    thread::spawn(move || {
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        let out = child.stdout.take();
+        let err = child.stderr.take();
+        // stderr is drained on its own thread so a chatty child never blocks.
+        let err_reader = thread::spawn(move || {
+            if let Some(mut e) = err {
+                let _ = e.read_to_end(&mut stderr);
+            }
+            stderr
+        });
+        if let Some(mut o) = out {
+            let _ = o.read_to_end(&mut stdout);
+        }
+        let status = child.wait().expect("wait for sockloop load");
+        let stderr = err_reader.join().unwrap_or_default();
+        let _ = tx.send(Output {
+            status,
+            stdout,
+            stderr,
+        });
+    });
+    match rx.recv_timeout(LOAD_DEADLINE) {
+        Ok(output) => output,
+        Err(_) => {
+            // SAFETY: kill(2) on the child we spawned; no memory involved.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!("sockloop load {args:?} did not finish within {LOAD_DEADLINE:?}");
+        }
+    }
+}
+
+/// The JSON report on stdout: exactly one line, one object.
+#[track_caller]
+fn report(output: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "stdout: {stdout}\nstderr: {stderr}");
+    serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{e}: {stdout}\nstderr: {stderr}"))
+}
+
+/// The sorted keys of a JSON object.
+fn keys(v: &Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    k.sort_unstable();
+    k
+}
+
+/// The report has exactly the documented keys, and ordered percentiles.
+#[track_caller]
+fn assert_shape(r: &Value) {
+    assert_eq!(
+        keys(r),
+        [
+            "connect_latency_us",
+            "connections",
+            "conns",
+            "depth",
+            "duration_secs",
+            "errors",
+            "generator",
+            "latency_us",
+            "rate",
+            "requests",
+            "service",
+            "size",
+            "target",
+            "throughput",
+            "udp",
+        ]
+    );
+    assert_eq!(
+        keys(&r["connections"]),
+        ["closed_by_server", "failed", "opened"]
+    );
+    assert_eq!(keys(&r["requests"]), ["completed", "sent", "verify_errors"]);
+    assert_eq!(keys(&r["throughput"]), ["bytes_per_sec", "msgs_per_sec"]);
+    assert_eq!(keys(&r["udp"]), ["lost", "received", "sent"]);
+    assert_eq!(keys(&r["generator"]), ["cpu_percent", "saturated"]);
+    for hist in ["latency_us", "connect_latency_us"] {
+        let p = &r[hist];
+        assert_eq!(
+            keys(p),
+            ["max", "mean", "p50", "p90", "p99", "p999"],
+            "{hist}"
+        );
+        let v: Vec<u64> = ["p50", "p90", "p99", "p999", "max"]
+            .iter()
+            .map(|k| p[*k].as_u64().unwrap_or_else(|| panic!("{hist}.{k}: {p}")))
+            .collect();
+        assert!(
+            v.windows(2).all(|w| w[0] <= w[1]),
+            "{hist} not ordered: {p}"
+        );
+        assert!(p["mean"].is_f64(), "{hist}.mean: {p}");
+    }
+}
+
+/// A healthy run: exit 0, everything answered and verified.
+#[track_caller]
+fn assert_clean(output: &Output, conns: u64) -> Value {
+    let r = report(output);
+    assert_shape(&r);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "status {:?}: {r}\n{stderr}",
+        output.status
+    );
+    assert_eq!(r["connections"]["opened"], conns, "{r}");
+    assert_eq!(r["connections"]["failed"], 0, "{r}");
+    assert_eq!(r["connections"]["closed_by_server"], 0, "{r}");
+    assert_eq!(r["requests"]["verify_errors"], 0, "{r}");
+    assert_eq!(r["errors"], serde_json::json!({}), "{r}");
+    let completed = r["requests"]["completed"].as_u64().unwrap();
+    assert!(completed > 0, "{r}");
+    assert!(completed <= r["requests"]["sent"].as_u64().unwrap(), "{r}");
+    assert!(r["latency_us"]["max"].as_u64().unwrap() > 0, "{r}");
+    r
+}
+
+/// Runs one closed-loop scenario against a fresh server for about a second.
+#[track_caller]
+fn scenario(service: &str, extra: &[&str]) -> Value {
+    let server = Server::start(&[]);
+    let target = server.addr(service).to_string();
+    let mut args = vec![
+        "--service",
+        service,
+        "--target",
+        &target,
+        "-c",
+        "3",
+        "-d",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    let r = assert_clean(&load(&args), 3);
+    assert_eq!(r["service"], service);
+    assert_eq!(r["target"], target.as_str());
+    assert_eq!(
+        r["requests"]["sent"], r["requests"]["completed"],
+        "drained: {r}"
+    );
+    r
+}
+
+#[test]
+fn echo_verifies_every_byte() {
+    let r = scenario("echo", &["--size", "100"]);
+    assert_eq!(
+        (r["conns"].as_u64(), r["size"].as_u64()),
+        (Some(3), Some(100))
+    );
+    assert_eq!(r["rate"], Value::Null);
+    assert!(r["throughput"]["msgs_per_sec"].as_f64().unwrap() > 0.0);
+    assert!(r["connect_latency_us"]["max"].as_u64().unwrap() > 0, "{r}");
+}
+
+#[test]
+fn greet_verifies_every_greeting_from_a_range_of_source_addresses() {
+    // Binds 127.0.0.2..4 with IP_BIND_ADDRESS_NO_PORT before connecting.
+    scenario("greet", &["--source", "127.0.0.2-127.0.0.4"]);
+}
+
+#[test]
+fn login_logs_in_then_verifies_commands() {
+    scenario("login", &[]);
+}
+
+#[test]
+fn command_verifies_every_reply_form() {
+    scenario("command", &[]);
+}
+
+#[test]
+fn udp_echo_matches_every_datagram() {
+    let r = scenario("udp-echo", &[]);
+    assert_eq!(r["udp"]["sent"], r["requests"]["sent"], "{r}");
+    assert!(r["udp"]["received"].as_u64().unwrap() > 0, "{r}");
+}
+
+#[test]
+fn pipelined_depth_8_keeps_8_in_flight() {
+    let r = scenario("echo", &["--depth", "8", "--connect-rate", "100"]);
+    assert_eq!(r["depth"], 8);
+    // Each connection starts with 8 requests in flight.
+    assert!(r["requests"]["sent"].as_u64().unwrap() >= 24, "{r}");
+}
+
+#[test]
+fn open_loop_sends_on_schedule_and_writes_an_hdr_log() {
+    let server = Server::start(&[]);
+    let target = server.addr("command").to_string();
+    let dir = std::env::temp_dir().join(format!("sockloop-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("latency.hlog");
+    let output = load(&[
+        "--service",
+        "command",
+        "--target",
+        &target,
+        "-c",
+        "2",
+        "-d",
+        "1",
+        "--rate",
+        "50",
+        // Slots for 8 owed requests: only a 160 ms stall of this test's
+        // process could leave one unsent at the window's end.
+        "--depth",
+        "8",
+        "--hdr-log",
+        log.to_str().unwrap(),
+    ]);
+    let r = assert_clean(&output, 2);
+    assert_eq!(r["rate"].as_f64(), Some(50.0));
+    // 2 connections x 50/s x 1 s on a fixed grid: exactly 100 intended sends
+    // (the first at the window's start, the grid never runs past its end).
+    assert_eq!(r["requests"]["sent"], 100, "{r}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.starts_with('#'), "{text}");
+    assert!(text.contains("#[BaseTime: "), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| !l.starts_with('#') && l.contains("HISTF")),
+        "no interval histogram: {text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn idle_mode_holds_then_sends_one_request_per_connection() {
+    let server = Server::start(&[]);
+    let target = server.addr("greet").to_string();
+    let output = load(&[
+        "--service",
+        "greet",
+        "--target",
+        &target,
+        "-c",
+        "5",
+        "-d",
+        "0.5",
+        "--idle",
+    ]);
+    let r = assert_clean(&output, 5);
+    assert_eq!(r["requests"]["sent"], 5, "{r}");
+    assert_eq!(r["requests"]["completed"], 5, "{r}");
+}
+
+/// A TCP echo server that flips one bit of the 11th byte it echoes.
+fn start_flipping_echo() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return;
+        };
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        let mut seen = 0usize;
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if (seen..seen + n).contains(&10) {
+                buf[10 - seen] ^= 0x01;
+            }
+            seen += n;
+            if stream.write_all(&buf[..n]).is_err() {
+                return;
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_corrupted_echo_fails_verification_and_the_run() {
+    let addr = start_flipping_echo().to_string();
+    let output = load(&["--target", &addr, "-c", "1", "-d", "0.5", "--size", "16"]);
+    let r = report(&output);
+    assert_shape(&r);
+    assert!(!output.status.success(), "{r}");
+    assert_eq!(r["requests"]["verify_errors"], 1, "{r}");
+    assert_eq!(r["errors"]["echo: reply differs from request"], 1, "{r}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("reply 0 byte 10"), "{stderr}");
+}
+
+#[test]
+fn a_refused_target_fails_every_connection() {
+    // A port that was just free: bind, note it, close.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let target = format!("127.0.0.1:{port}");
+    let output = load(&["--target", &target, "-c", "3", "-d", "0.5"]);
+    let r = report(&output);
+    assert_shape(&r);
+    assert!(!output.status.success(), "{r}");
+    assert_eq!(r["connections"]["failed"], 3, "{r}");
+    assert_eq!(r["connections"]["opened"], 0, "{r}");
+    assert_eq!(r["errors"]["connect: connection refused"], 3, "{r}");
+}
+
+#[test]
+fn a_connect_that_never_completes_times_out() {
+    // A listener that never accepts, with the smallest backlog: once its
+    // queue is full the kernel drops further SYNs, so those connects hang.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    socket.bind(&addr.into()).unwrap();
+    socket.listen(0).unwrap();
+    let target = socket
+        .local_addr()
+        .unwrap()
+        .as_socket()
+        .unwrap()
+        .to_string();
+    let output = load(&[
+        "--target",
+        &target,
+        "-c",
+        "6",
+        "-d",
+        "0.2",
+        "--connect-timeout",
+        "0.5",
+    ]);
+    let r = report(&output);
+    assert_shape(&r);
+    assert!(!output.status.success(), "{r}");
+    let failed = r["connections"]["failed"].as_u64().unwrap();
+    assert!(failed >= 1, "{r}");
+    assert_eq!(
+        r["errors"]["connect: no answer within 0.5 s"], failed,
+        "{r}"
+    );
+    assert_eq!(
+        r["connections"]["opened"].as_u64().unwrap() + failed,
+        6,
+        "{r}"
+    );
+    drop(socket);
+}
+
+#[test]
+fn connections_the_server_turns_away_fail_with_its_reason() {
+    let server = Server::start(&["--max-conns", "2"]);
+    let target = server.addr("greet").to_string();
+    let output = load(&[
+        "--service",
+        "greet",
+        "--target",
+        &target,
+        "-c",
+        "4",
+        "-d",
+        "0.5",
+    ]);
+    let r = report(&output);
+    assert_shape(&r);
+    assert!(!output.status.success(), "{r}");
+    assert_eq!(r["connections"]["closed_by_server"], 2, "{r}");
+    assert_eq!(r["errors"]["server replied: ERR server full"], 2, "{r}");
+    assert_eq!(r["requests"]["verify_errors"], 0, "{r}");
+}
+
+#[test]
+fn bad_flags_are_refused_before_connecting() {
+    for args in [
+        &["--depth", "0"][..],
+        &["--rate", "0"],
+        &["-d", "100000000"],
+        &["--size", "0"],
+        &["--source", "127.0.0.9-127.0.0.1"],
+        &["--user", "nocolon"],
+        &["--idle", "--rate", "5"],
+    ] {
+        let output = load(args);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(output.stdout.is_empty(), "{args:?}: nothing on stdout");
+    }
+}
