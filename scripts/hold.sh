@@ -26,7 +26,7 @@ LOAD_WORKERS=$(( (CONNS + PER_LOAD - 1) / PER_LOAD ))
 
 cd "$(dirname "$0")/.."
 cargo build --release -q || exit 1
-BIN=$PWD/target/release/sockloop
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/sockloop
 TMP=$(mktemp -d)
 SERVER_PID=""
 LOAD_PID=""
@@ -119,8 +119,7 @@ try:
 except Exception as e:
     print(f"hold: no report from the generator ({e})"); sys.exit(1)
 c, q = r["connections"], r["requests"]
-ramp = r.get("ramp_secs") or 0
-rate = c["opened"] / ramp if ramp else float("nan")
+ramp, rate = c["ramp_secs"], c["per_sec"]
 sockets = max(inuse - inuse0, 1)
 print(f"connections requested      {conns}")
 print(f"connections opened         {c['opened']} (failed {c['failed']}, closed by server {c['closed_by_server']})")
@@ -128,7 +127,7 @@ print(f"alive at the end           {q['completed']} of {conns} answered their re
 print(f"connect rate               {rate:,.0f}/s (ramp-up {ramp:.2f} s)")
 print(f"TCP sockets in use (peak)  {inuse} (+{inuse - inuse0})")
 print(f"server RSS (peak, {sw} workers)   {srv/1024:.1f} MiB, +{(srv - srv0)/1024:.1f} MiB over idle = {(srv - srv0)*1024/max(c['opened'],1):.0f} B/conn")
-print(f"generator RSS (peak, {lw} workers) {gen/1024:.1f} MiB = {gen*1024/max(c['opened'],1):.0f} B/conn (including its fixed cost)")
+print(f"generator RSS (peak, {lw} workers) {gen/1024:.1f} MiB = {gen*1024/max(c['opened'],1):.0f} B/conn (including each worker's fixed buffers)")
 print(f"kernel slab                +{(slab - slab0)/1024:.1f} MiB = {(slab - slab0)*1024/sockets:.0f} B/socket, {(slab - slab0)*1024/max(c['opened'],1):.0f} B/connection (2 sockets)")
 print(f"generator exit status      {status}")
 ok = q["completed"] == conns and c["failed"] == 0 and status == "0"

@@ -114,8 +114,17 @@ pub struct LoadArgs {
     #[arg(long)]
     pub json: bool,
     /// Write request latencies as an HdrHistogram interval log (1 s intervals).
+    /// With --workers, worker N writes FILE.N.
     #[arg(long, value_name = "FILE")]
     pub hdr_log: Option<PathBuf>,
+    /// Generator processes, each a single-threaded loop with a share of the
+    /// connections; the report merges them (1 = this process, no parent).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: u16,
+    /// Print `measurements JSON` on stdout instead of a report (set by the
+    /// worker parent).
+    #[arg(long, hide = true)]
+    pub report_measurements: bool,
 }
 
 /// The checked settings of a run.
@@ -149,6 +158,8 @@ pub struct LoadConfig {
     pub json: bool,
     /// HdrHistogram log path.
     pub hdr_log: Option<PathBuf>,
+    /// Print the one-second live line on stderr.
+    pub live: bool,
 }
 
 impl LoadConfig {
@@ -220,6 +231,9 @@ impl LoadConfig {
             idle: a.idle,
             json: a.json,
             hdr_log: a.hdr_log.clone(),
+            // Of several workers, only worker 0 prints its live line: one
+            // representative line a second instead of N.
+            live: !a.report_measurements || crate::workers::worker_index() == Some(0),
         })
     }
 }

@@ -59,7 +59,12 @@ pub struct Measurements {
     /// Length of the measured window (s).
     pub window_secs: f64,
     /// The generator's CPU time (user + system) during the window (s).
+    /// Merged over workers: the busiest process's, since saturation is a
+    /// per-core question.
     pub cpu_secs: f64,
+    /// How long ramp-up (opening every connection) took (s).
+    #[serde(default)]
+    pub ramp_secs: f64,
 }
 
 impl Default for Measurements {
@@ -81,6 +86,7 @@ impl Default for Measurements {
             errors: BTreeMap::new(),
             window_secs: 0.0,
             cpu_secs: 0.0,
+            ramp_secs: 0.0,
         }
     }
 }
@@ -102,7 +108,8 @@ impl Measurements {
     }
 
     /// Adds another generator's measurements of the same run (workers run
-    /// their windows side by side: the window is the longest, CPU adds up).
+    /// their windows side by side: the window and the ramp-up are the
+    /// longest, CPU is the busiest worker's).
     pub fn merge(&mut self, other: &Measurements) {
         // Same bounds on both sides, so adding cannot fail; saturate anyway.
         let _ = self.latency.add(&other.latency);
@@ -122,7 +129,8 @@ impl Measurements {
             self.error_n(reason, *n);
         }
         self.window_secs = self.window_secs.max(other.window_secs);
-        self.cpu_secs += other.cpu_secs;
+        self.cpu_secs = self.cpu_secs.max(other.cpu_secs);
+        self.ramp_secs = self.ramp_secs.max(other.ramp_secs);
     }
 }
 
@@ -180,7 +188,10 @@ mod tests {
         b.completed = 2;
         b.error_n("x", 2);
         b.window_secs = 2.0;
+        a.cpu_secs = 0.5;
+        b.cpu_secs = 0.25;
         a.merge(&b);
+        assert_eq!(a.cpu_secs, 0.5, "the busiest worker's CPU, not the sum");
         assert_eq!(a.completed, 3);
         assert_eq!(a.latency.len(), 2);
         assert_eq!(a.errors["x"], 3);

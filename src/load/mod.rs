@@ -12,6 +12,8 @@
 //!   socket handlers, `conn.rs` one connection's state and the socket calls,
 //!   `pacing.rs` the open-loop schedule and its timerfd.
 //! - [`stats`]: counters, histograms, the live line, the HdrHistogram log.
+//! - `workers`: `--workers N`, the parent that runs N generator processes
+//!   and merges their [`Measurements`].
 //! - [`measurements`]: what a run measured ([`Measurements`]: mergeable,
 //!   serializable); [`report`]: the final report (human or JSON).
 //!
@@ -38,6 +40,7 @@ pub mod scenario;
 pub mod stats;
 mod tcp;
 mod udp;
+mod workers;
 
 pub use config::{LoadArgs, LoadConfig, LoadService};
 pub use measurements::Measurements;
@@ -53,12 +56,16 @@ pub fn run(args: &LoadArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return crate::cli::fail(&format!("load: {e}")),
     };
-    let (_, soft, _) = crate::limits::raise_nofile();
+    let (old, soft, hard) = crate::limits::raise_nofile();
+    log::debug!("open-file limit: soft {old} -> {soft}, hard {hard}");
+    if args.workers > 1 {
+        return workers::run(args, &config);
+    }
     let needed = config.conns as u64 + config::FD_RESERVE;
     if needed > soft {
         return crate::cli::fail(&format!(
             "load: {} connections need {needed} file descriptors, the limit is {soft} \
-             (raise it with `ulimit -n`)",
+             (raise it with `ulimit -n`, or spread them with --workers)",
             config.conns
         ));
     }
@@ -70,7 +77,23 @@ pub fn run(args: &LoadArgs) -> ExitCode {
         Ok(m) => m,
         Err(e) => return crate::cli::fail(&format!("load: event loop failed: {e}")),
     };
-    let report = Report::new(&config, &measurements);
+    if args.report_measurements {
+        // A worker: the parent merges and reports.
+        return match serde_json::to_string(&measurements) {
+            Ok(json) => {
+                println!("measurements {json}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => crate::cli::fail(&format!("load: cannot encode measurements: {e}")),
+        };
+    }
+    finish(&config, &measurements)
+}
+
+/// Prints the report of a finished run (one process or merged workers);
+/// the exit status says whether anything failed.
+fn finish(config: &LoadConfig, measurements: &Measurements) -> ExitCode {
+    let report = Report::new(config, measurements);
     if report.generator.saturated {
         eprintln!(
             "sockloop load: WARNING: the generator used {:.0}% of one core; it, not the \

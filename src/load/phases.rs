@@ -68,6 +68,7 @@ impl Engine {
     /// Ramp-up is over: the measured window starts now.
     pub(super) fn begin_window(&mut self) {
         self.window_start = self.now;
+        self.rec.m.ramp_secs = self.now as f64 / 1e9;
         self.window_open = true;
         self.cpu_at_start = cpu_seconds();
         self.rec.in_window = true;
@@ -110,7 +111,9 @@ impl Engine {
     /// The one-second live line and HdrHistogram interval.
     pub(super) fn tick(&mut self) {
         let line = self.end_interval();
-        eprintln!("{line}");
+        if self.cfg.live {
+            eprintln!("{line}");
+        }
     }
 
     /// Ends the current interval: logs it, folds it into the total, and

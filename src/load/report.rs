@@ -22,6 +22,10 @@ pub struct Connections {
     pub failed: u64,
     /// Closed or reset by the server early.
     pub closed_by_server: u64,
+    /// How long ramp-up took (s).
+    pub ramp_secs: f64,
+    /// Connections opened per second of ramp-up.
+    pub per_sec: f64,
 }
 
 /// `requests` in the JSON report.
@@ -163,6 +167,12 @@ impl Report {
                 opened: m.opened,
                 failed: m.failed,
                 closed_by_server: m.closed_by_server,
+                ramp_secs: round3(m.ramp_secs),
+                per_sec: if m.ramp_secs > 0.0 {
+                    round3(m.opened as f64 / m.ramp_secs)
+                } else {
+                    0.0
+                },
             },
             requests: Requests {
                 sent: m.sent,
@@ -226,8 +236,8 @@ impl Report {
         let c = &self.connections;
         let _ = writeln!(
             s,
-            "  connections  {} opened, {} failed, {} closed by server",
-            c.opened, c.failed, c.closed_by_server
+            "  connections  {} opened, {} failed, {} closed by server; ramp-up {:.3} s ({:.0}/s)",
+            c.opened, c.failed, c.closed_by_server, c.ramp_secs, c.per_sec
         );
         let r = &self.requests;
         let _ = writeln!(

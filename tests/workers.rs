@@ -1,0 +1,136 @@
+//! Worker processes (`serve --workers`, `load --workers`): past one
+//! process's open-file limit, with a supervising parent.
+
+mod common;
+
+use common::*;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs `sockloop load ARGS --json` to completion (killed after `limit`);
+/// returns its exit success and the parsed report.
+#[track_caller]
+fn run_load(args: &[&str], limit: Duration) -> (bool, serde_json::Value) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sockloop"))
+        .arg("load")
+        .args(args)
+        .arg("--json")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sockloop load");
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("sockloop load did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("load output");
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("bad JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    (out.status.success(), report)
+}
+
+/// The pids whose parent is `parent`.
+fn children_of(parent: u32) -> Vec<u32> {
+    let mut kids = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Field 4 is the ppid; the command name (field 2) may hold spaces,
+        // so count from the closing parenthesis.
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        if after.split_whitespace().nth(1) == Some(&parent.to_string()) {
+            kids.push(pid);
+        }
+    }
+    kids
+}
+
+/// 25,000 connections are more than one process may hold here (20,000
+/// descriptors): two server workers and two generator workers hold them all,
+/// every one answers its request, and the parent's summary adds them up.
+#[test]
+fn two_workers_hold_25000_connections_past_one_process_limit() {
+    let server = Server::builder()
+        .only(&["echo"])
+        .args(&["--workers", "2", "--idle-timeout", "0"])
+        .spawn();
+    let target = server.echo().to_string();
+    let (ok, r) = run_load(
+        &[
+            "--workers",
+            "2",
+            "--target",
+            &target,
+            "-c",
+            "25000",
+            "--idle",
+            "-d",
+            "0.5",
+            "--connect-timeout",
+            "30",
+            "--source",
+            "127.0.0.2-127.0.0.40",
+        ],
+        Duration::from_secs(120),
+    );
+    assert!(ok, "load failed: {r}");
+    assert_eq!(r["connections"]["opened"], 25000, "{r}");
+    assert_eq!(r["connections"]["failed"], 0, "{r}");
+    assert_eq!(
+        r["requests"]["completed"], 25000,
+        "every connection alive: {r}"
+    );
+    let exited = server.terminate();
+    assert!(exited.status.success(), "{}", exited.stderr);
+    assert!(
+        exited.stderr.contains("shutdown complete (2 workers")
+            && exited.stderr.contains("served 25000 connections"),
+        "combined summary missing: {}",
+        exited.stderr
+    );
+}
+
+/// A worker killed by SIGKILL is restarted by the parent (logged with its
+/// exit status) and the service keeps answering throughout.
+#[test]
+fn a_worker_that_dies_is_restarted() {
+    let server = Server::builder()
+        .only(&["greet"])
+        .args(&["--workers", "2"])
+        .spawn();
+    let workers = children_of(server.pid());
+    assert_eq!(workers.len(), 2, "two workers: {workers:?}");
+    // SAFETY: kill(2) on a pid we just read as our server's child.
+    unsafe { libc::kill(workers[0] as i32, libc::SIGKILL) };
+    server.wait_for_log("restarting it");
+    for i in 0..20 {
+        let mut s = connect(server.greet());
+        exchange(
+            &mut s,
+            format!("n{i}\n").as_bytes(),
+            format!("Hi n{i}\n").as_bytes(),
+        );
+    }
+    let deadline = Instant::now() + IO_TIMEOUT;
+    while children_of(server.pid()).len() != 2 {
+        assert!(Instant::now() < deadline, "worker not restarted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!children_of(server.pid()).contains(&workers[0]));
+    let exited = server.terminate();
+    assert!(exited.status.success(), "{}", exited.stderr);
+    assert!(
+        exited.stderr.contains("signal: 9 (SIGKILL)"),
+        "{}",
+        exited.stderr
+    );
+}
