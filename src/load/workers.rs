@@ -43,7 +43,9 @@ pub fn run(args: &LoadArgs, config: &LoadConfig) -> ExitCode {
         }
         match pool.next_line(Duration::from_millis(100)) {
             Some(WorkerLine::Line(index, line)) => {
-                let Some(json) = line.strip_prefix("measurements ") else { continue };
+                let Some(json) = line.strip_prefix("measurements ") else {
+                    continue;
+                };
                 match serde_json::from_str::<Measurements>(json) {
                     Ok(m) => {
                         merged.merge(&m);
