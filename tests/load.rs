@@ -116,7 +116,13 @@ fn assert_shape(r: &Value) {
     );
     assert_eq!(
         keys(&r["connections"]),
-        ["closed_by_server", "failed", "opened", "per_sec", "ramp_secs"]
+        [
+            "closed_by_server",
+            "failed",
+            "opened",
+            "per_sec",
+            "ramp_secs"
+        ]
     );
     assert_eq!(keys(&r["requests"]), ["completed", "sent", "verify_errors"]);
     assert_eq!(keys(&r["throughput"]), ["bytes_per_sec", "msgs_per_sec"]);
