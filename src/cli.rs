@@ -89,6 +89,13 @@ pub struct ServeArgs {
     /// UDP log address, or off.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7004", value_parser = parse_endpoint)]
     pub udp_log: Endpoint,
+    /// Prometheus metrics (GET /metrics) address, or off. With --workers,
+    /// worker N listens on PORT+N (or its own free port for port 0).
+    #[arg(long, value_name = "ADDR", default_value = "off", value_parser = parse_endpoint)]
+    pub metrics: Endpoint,
+    /// Log one stats line at info this often (seconds; 0 = never).
+    #[arg(long, value_name = "SECS", default_value = "0", value_parser = parse_secs)]
+    pub stats_interval: Duration,
     /// Connections served at once; more get `ERR server full`.
     /// Default: the open-file limit minus a reserve of 64.
     #[arg(long, value_name = "N")]
@@ -131,6 +138,7 @@ impl ServeArgs {
         let listeners = Service::ALL
             .iter()
             .zip(addrs)
+            .chain([(&Service::Metrics, self.metrics)])
             .filter_map(|(&service, Endpoint(addr))| addr.map(|a| (service, a)))
             .collect();
         let credentials = if self.users.is_empty() {
@@ -145,6 +153,7 @@ impl ServeArgs {
             idle_timeout: (!self.idle_timeout.is_zero()).then_some(self.idle_timeout),
             credentials,
             allow_remote_shutdown: self.allow_remote_shutdown,
+            stats_interval: (!self.stats_interval.is_zero()).then_some(self.stats_interval),
             ..ServeConfig::defaults()
         })
     }

@@ -48,6 +48,8 @@ pub struct ServeConfig {
     pub output_cap: usize,
     /// Bind with SO_REUSEPORT (several workers on one port).
     pub reuse_port: bool,
+    /// Log a stats line this often; `None` = never.
+    pub stats_interval: Option<Duration>,
 }
 
 impl ServeConfig {
@@ -65,6 +67,7 @@ impl ServeConfig {
             allow_remote_shutdown: false,
             output_cap: OUTPUT_CAP,
             reuse_port: false,
+            stats_interval: None,
         }
     }
 

@@ -24,6 +24,7 @@
 //! - [`client`]: the tutorial's client (blocking, for humans).
 //! - [`load`]: the load generator.
 //! - [`limits`]: the open-file limit.
+//! - [`stats`]: the server's counters; [`metrics`]: their Prometheus text.
 
 #![deny(missing_docs)]
 
@@ -33,7 +34,9 @@ pub mod config;
 pub mod framing;
 pub mod limits;
 pub mod load;
+pub mod metrics;
 pub mod protocol;
 pub mod serve;
 pub mod server;
+pub mod stats;
 pub mod workers;

@@ -76,28 +76,30 @@ fn supervise(args: &ServeArgs) -> ExitCode {
     };
     let expected = config.listeners.len();
     // Worker 0 resolves port 0; the others bind what it got.
-    if let Err(e) = pool.spawn(0, &worker_args(args, &config.listeners)) {
+    if let Err(e) = pool.spawn(0, &worker_args(args, &config.listeners, 0)) {
         return fail(&format!("cannot start worker 0: {e}"));
     }
     let Some(listening) = await_listening(&pool, expected) else {
         pool.stop_all();
         return fail("worker 0 did not start (see its error above)");
     };
-    let resolved_args = worker_args(args, &listening);
+    // Every worker's metrics endpoint is its own; the service ports are shared.
+    let mut printed = listening.clone();
     for index in 1..usize::from(args.workers) {
-        if let Err(e) = pool.spawn(index, &resolved_args) {
+        if let Err(e) = pool.spawn(index, &worker_args(args, &listening, index)) {
             pool.stop_all();
             return fail(&format!("cannot start worker {index}: {e}"));
         }
-        if await_listening(&pool, expected).is_none() {
+        let Some(lines) = await_listening(&pool, expected) else {
             pool.stop_all();
             return fail(&format!(
                 "worker {index} did not start (see its error above)"
             ));
-        }
+        };
+        printed.extend(lines.into_iter().filter(|(s, _)| *s == Service::Metrics));
     }
     let mut stdout = std::io::stdout().lock();
-    for (service, addr) in &listening {
+    for (service, addr) in &printed {
         let _ = writeln!(stdout, "listening {} {} {}", service, service.proto(), addr);
     }
     let _ = stdout.flush();
@@ -127,7 +129,7 @@ fn supervise(args: &ServeArgs) -> ExitCode {
                 // A worker that dies at once would otherwise restart in a tight loop.
                 std::thread::sleep(RESTART_INTERVAL);
             }
-            if let Err(e) = pool.spawn(index, &resolved_args) {
+            if let Err(e) = pool.spawn(index, &worker_args(args, &listening, index)) {
                 log::error!("cannot restart worker {index}: {e}");
             }
         }
@@ -173,7 +175,10 @@ pub fn parse_listening(line: &str) -> Option<(Service, SocketAddr)> {
         return None;
     }
     let name = words.next()?;
-    let service = Service::ALL.into_iter().find(|s| s.name() == name)?;
+    let service = Service::ALL
+        .into_iter()
+        .chain([Service::Metrics])
+        .find(|s| s.name() == name)?;
     let _proto = words.next()?;
     Some((service, words.next()?.parse().ok()?))
 }
@@ -187,9 +192,10 @@ fn add_stats_line(totals: &mut Stats, line: &str) {
     }
 }
 
-/// The command line for one worker: the parent's settings, the given
-/// addresses, SO_REUSEPORT, and a stats line at exit.
-fn worker_args(args: &ServeArgs, listeners: &[(Service, SocketAddr)]) -> Vec<String> {
+/// The command line for worker `index`: the parent's settings, the given
+/// service addresses, its own metrics port, SO_REUSEPORT, and a stats line
+/// at exit.
+fn worker_args(args: &ServeArgs, listeners: &[(Service, SocketAddr)], index: usize) -> Vec<String> {
     let mut out = vec!["serve".to_string()];
     for service in Service::ALL {
         let addr = listeners
@@ -199,6 +205,16 @@ fn worker_args(args: &ServeArgs, listeners: &[(Service, SocketAddr)]) -> Vec<Str
         out.push(format!("--{}", service.name()));
         out.push(Endpoint(addr).to_string());
     }
+    // PORT+index, so worker N's counters are always at a known place.
+    let metrics = args.metrics.0.map(|a| match a.port() {
+        0 => a,
+        port => SocketAddr::new(a.ip(), port.saturating_add(index as u16)),
+    });
+    out.extend(["--metrics".into(), Endpoint(metrics).to_string()]);
+    out.extend([
+        "--stats-interval".into(),
+        args.stats_interval.as_secs_f64().to_string(),
+    ]);
     if let Some(n) = args.max_conns {
         out.extend(["--max-conns".into(), n.to_string()]);
     }

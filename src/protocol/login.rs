@@ -113,6 +113,7 @@ impl Login {
             // Line 2: check the pair; the password itself is never kept.
             LoginState::AwaitPassword { user } => {
                 if ctx.credentials.check(user, trim(line)) {
+                    ctx.tally.logins_ok += 1;
                     out.extend_from_slice(b"hello ");
                     out.extend_from_slice(user);
                     out.extend_from_slice(b", welcome to the server\n");
@@ -120,6 +121,7 @@ impl Login {
                     return Verdict::Continue;
                 }
                 self.failures += 1;
+                ctx.tally.logins_failed += 1;
                 if self.failures >= MAX_FAILURES {
                     out.extend_from_slice(ERR_TOO_MANY);
                     return Verdict::Close(CloseReason::TooManyFailures);

@@ -14,6 +14,7 @@ pub mod command;
 pub mod echo;
 pub mod greet;
 pub mod login;
+pub mod metrics;
 pub mod udp;
 
 use crate::framing::{self, Frame};
@@ -38,10 +39,13 @@ pub enum Service {
     UdpEcho,
     /// UDP log: each datagram logged, no reply.
     UdpLog,
+    /// Prometheus metrics over HTTP (`--metrics`, off by default).
+    Metrics,
 }
 
 impl Service {
-    /// Every service, in the order `serve` binds and prints them.
+    /// The six tutorial services, in the order `serve` binds and prints
+    /// them ([`Service::Metrics`] is an operator endpoint, not one of them).
     pub const ALL: [Service; 6] = [
         Service::Echo,
         Service::Greet,
@@ -60,6 +64,7 @@ impl Service {
             Service::Command => "command",
             Service::UdpEcho => "udp-echo",
             Service::UdpLog => "udp-log",
+            Service::Metrics => "metrics",
         }
     }
 
@@ -81,6 +86,8 @@ impl Service {
             Service::Login => 7002,
             Service::Command => 7003,
             Service::UdpLog => 7004,
+            // Next to the services; off unless `--metrics` asks for it.
+            Service::Metrics => 7005,
         }
     }
 }
@@ -149,8 +156,20 @@ pub enum Verdict {
     Shutdown,
 }
 
+/// What the protocols counted while answering, for the server's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Requests answered (lines; reads for echo).
+    pub requests: u64,
+    /// Successful logins.
+    pub logins_ok: u64,
+    /// Failed logins.
+    pub logins_failed: u64,
+}
+
 /// Everything a protocol needs from the outside world, passed in so that tests
-/// control it: the wall clock, randomness, credentials and options.
+/// control it: the wall clock, randomness, credentials, options, and the
+/// counters (read by the metrics endpoint, added to through `tally`).
 pub struct Ctx<'a> {
     /// The local wall-clock time, asked for only when a reply needs it (`T`).
     pub wall_clock: fn() -> DateTime<FixedOffset>,
@@ -160,6 +179,10 @@ pub struct Ctx<'a> {
     pub credentials: &'a Credentials,
     /// Whether `E` also stops the server.
     pub allow_remote_shutdown: bool,
+    /// The server's counters as of this loop turn (for `GET /metrics`).
+    pub stats: &'a crate::stats::Stats,
+    /// What this call answered; the caller adds it to its counters.
+    pub tally: Tally,
 }
 
 /// The local time, as the server's [`Ctx::wall_clock`].
@@ -178,6 +201,8 @@ pub enum Session {
     Login(login::Login),
     /// Command has no state between lines.
     Command,
+    /// An HTTP request for the metrics.
+    Metrics(metrics::Http),
 }
 
 /// The result of [`Session::feed`].
@@ -200,7 +225,19 @@ impl Session {
             Service::Greet => Some(Session::Greet),
             Service::Login => Some(Session::Login(login::Login::new())),
             Service::Command => Some(Session::Command),
+            Service::Metrics => Some(Session::Metrics(metrics::Http::new())),
             Service::UdpEcho | Service::UdpLog => None,
+        }
+    }
+
+    /// The service this session speaks.
+    pub fn service(&self) -> Service {
+        match self {
+            Session::Echo => Service::Echo,
+            Session::Greet => Service::Greet,
+            Session::Login(_) => Service::Login,
+            Session::Command => Service::Command,
+            Session::Metrics(_) => Service::Metrics,
         }
     }
 
@@ -218,6 +255,7 @@ impl Session {
         out_budget: usize,
     ) -> Fed {
         if let Session::Echo = self {
+            ctx.tally.requests += 1;
             echo::respond(input, out);
             return Fed {
                 consumed: input.len(),
@@ -272,10 +310,15 @@ impl Session {
 
     /// One complete line (without its terminator) for a line service.
     fn on_line(&mut self, line: &[u8], ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Verdict {
+        // A line is a request, except in an HTTP head (counted per response).
+        if !matches!(self, Session::Metrics(_)) {
+            ctx.tally.requests += 1;
+        }
         match self {
             Session::Greet => greet::on_line(line, out),
             Session::Command => command::on_line(line, ctx, out),
             Session::Login(login) => login.on_line(line, ctx, out),
+            Session::Metrics(http) => http.on_line(line, ctx, out),
             Session::Echo => {
                 // Unreachable by construction (echo is not line-framed); answer
                 // as echo would rather than panic.
@@ -301,11 +344,14 @@ pub(crate) mod testing {
     pub fn with_ctx<R>(allow_remote_shutdown: bool, f: impl FnOnce(&mut Ctx<'_>) -> R) -> R {
         let mut rng = SmallRng::seed_from_u64(7);
         let credentials = Credentials::default_tutorial();
+        let stats = crate::stats::Stats::default();
         let mut ctx = Ctx {
             wall_clock: fixed_clock,
             rng: &mut rng,
             credentials: &credentials,
             allow_remote_shutdown,
+            stats: &stats,
+            tally: Tally::default(),
         };
         f(&mut ctx)
     }

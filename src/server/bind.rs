@@ -99,7 +99,9 @@ fn bind_one(service: Service, addr: SocketAddr, reuse_port: bool) -> io::Result<
     if !service.is_udp() {
         socket.set_reuse_address(true)?;
     }
-    if reuse_port {
+    // Workers share every service port; the metrics endpoint is per worker
+    // (each has its own counters), so it never shares.
+    if reuse_port && service != Service::Metrics {
         socket.set_reuse_port(true)?;
     }
     socket.set_nonblocking(true)?;

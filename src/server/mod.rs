@@ -19,13 +19,12 @@
 
 mod bind;
 mod conn;
-mod stats;
 mod tcp;
 mod timers;
 mod udp;
 
+pub use crate::stats::Stats;
 pub use bind::{BindError, Bound, LISTEN_BACKLOG, bind_all};
-pub use stats::Stats;
 
 use crate::config::{ConfigError, SHUTDOWN_GRACE, ServeConfig};
 use crate::protocol::{CloseReason, Service};
@@ -148,6 +147,8 @@ pub struct Server {
     /// While set, the server is shutting down; connections still flushing at
     /// this time are closed.
     shutdown_at: Option<u64>,
+    /// When the next `--stats-interval` line is due.
+    next_stats_at: Option<u64>,
     listening: Vec<(Service, SocketAddr)>,
     stats: Stats,
 }
@@ -198,6 +199,7 @@ impl Server {
                 }
             }
         }
+        let next_stats_at = config.stats_interval.map(|d| d.as_millis() as u64);
         Ok(Server {
             poll,
             entries,
@@ -214,6 +216,7 @@ impl Server {
             udp_ports,
             accept_paused_until: None,
             shutdown_at: None,
+            next_stats_at,
             listening,
             stats: Stats::default(),
         })
@@ -237,18 +240,23 @@ impl Server {
                 }
                 return Err(e);
             }
-            self.now = self.started.elapsed().as_millis() as u64;
+            let woke = Instant::now();
+            self.now = woke.duration_since(self.started).as_millis() as u64;
+            self.stats.loop_turns += 1;
+            self.stats.poll_wait_ns += woke.duration_since(before).as_nanos() as u64;
             log::trace!(
                 "poll: {} events after {:?} (timeout {:?})",
                 events.iter().count(),
-                before.elapsed(),
+                woke.duration_since(before),
                 timeout
             );
             for event in events.iter() {
+                self.stats.events += 1;
                 self.dispatch(event);
             }
             self.serve_ready_queue();
             self.fire_deadlines();
+            self.stats.busy_ns += woke.elapsed().as_nanos() as u64;
             if self.shutdown_at.is_some() && self.stats.active == 0 {
                 break;
             }
@@ -267,6 +275,7 @@ impl Server {
             self.timers.next_at(),
             self.accept_paused_until,
             self.shutdown_at,
+            self.next_stats_at,
         ]
         .into_iter()
         .flatten()
@@ -355,6 +364,15 @@ impl Server {
             for key in listeners {
                 self.requeue(key);
             }
+        }
+        if let Some(at) = self.next_stats_at.filter(|at| *at <= now) {
+            log::info!("stats: {}", self.stats.compact());
+            let every = self
+                .config
+                .stats_interval
+                .map_or(1000, |d| (d.as_millis() as u64).max(1));
+            // On a fixed grid, skipping ticks the loop slept through.
+            self.next_stats_at = Some(at + every * ((now - at) / every + 1));
         }
         if self.shutdown_at.is_some_and(|at| at <= now) {
             for key in self.keys(|e| matches!(e, Entry::Conn(_))) {

@@ -6,7 +6,7 @@
 
 use super::conn::{Conn, Phase, ReadOutcome, read_some, write_some};
 use super::{ACCEPT_BACKOFF_MS, ACCEPT_BATCH, Entry, Server};
-use crate::protocol::{CloseReason, Ctx, Service, Session, Verdict, local_now};
+use crate::protocol::{CloseReason, Ctx, Service, Session, Tally, Verdict, local_now};
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 use std::io::{self, ErrorKind, Write};
@@ -176,6 +176,7 @@ impl Server {
             config,
             rng,
             now,
+            stats,
             ..
         } = self;
         let Some(Entry::Conn(conn)) = entries.get_mut(key) else {
@@ -187,6 +188,11 @@ impl Server {
             // Echo fast path: the reply IS the input, so write the read buffer
             // straight back instead of copying it through `echo::respond`.
             conn.last_active = *now;
+            let one = Tally {
+                requests: 1,
+                ..Tally::default()
+            };
+            stats.count(Service::Echo, &one);
             write_and_queue(conn, new)
         } else {
             let mut ctx = Ctx {
@@ -194,6 +200,8 @@ impl Server {
                 rng,
                 credentials: &config.credentials,
                 allow_remote_shutdown: config.allow_remote_shutdown,
+                stats,
+                tally: Tally::default(),
             };
             reply.clear();
             let budget = config.output_cap.saturating_sub(conn.pending());
@@ -225,6 +233,8 @@ impl Server {
             if consumed > 0 {
                 conn.last_active = *now;
             }
+            let tally = ctx.tally;
+            stats.count(conn.session.service(), &tally);
             write_and_queue(conn, reply)
         };
         match sent {
@@ -266,6 +276,7 @@ impl Server {
             reply,
             config,
             rng,
+            stats,
             ..
         } = self;
         let Some(Entry::Conn(conn)) = entries.get_mut(key) else {
@@ -276,10 +287,14 @@ impl Server {
             rng,
             credentials: &config.credentials,
             allow_remote_shutdown: config.allow_remote_shutdown,
+            stats,
+            tally: Tally::default(),
         };
         reply.clear();
         let rest = std::mem::take(&mut conn.input);
         let verdict = conn.session.finish(&rest, &mut ctx, reply);
+        let tally = ctx.tally;
+        stats.count(conn.session.service(), &tally);
         let sent = if conn.pending() == 0 {
             write_and_queue(conn, reply)
         } else {

@@ -59,7 +59,11 @@ impl Server {
                     }
                 },
                 Service::UdpLog => log::info!("{}", udp::log_line(source, datagram)),
-                Service::Echo | Service::Greet | Service::Login | Service::Command => {
+                Service::Echo
+                | Service::Greet
+                | Service::Login
+                | Service::Command
+                | Service::Metrics => {
                     log::warn!("{service} is not a UDP service; datagram from {source} ignored");
                 }
             }

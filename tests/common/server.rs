@@ -53,6 +53,15 @@ impl Server {
             .unwrap_or_else(|| panic!("{service} is not enabled"))
     }
 
+    /// The next line the server printed on stdout after its service
+    /// `listening` lines (e.g. `listening metrics tcp ADDR`).
+    #[track_caller]
+    pub fn next_stdout_line(&self) -> String {
+        self.stdout
+            .recv_timeout(IO_TIMEOUT)
+            .unwrap_or_else(|e| panic!("no further stdout line ({e}); stderr:\n{}", self.stderr()))
+    }
+
     /// The TCP echo address.
     pub fn echo(&self) -> SocketAddr {
         self.addr("echo")

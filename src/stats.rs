@@ -1,15 +1,16 @@
-//! The loop's counters, and the one-line summary logged at shutdown.
+//! The server's counters, and the one-line summary logged at shutdown.
 //!
-//! Plain integers bumped by the loop as things happen; nothing here does IO
-//! or takes time. Issue-level observability (Prometheus, periodic stats)
-//! reads these same fields.
+//! Plain integers bumped by the event loop as things happen; nothing here
+//! does IO or takes time. The shutdown summary, the `--stats-interval` line
+//! and the Prometheus exposition ([`crate::metrics`]) all read these fields.
 
-use crate::protocol::CloseReason;
+use crate::protocol::{CloseReason, Service, Tally};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Counters kept by the event loop.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Stats {
     /// TCP connections accepted and served.
     pub accepted: u64,
@@ -35,7 +36,31 @@ pub struct Stats {
     pub udp_dropped: u64,
     /// Datagrams dropped by the loop guard (small-service or own source ports).
     pub udp_guarded: u64,
+    /// Requests answered per TCP service, indexed like [`TCP_SERVICES`]:
+    /// lines for the line services, reads for echo, HTTP requests for metrics.
+    pub requests: [u64; TCP_SERVICES.len()],
+    /// Successful logins.
+    pub logins_ok: u64,
+    /// Failed logins (wrong user or password).
+    pub logins_failed: u64,
+    /// Event-loop turns (`poll` returns).
+    pub loop_turns: u64,
+    /// Readiness events handled.
+    pub events: u64,
+    /// Nanoseconds spent waiting in `poll`.
+    pub poll_wait_ns: u64,
+    /// Nanoseconds spent working between polls.
+    pub busy_ns: u64,
 }
+
+/// The TCP services whose requests are counted, in [`Stats::requests`] order.
+pub const TCP_SERVICES: [Service; 5] = [
+    Service::Echo,
+    Service::Greet,
+    Service::Login,
+    Service::Command,
+    Service::Metrics,
+];
 
 impl Stats {
     /// Counts a connection opened.
@@ -72,6 +97,60 @@ impl Stats {
         self.udp_out += other.udp_out;
         self.udp_dropped += other.udp_dropped;
         self.udp_guarded += other.udp_guarded;
+        for (mine, theirs) in self.requests.iter_mut().zip(other.requests) {
+            *mine += theirs;
+        }
+        self.logins_ok += other.logins_ok;
+        self.logins_failed += other.logins_failed;
+        self.loop_turns += other.loop_turns;
+        self.events += other.events;
+        self.poll_wait_ns += other.poll_wait_ns;
+        self.busy_ns += other.busy_ns;
+    }
+
+    /// Adds one connection's protocol tally for `service`.
+    pub fn count(&mut self, service: Service, tally: &Tally) {
+        if let Some(i) = TCP_SERVICES.iter().position(|s| *s == service) {
+            self.requests[i] += tally.requests;
+        }
+        self.logins_ok += tally.logins_ok;
+        self.logins_failed += tally.logins_failed;
+    }
+
+    /// Requests answered by `service`.
+    pub fn requests_for(&self, service: Service) -> u64 {
+        TCP_SERVICES
+            .iter()
+            .position(|s| *s == service)
+            .map_or(0, |i| self.requests[i])
+    }
+
+    /// The `--stats-interval` line: the counters that move, compactly.
+    pub fn compact(&self) -> String {
+        let busy = self.busy_ns as f64 / (self.busy_ns + self.poll_wait_ns).max(1) as f64;
+        format!(
+            "conns active {} peak {} accepted {} refused {} | bytes in {} out {} | \
+             requests echo {} greet {} login {} command {} | logins ok {} failed {} | \
+             udp in {} out {} dropped {} | turns {} events {} busy {:.1}%",
+            self.active,
+            self.peak,
+            self.accepted,
+            self.refused_full,
+            self.bytes_in,
+            self.bytes_out,
+            self.requests_for(Service::Echo),
+            self.requests_for(Service::Greet),
+            self.requests_for(Service::Login),
+            self.requests_for(Service::Command),
+            self.logins_ok,
+            self.logins_failed,
+            self.udp_in,
+            self.udp_out,
+            self.udp_dropped + self.udp_guarded,
+            self.loop_turns,
+            self.events,
+            busy * 100.0
+        )
     }
 
     /// How many closed for `reason`.
@@ -94,10 +173,19 @@ impl fmt::Display for Stats {
         for reason in CloseReason::ALL {
             write!(f, " {} {}", reason.name(), self.closed_for(reason))?;
         }
+        write!(f, "; requests:")?;
+        for service in TCP_SERVICES {
+            write!(f, " {} {}", service, self.requests_for(service))?;
+        }
         write!(
             f,
-            "; udp datagrams in {} out {} dropped {} guarded {}",
-            self.udp_in, self.udp_out, self.udp_dropped, self.udp_guarded
+            "; logins ok {} failed {}; udp datagrams in {} out {} dropped {} guarded {}",
+            self.logins_ok,
+            self.logins_failed,
+            self.udp_in,
+            self.udp_out,
+            self.udp_dropped,
+            self.udp_guarded
         )
     }
 }

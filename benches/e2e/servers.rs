@@ -1,0 +1,236 @@
+//! The echo servers the end-to-end benchmark compares, each as a child
+//! process: sockloop itself, two tokio servers (this bench binary re-run
+//! with `SOCKLOOP_BENCH_ROLE`), and a hand-written C epoll loop.
+//!
+//! Every server prints `listening echo tcp ADDR` on stdout when ready; that
+//! line is the only synchronisation. Children die with the bench
+//! (`PR_SET_PDEATHSIG`) and are killed when their [`Server`] is dropped.
+
+use std::io::{self, BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The environment variable that turns this binary into a tokio server.
+pub const ROLE_VAR: &str = "SOCKLOOP_BENCH_ROLE";
+
+/// How long a server may take to print its `listening` line.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// One kind of echo server.
+#[derive(Debug, Clone)]
+pub enum Kind {
+    /// `sockloop serve` with only echo on.
+    Sockloop,
+    /// tokio, current-thread runtime.
+    TokioCt,
+    /// tokio, multi-thread runtime (one worker per core).
+    TokioMt,
+    /// `benches/ref/epoll_echo.c`, compiled to this path.
+    EpollC(PathBuf),
+}
+
+impl Kind {
+    /// The name used in tables.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kind::Sockloop => "sockloop",
+            Kind::TokioCt => "tokio-ct",
+            Kind::TokioMt => "tokio-mt",
+            Kind::EpollC(_) => "epoll-c",
+        }
+    }
+
+    fn command(&self) -> io::Result<Command> {
+        let mut cmd = match self {
+            Kind::Sockloop => {
+                let mut cmd = Command::new(env!("CARGO_BIN_EXE_sockloop"));
+                cmd.arg("serve").arg("--echo").arg("127.0.0.1:0");
+                for other in ["--greet", "--login", "--command", "--udp-echo", "--udp-log"] {
+                    cmd.arg(other).arg("off");
+                }
+                cmd
+            }
+            Kind::TokioCt | Kind::TokioMt => {
+                let mut cmd = Command::new(std::env::current_exe()?);
+                cmd.env(ROLE_VAR, self.name());
+                cmd
+            }
+            Kind::EpollC(exe) => Command::new(exe),
+        };
+        // Warnings only: the servers' logs are not part of the measurement.
+        cmd.env("RUST_LOG", "warn");
+        Ok(cmd)
+    }
+}
+
+/// A running server; killed on drop.
+pub struct Server {
+    /// Which server this is.
+    pub name: &'static str,
+    /// Its echo address, from its `listening` line.
+    pub addr: String,
+    child: Child,
+}
+
+impl Server {
+    /// Starts `kind` and waits for its `listening echo tcp ADDR` line.
+    pub fn start(kind: &Kind) -> Result<Server, String> {
+        let mut cmd = kind
+            .command()
+            .map_err(|e| format!("{}: {e}", kind.name()))?;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        die_with_parent(&mut cmd);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("spawn {}: {e}", kind.name()))?;
+        let stdout = child.stdout.take().ok_or("no stdout pipe")?;
+        // Built before waiting, so a server that never gets ready is killed.
+        let mut server = Server {
+            name: kind.name(),
+            addr: String::new(),
+            child,
+        };
+        server.addr = read_listening_line(stdout).map_err(|e| format!("{}: {e}", kind.name()))?;
+        Ok(server)
+    }
+
+    /// The server's process id (for /proc, perf and strace).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `size` bytes on a new connection and checks they come back
+    /// exactly (bounded by a read timeout).
+    pub fn echo_once(&self, size: usize) -> Result<(), String> {
+        use std::io::{Read, Write};
+        let fail = |e: io::Error| format!("{} at {}: {e}", self.name, self.addr);
+        let mut stream = std::net::TcpStream::connect(&self.addr).map_err(fail)?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .map_err(fail)?;
+        let message: Vec<u8> = (0..size).map(|i| i as u8).collect();
+        let mut reply = vec![0; size];
+        stream.write_all(&message).map_err(fail)?;
+        stream.read_exact(&mut reply).map_err(fail)?;
+        if reply != message {
+            return Err(format!("{} echoed {reply:?}", self.name));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Killing our own child by its handle; the exit status is irrelevant.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Makes the kernel kill the child if this process dies first, so an
+/// aborted bench leaves no servers behind.
+fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: prctl is async-signal-safe and touches only the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Reads stdout until the `listening echo tcp ADDR` line, bounded by
+/// [`STARTUP_TIMEOUT`]. The reader thread then keeps draining stdout so
+/// the server never blocks on a full pipe.
+fn read_listening_line(stdout: impl io::Read + Send + 'static) -> Result<String, String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        for line in lines.by_ref() {
+            let Ok(line) = line else { break };
+            if let Some(addr) = line.strip_prefix("listening echo tcp ") {
+                let _ = tx.send(addr.trim().to_string());
+                break;
+            }
+        }
+        lines.for_each(drop);
+    });
+    rx.recv_timeout(STARTUP_TIMEOUT)
+        .map_err(|_| "no `listening echo tcp` line on stdout".to_string())
+}
+
+/// Compiles the C reference server into `out_dir` with `cc -O2`.
+pub fn build_epoll_c(out_dir: &Path) -> Result<PathBuf, String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/ref/epoll_echo.c");
+    let exe = out_dir.join("epoll_echo");
+    let status = Command::new("cc")
+        .args(["-O2", "-Wall", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .status()
+        .map_err(|e| format!("cc: {e}"))?;
+    if !status.success() {
+        return Err(format!("cc -O2 {} failed: {status}", src.display()));
+    }
+    Ok(exe)
+}
+
+/// `SOCKLOOP_BENCH_ROLE=tokio-ct|tokio-mt`: run a tokio echo server written
+/// the way the tokio tutorial writes one, print its address, serve forever.
+pub fn run_tokio_role(role: &str) -> Result<(), String> {
+    // Same open-file limit as sockloop gets, for the 10,000 idle connections.
+    sockloop::limits::raise_nofile();
+    let runtime = match role {
+        "tokio-ct" => tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build(),
+        "tokio-mt" => tokio::runtime::Builder::new_multi_thread()
+            .enable_io()
+            .build(),
+        other => return Err(format!("unknown {ROLE_VAR} {other:?}")),
+    }
+    .map_err(|e| format!("runtime: {e}"))?;
+    runtime
+        .block_on(tokio_echo())
+        .map_err(|e| format!("{role}: {e}"))
+}
+
+/// The reference tokio server: accept loop, one task per connection,
+/// `read` into a 4 KiB buffer then `write_all`.
+async fn tokio_echo() -> io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("listening echo tcp {}", listener.local_addr()?);
+    loop {
+        let (mut socket, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            // EMFILE or an aborted handshake: keep serving the others.
+            Err(e) => {
+                eprintln!("accept: {e}");
+                continue;
+            }
+        };
+        // sockloop sets TCP_NODELAY too; without it the comparison would
+        // measure Nagle, not the runtime.
+        let _ = socket.set_nodelay(true);
+        tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = match socket.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                if socket.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}

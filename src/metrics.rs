@@ -1,0 +1,216 @@
+//! The Prometheus text exposition (format 0.0.4) of the server's counters.
+//!
+//! Rendered on demand by the metrics endpoint ([`crate::protocol::metrics`])
+//! from [`Stats`]; nothing is kept between scrapes. With `--workers`, each
+//! worker serves its own endpoint and labels every sample `worker="N"`.
+
+use crate::protocol::CloseReason;
+use crate::stats::{Stats, TCP_SERVICES};
+use std::fmt::Write;
+
+/// The exposition text of `stats`.
+pub fn render(stats: &Stats) -> String {
+    let worker = crate::workers::worker_index().map(|w| format!("worker=\"{w}\""));
+    let mut out = Exposition {
+        text: String::with_capacity(4096),
+        worker,
+    };
+    out.counter(
+        "sockloop_connections_accepted_total",
+        "TCP connections accepted.",
+        &[],
+        stats.accepted,
+    );
+    out.gauge(
+        "sockloop_connections_active",
+        "TCP connections open now.",
+        stats.active,
+    );
+    out.gauge(
+        "sockloop_connections_peak",
+        "Most TCP connections open at once.",
+        stats.peak,
+    );
+    out.counter(
+        "sockloop_connections_refused_full_total",
+        "Connections refused with ERR server full.",
+        &[],
+        stats.refused_full,
+    );
+    out.help(
+        "sockloop_connections_closed_total",
+        "counter",
+        "TCP connections closed, by reason.",
+    );
+    for reason in CloseReason::ALL {
+        out.sample(
+            "sockloop_connections_closed_total",
+            &[("reason", reason.name())],
+            stats.closed_for(reason),
+        );
+    }
+    out.counter(
+        "sockloop_accept_backoffs_total",
+        "Accept pauses after EMFILE/ENFILE.",
+        &[],
+        stats.accept_backoffs,
+    );
+    out.counter(
+        "sockloop_bytes_in_total",
+        "TCP bytes read.",
+        &[],
+        stats.bytes_in,
+    );
+    out.counter(
+        "sockloop_bytes_out_total",
+        "TCP bytes written.",
+        &[],
+        stats.bytes_out,
+    );
+    out.help(
+        "sockloop_requests_total",
+        "counter",
+        "Requests answered, by service (echo: reads).",
+    );
+    for service in TCP_SERVICES {
+        out.sample(
+            "sockloop_requests_total",
+            &[("service", service.name())],
+            stats.requests_for(service),
+        );
+    }
+    out.help(
+        "sockloop_logins_total",
+        "counter",
+        "Login attempts, by result.",
+    );
+    out.sample(
+        "sockloop_logins_total",
+        &[("result", "ok")],
+        stats.logins_ok,
+    );
+    out.sample(
+        "sockloop_logins_total",
+        &[("result", "failed")],
+        stats.logins_failed,
+    );
+    out.counter(
+        "sockloop_udp_datagrams_received_total",
+        "UDP datagrams received.",
+        &[],
+        stats.udp_in,
+    );
+    out.counter(
+        "sockloop_udp_datagrams_sent_total",
+        "UDP datagrams sent.",
+        &[],
+        stats.udp_out,
+    );
+    out.help(
+        "sockloop_udp_datagrams_dropped_total",
+        "counter",
+        "UDP datagrams dropped, by reason.",
+    );
+    out.sample(
+        "sockloop_udp_datagrams_dropped_total",
+        &[("reason", "send_failed")],
+        stats.udp_dropped,
+    );
+    out.sample(
+        "sockloop_udp_datagrams_dropped_total",
+        &[("reason", "loop_guard")],
+        stats.udp_guarded,
+    );
+    out.counter(
+        "sockloop_loop_turns_total",
+        "Event-loop turns (poll returns).",
+        &[],
+        stats.loop_turns,
+    );
+    out.counter(
+        "sockloop_loop_events_total",
+        "Readiness events handled.",
+        &[],
+        stats.events,
+    );
+    out.help(
+        "sockloop_loop_seconds_total",
+        "counter",
+        "Event-loop time, waiting in poll or working.",
+    );
+    out.sample_f64(
+        "sockloop_loop_seconds_total",
+        &[("state", "poll")],
+        stats.poll_wait_ns as f64 / 1e9,
+    );
+    out.sample_f64(
+        "sockloop_loop_seconds_total",
+        &[("state", "work")],
+        stats.busy_ns as f64 / 1e9,
+    );
+    out.text
+}
+
+/// Builds the text, adding the worker label to every sample.
+struct Exposition {
+    text: String,
+    worker: Option<String>,
+}
+
+impl Exposition {
+    fn help(&mut self, name: &str, kind: &str, help: &str) {
+        // Writing to a String cannot fail.
+        let _ = writeln!(self.text, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn counter(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: u64) {
+        self.help(name, "counter", help);
+        self.sample(name, labels, value);
+    }
+
+    fn gauge(&mut self, name: &str, help: &str, value: u64) {
+        self.help(name, "gauge", help);
+        self.sample(name, &[], value);
+    }
+
+    fn labels(&self, labels: &[(&str, &str)]) -> String {
+        let mut all: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+        all.extend(self.worker.clone());
+        if all.is_empty() {
+            String::new()
+        } else {
+            format!("{{{}}}", all.join(","))
+        }
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: u64) {
+        let labels = self.labels(labels);
+        let _ = writeln!(self.text, "{name}{labels} {value}");
+    }
+
+    fn sample_f64(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        let labels = self.labels(labels);
+        let _ = writeln!(self.text, "{name}{labels} {value}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_has_help_type_and_samples() {
+        let mut stats = Stats::default();
+        stats.opened();
+        stats.closed(CloseReason::Idle);
+        let text = render(&stats);
+        assert!(text.contains("# TYPE sockloop_connections_accepted_total counter\n"));
+        assert!(text.contains("sockloop_connections_accepted_total 1\n"));
+        assert!(text.contains("sockloop_connections_closed_total{reason=\"idle\"} 1\n"));
+        assert!(text.contains("sockloop_requests_total{service=\"greet\"} 0\n"));
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let value = line.rsplit(' ').next().unwrap();
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+        }
+    }
+}
