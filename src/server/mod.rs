@@ -291,13 +291,9 @@ impl Server {
             return self.on_signal();
         }
         let key = event.token().0;
-        log::trace!(
-            "event #{key}: readable={} writable={} read_closed={} error={}",
-            event.is_readable(),
-            event.is_writable(),
-            event.is_read_closed(),
-            event.is_error()
-        );
+        if log::log_enabled!(log::Level::Trace) {
+            self.trace_event(key, event);
+        }
         match self.entries.get_mut(key) {
             // Stale token: the socket was closed earlier in this same batch of
             // events. Harmless; if its key was already reused by a new
@@ -317,6 +313,29 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// The trace line of one event: token, service, peer and readiness
+    /// (the peer costs a syscall, so it is asked for only at trace level).
+    fn trace_event(&self, key: usize, event: &mio::event::Event) {
+        let (what, peer) = match self.entries.get(key) {
+            None => ("stale".to_owned(), None),
+            Some(Entry::Listener { service, .. }) => (format!("{service} listener"), None),
+            Some(Entry::Udp { service, .. }) => (format!("{service} socket"), None),
+            Some(Entry::Conn(c)) => (c.session.service().to_string(), c.stream.peer_addr().ok()),
+        };
+        let peer = peer.map_or(String::new(), |p| format!(" from {p}"));
+        let flags: Vec<&str> = [
+            (event.is_readable(), "readable"),
+            (event.is_writable(), "writable"),
+            (event.is_read_closed(), "read-closed"),
+            (event.is_write_closed(), "write-closed"),
+            (event.is_error(), "error"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+        log::trace!("event #{key} {what}{peer}: {}", flags.join(" "));
     }
 
     /// Puts a socket on the ready queue (once) to be served next turn. Used

@@ -238,7 +238,7 @@ impl Server {
             write_and_queue(conn, reply)
         };
         match sent {
-            Ok(w) => self.stats.bytes_out += w as u64,
+            Ok(w) => self.wrote(key, w),
             Err(e) => return self.close_on_error(key, "write", e),
         }
         self.apply(key, verdict, more_waiting);
@@ -302,7 +302,7 @@ impl Server {
             Ok(0)
         };
         match sent {
-            Ok(w) => self.stats.bytes_out += w as u64,
+            Ok(w) => self.wrote(key, w),
             Err(e) => return self.close_on_error(key, "write", e),
         }
         match verdict {
@@ -312,6 +312,14 @@ impl Server {
                 self.start_close(key, CloseReason::Bye);
                 self.begin_shutdown();
             }
+        }
+    }
+
+    /// Counts (and traces) bytes written straight after answering.
+    fn wrote(&mut self, key: usize, written: usize) {
+        self.stats.bytes_out += written as u64;
+        if let Some(Entry::Conn(conn)) = self.entries.get(key) {
+            log::trace!("write #{key}: {written} bytes, {} pending", conn.pending());
         }
     }
 
