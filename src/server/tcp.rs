@@ -318,8 +318,11 @@ impl Server {
     /// Counts (and traces) bytes written straight after answering.
     fn wrote(&mut self, key: usize, written: usize) {
         self.stats.bytes_out += written as u64;
-        if let Some(Entry::Conn(conn)) = self.entries.get(key) {
-            log::trace!("write #{key}: {written} bytes, {} pending", conn.pending());
+        match self.entries.get(key) {
+            Some(Entry::Conn(conn)) if written > 0 || conn.pending() > 0 => {
+                log::trace!("write #{key}: {written} bytes, {} pending", conn.pending());
+            }
+            _ => {}
         }
     }
 
