@@ -23,7 +23,8 @@
 //! - [`cli`]: command-line flags for `serve`, `client` and `load`.
 //! - [`client`]: the tutorial's client (blocking, for humans).
 //! - [`load`]: the load generator.
-//! - [`limits`]: the open-file limit.
+//! - [`limits`]: the open-file limit; [`nonblocking`]: the nonblocking
+//!   write both loops share.
 //! - [`stats`]: the server's counters; [`metrics`]: their Prometheus text.
 
 #![deny(missing_docs)]
@@ -35,6 +36,7 @@ pub mod framing;
 pub mod limits;
 pub mod load;
 pub mod metrics;
+pub mod nonblocking;
 pub mod protocol;
 pub mod serve;
 pub mod server;

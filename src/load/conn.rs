@@ -8,9 +8,10 @@
 //! and the scenario's partial reply line.
 
 use super::scenario::Talk;
+use crate::nonblocking::write_some;
 use mio::net::TcpStream;
 use socket2::{Domain, Protocol, Socket, Type};
-use std::io::{self, ErrorKind, Read as _, Write as _};
+use std::io::{self, ErrorKind, Read as _};
 use std::net::{IpAddr, SocketAddr};
 
 /// Where a connection is in its life.
@@ -198,25 +199,6 @@ pub fn connect_outcome(stream: &TcpStream) -> ConnectOutcome {
         Err(e) if e.kind() == ErrorKind::NotConnected => ConnectOutcome::Pending,
         Err(e) => ConnectOutcome::Failed(e),
     }
-}
-
-/// Writes as much of `bytes` as the kernel takes now.
-///
-/// Readiness rules: `Interrupted` is retried; `WouldBlock` ends the attempt
-/// with a short count (the caller keeps the rest for WRITABLE); `Ok(0)` for
-/// a non-empty buffer is reported as `WriteZero`.
-pub fn write_some(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<usize> {
-    let mut done = 0;
-    while done < bytes.len() {
-        match stream.write(&bytes[done..]) {
-            Ok(0) => return Err(ErrorKind::WriteZero.into()),
-            Ok(n) => done += n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
 }
 
 /// The outcome of one [`read_some`].

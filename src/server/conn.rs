@@ -6,13 +6,14 @@
 //! not taken yet). An idle connection holds neither, so it costs only this
 //! struct in the slab (about 100 bytes; measured in docs/benchmarks.md).
 //!
-//! The socket calls themselves live here too ([`write_some`],
-//! [`read_some`]) so each readiness rule is implemented, and commented, in
+//! The socket calls themselves live here too ([`read_some`], and
+//! [`Conn::flush`] over `crate::nonblocking::write_some`) so each readiness rule is implemented, and commented, in
 //! exactly one place. Deciding what to do with the bytes is `server::tcp`'s.
 
+use crate::nonblocking::write_some;
 use crate::protocol::{CloseReason, Session};
 use mio::net::TcpStream;
-use std::io::{self, ErrorKind, Read as _, Write as _};
+use std::io::{self, ErrorKind, Read as _};
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,26 +117,6 @@ impl Conn {
             Phase::Open | Phase::Closing(_) => idle_timeout_ms.map(|t| self.last_active + t),
         }
     }
-}
-
-/// Writes as much of `bytes` as the kernel takes now.
-///
-/// Readiness rules: `Interrupted` is retried; `WouldBlock` ends the attempt
-/// with a short count (the caller keeps the rest and waits for WRITABLE);
-/// `Ok(0)` for a non-empty buffer means the socket cannot take data and is
-/// reported as `WriteZero`.
-pub fn write_some(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<usize> {
-    let mut done = 0;
-    while done < bytes.len() {
-        match stream.write(&bytes[done..]) {
-            Ok(0) => return Err(ErrorKind::WriteZero.into()),
-            Ok(n) => done += n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
 }
 
 /// The outcome of one [`read_some`].

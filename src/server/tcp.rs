@@ -4,8 +4,9 @@
 //! ([`Session`]) and the only code that decides when a connection closes.
 //! Each readiness rule is commented where it is applied.
 
-use super::conn::{Conn, Phase, ReadOutcome, read_some, write_some};
+use super::conn::{Conn, Phase, ReadOutcome, read_some};
 use super::{ACCEPT_BACKOFF_MS, ACCEPT_BATCH, Entry, Server};
+use crate::nonblocking::write_some;
 use crate::protocol::{CloseReason, Ctx, Service, Session, Tally, Verdict, local_now};
 use mio::net::TcpStream;
 use mio::{Interest, Token};
