@@ -6,10 +6,13 @@
 
 use super::conn::{Conn, Phase, ReadOutcome, read_some};
 use super::{ACCEPT_BACKOFF_MS, ACCEPT_BATCH, Entry, Server};
+use crate::config::ServeConfig;
 use crate::nonblocking::write_some;
 use crate::protocol::{CloseReason, Ctx, Service, Session, Tally, Verdict, local_now};
+use crate::stats::Stats;
 use mio::net::TcpStream;
 use mio::{Interest, Token};
+use rand::rngs::SmallRng;
 use std::io::{self, ErrorKind, Write};
 use std::net::{Shutdown, SocketAddr};
 
@@ -196,14 +199,7 @@ impl Server {
             stats.count(Service::Echo, &one);
             write_and_queue(conn, new)
         } else {
-            let mut ctx = Ctx {
-                wall_clock: local_now,
-                rng,
-                credentials: &config.credentials,
-                allow_remote_shutdown: config.allow_remote_shutdown,
-                stats,
-                tally: Tally::default(),
-            };
+            let mut ctx = protocol_ctx(config, rng, stats);
             reply.clear();
             let budget = config.output_cap.saturating_sub(conn.pending());
             let consumed = if conn.input.is_empty() {
@@ -283,14 +279,7 @@ impl Server {
         let Some(Entry::Conn(conn)) = entries.get_mut(key) else {
             return;
         };
-        let mut ctx = Ctx {
-            wall_clock: local_now,
-            rng,
-            credentials: &config.credentials,
-            allow_remote_shutdown: config.allow_remote_shutdown,
-            stats,
-            tally: Tally::default(),
-        };
+        let mut ctx = protocol_ctx(config, rng, stats);
         reply.clear();
         let rest = std::mem::take(&mut conn.input);
         let verdict = conn.session.finish(&rest, &mut ctx, reply);
@@ -399,6 +388,19 @@ impl Server {
         self.entries.remove(key);
         self.stats.closed(reason);
         log::debug!("close #{key}: {}", reason.name());
+    }
+}
+
+/// What the protocols get from the server: the real clock, the loop's rng,
+/// the settings, and this turn's counters.
+fn protocol_ctx<'a>(config: &'a ServeConfig, rng: &'a mut SmallRng, stats: &'a Stats) -> Ctx<'a> {
+    Ctx {
+        wall_clock: local_now,
+        rng,
+        credentials: &config.credentials,
+        allow_remote_shutdown: config.allow_remote_shutdown,
+        stats,
+        tally: Tally::default(),
     }
 }
 
