@@ -13,10 +13,10 @@
 //!   and a verdict out. One file per service. No sockets.
 //! - [`framing`]: finding lines in a byte stream, with the line-length cap.
 //! - [`server`]: the event loop, the only code that touches server sockets:
-//!   `mod.rs` (the loop, tokens, ready queue, deadlines, shutdown), `tcp.rs`
-//!   (accept, read, answer, write, close), `udp.rs`, `conn.rs` (one
-//!   connection's buffers and the socket calls), `timers.rs`, `bind.rs`,
-//!   `stats.rs`.
+//!   `mod.rs` (the loop, tokens, dispatch, ready queue), `accept.rs`,
+//!   `tcp.rs` (read, answer, write, close), `udp.rs`, `conn.rs` (one
+//!   connection's buffers and reads), `deadlines.rs` + `timers.rs`,
+//!   `shutdown.rs`, `bind.rs`.
 //! - [`serve`]: `sockloop serve`, one process or a parent of workers;
 //!   [`workers`]: starting and supervising worker processes.
 //! - [`config`]: server settings and the rules between them.

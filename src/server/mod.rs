@@ -15,20 +15,26 @@
 //! All sockets are registered edge-triggered, once, for READABLE|WRITABLE:
 //! no `reregister` syscalls, and WRITABLE is simply ignored unless output is
 //! pending. The rules that follow from edge triggering are implemented in
-//! `tcp.rs` / `udp.rs` / `conn.rs`, each with a comment where it happens.
+//! `accept.rs` / `tcp.rs` / `udp.rs` / `conn.rs`, each with a comment where
+//! it happens; `deadlines.rs` (with `timers.rs`) owns time and `shutdown.rs`
+//! the graceful stop.
 
+mod accept;
 mod bind;
 mod conn;
+mod deadlines;
+mod shutdown;
 mod tcp;
 mod timers;
 mod udp;
 
 pub use crate::stats::Stats;
+pub use accept::ERR_SERVER_FULL;
 pub use bind::{BindError, Bound, LISTEN_BACKLOG, bind_all};
 
-use crate::config::{ConfigError, SHUTDOWN_GRACE, ServeConfig};
-use crate::protocol::{CloseReason, Service};
-use conn::{Conn, NOT_ARMED, Phase};
+use crate::config::{ConfigError, ServeConfig};
+use crate::protocol::Service;
+use conn::Conn;
 use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Interest, Poll, Token};
 use rand::SeedableRng;
@@ -40,7 +46,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use timers::Timers;
 
 /// Bytes read per connection per turn, and the size of the loop's one read
@@ -265,26 +271,6 @@ impl Server {
         Ok(self.stats)
     }
 
-    /// How long `poll` may sleep: not at all while the ready queue has work,
-    /// else until the nearest deadline, else forever.
-    fn poll_timeout(&self) -> Option<Duration> {
-        if !self.ready.is_empty() {
-            return Some(Duration::ZERO);
-        }
-        [
-            self.timers.next_at(),
-            self.accept_paused_until,
-            self.shutdown_at,
-            self.next_stats_at,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        // +1 ms: `now` is truncated to whole milliseconds, so without it we
-        // could wake just before the deadline and spin until it passes.
-        .map(|at| Duration::from_millis(at.saturating_sub(self.now) + 1))
-    }
-
     /// Routes one event to its socket's handler.
     fn dispatch(&mut self, event: &mio::event::Event) {
         if event.token() == SIGNALS {
@@ -373,91 +359,6 @@ impl Server {
         }
     }
 
-    /// Fires what is due: accept back-off, shutdown grace, connection timers.
-    fn fire_deadlines(&mut self) {
-        let now = self.now;
-        if self.accept_paused_until.is_some_and(|at| at <= now) {
-            self.accept_paused_until = None;
-            log::info!("accept: resuming after back-off");
-            let listeners: Vec<usize> = self.keys(|e| matches!(e, Entry::Listener { .. }));
-            for key in listeners {
-                self.requeue(key);
-            }
-        }
-        if let Some(at) = self.next_stats_at.filter(|at| *at <= now) {
-            log::info!("stats: {}", self.stats.compact());
-            let every = self
-                .config
-                .stats_interval
-                .map_or(1000, |d| (d.as_millis() as u64).max(1));
-            // On a fixed grid, skipping ticks the loop slept through.
-            self.next_stats_at = Some(at + every * ((now - at) / every + 1));
-        }
-        if self.shutdown_at.is_some_and(|at| at <= now) {
-            for key in self.keys(|e| matches!(e, Entry::Conn(_))) {
-                self.close(key, CloseReason::Shutdown);
-            }
-        }
-        let idle_timeout = self.idle_timeout_ms();
-        while let Some(due) = self.timers.pop_due(now) {
-            let key = due.key as usize;
-            let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
-                self.timers.dropped_stale();
-                continue;
-            };
-            if conn.serial != due.serial || conn.armed_at != due.at {
-                self.timers.dropped_stale();
-                continue;
-            }
-            conn.armed_at = NOT_ARMED;
-            match conn.deadline(idle_timeout, LINGER_MS) {
-                Some(at) if at <= now => {
-                    let reason = match conn.phase {
-                        Phase::Lingering(reason) => reason,
-                        Phase::Open | Phase::Closing(_) => CloseReason::Idle,
-                    };
-                    self.close(key, reason);
-                }
-                // Active since this entry was armed: re-arm at the real deadline.
-                Some(_) => self.arm_deadline(key),
-                None => {}
-            }
-        }
-        let entries = &self.entries;
-        self.timers.compact(|d| {
-            matches!(entries.get(d.key as usize),
-                Some(Entry::Conn(c)) if c.serial == d.serial && c.armed_at == d.at)
-        });
-    }
-
-    /// Makes sure the connection's deadline is armed no later than it is due.
-    fn arm_deadline(&mut self, key: usize) {
-        let idle = self.idle_timeout_ms();
-        let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
-            return;
-        };
-        let Some(at) = conn.deadline(idle, LINGER_MS) else {
-            return;
-        };
-        if conn.armed_at <= at {
-            // Already armed at or before it: the lazy re-arm handles the rest.
-            return;
-        }
-        if conn.armed_at != NOT_ARMED {
-            self.timers.forget_one();
-        }
-        conn.armed_at = at;
-        self.timers.arm(timers::Due {
-            at,
-            key: key as u32,
-            serial: conn.serial,
-        });
-    }
-
-    fn idle_timeout_ms(&self) -> Option<u64> {
-        self.config.idle_timeout.map(|d| d.as_millis() as u64)
-    }
-
     /// Keys of the entries that match `pred`.
     fn keys(&self, pred: impl Fn(&Entry) -> bool) -> Vec<usize> {
         self.entries
@@ -465,41 +366,5 @@ impl Server {
             .filter(|(_, e)| pred(e))
             .map(|(k, _)| k)
             .collect()
-    }
-
-    /// SIGINT/SIGTERM arrived (through signal-hook's self-pipe).
-    fn on_signal(&mut self) {
-        let signals: Vec<i32> = self.signals.pending().collect();
-        for signal in signals {
-            log::info!("received signal {signal}: shutting down");
-            self.begin_shutdown();
-        }
-    }
-
-    /// Graceful shutdown: stop accepting, let pending output flush for up to
-    /// [`SHUTDOWN_GRACE`], then close everything. A second request closes
-    /// everything at once.
-    fn begin_shutdown(&mut self) {
-        if self.shutdown_at.is_some() {
-            self.shutdown_at = Some(self.now);
-            return;
-        }
-        self.shutdown_at = Some(self.now + SHUTDOWN_GRACE.as_millis() as u64);
-        // Dropping a listener closes it: new connections are refused by the kernel.
-        for key in self.keys(|e| !matches!(e, Entry::Conn(_))) {
-            self.entries.remove(key);
-        }
-        for key in self.keys(|e| matches!(e, Entry::Conn(_))) {
-            let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
-                continue;
-            };
-            match conn.phase {
-                Phase::Open | Phase::Closing(_) if conn.pending() > 0 => {
-                    conn.phase = Phase::Closing(CloseReason::Shutdown);
-                }
-                Phase::Open | Phase::Closing(_) => self.close(key, CloseReason::Shutdown),
-                Phase::Lingering(reason) => self.close(key, reason),
-            }
-        }
     }
 }

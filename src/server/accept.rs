@@ -1,0 +1,100 @@
+//! Accepting TCP connections: until `WouldBlock` in batches, refusing past
+//! `--max-conns` with `ERR server full`, and backing off when the process
+//! runs out of descriptors (EMFILE) instead of spinning.
+
+use super::conn::Conn;
+use super::{ACCEPT_BACKOFF_MS, ACCEPT_BATCH, Entry, Server};
+use crate::protocol::{Service, Session};
+use mio::net::TcpStream;
+use mio::{Interest, Token};
+use std::io::{self, ErrorKind, Write};
+use std::net::SocketAddr;
+
+/// The line sent to a connection over `--max-conns` before it is closed.
+pub const ERR_SERVER_FULL: &[u8] = b"ERR server full\n";
+
+impl Server {
+    /// The listener is readable: accept until `WouldBlock`, at most
+    /// [`ACCEPT_BATCH`] per turn.
+    pub(super) fn accept_ready(&mut self, key: usize) {
+        if self.accept_paused_until.is_some() {
+            // Backing off after EMFILE: the back-off timer requeues us.
+            return;
+        }
+        for _ in 0..ACCEPT_BATCH {
+            let Some(Entry::Listener {
+                socket, service, ..
+            }) = self.entries.get(key)
+            else {
+                return;
+            };
+            let service = *service;
+            match socket.accept() {
+                Ok((stream, peer)) => self.admit(stream, peer, service),
+                // Drained: the next connection raises a new edge.
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if is_out_of_descriptors(&e) => {
+                    // The pending connection stays in the backlog and retrying
+                    // now would fail the same way, in a busy loop. Pause
+                    // accepting (as nginx does), keep serving, retry later.
+                    log::warn!(
+                        "accept on {service}: {e}; pausing accepts for {ACCEPT_BACKOFF_MS} ms"
+                    );
+                    self.stats.accept_backoffs += 1;
+                    self.accept_paused_until = Some(self.now + ACCEPT_BACKOFF_MS);
+                    return;
+                }
+                // ECONNABORTED and friends: that one connection died in the
+                // backlog; the listener is fine.
+                Err(e) => log::debug!("accept on {service}: {e}"),
+            }
+        }
+        // Batch used up with connections possibly still waiting: yield to
+        // other sockets and come back next turn (no new edge would come).
+        self.requeue(key);
+    }
+
+    /// Registers a new connection, or refuses it when full.
+    fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr, service: Service) {
+        if self.stats.active as usize >= self.config.max_conns || self.shutdown_at.is_some() {
+            // Best effort: a new socket's send buffer is empty, so this
+            // single write does not block; if it fails there is nobody to tell.
+            let _ = stream.write(ERR_SERVER_FULL);
+            self.stats.refused_full += 1;
+            log::debug!("refused {peer} on {service}: server full");
+            return;
+        }
+        let Some(session) = Session::new(service) else {
+            return;
+        };
+        // Replies are small and latency matters more than packet count.
+        if let Err(e) = stream.set_nodelay(true) {
+            log::debug!("set_nodelay for {peer}: {e}");
+        }
+        let entry = self.entries.vacant_entry();
+        let key = entry.key();
+        if let Err(e) = self.poll.registry().register(
+            &mut stream,
+            Token(key),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            log::warn!("register {peer}: {e}");
+            return;
+        }
+        let serial = self.next_serial;
+        self.next_serial = self.next_serial.wrapping_add(1);
+        entry.insert(Entry::Conn(Conn::new(stream, session, serial, self.now)));
+        self.stats.opened();
+        log::debug!("open #{key} {service} from {peer}");
+        self.arm_deadline(key);
+    }
+}
+
+/// The accept errors that mean "no descriptors or memory right now".
+fn is_out_of_descriptors(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}

@@ -1,0 +1,115 @@
+//! Deadlines in the event loop: the poll timeout, and what fires when it
+//! passes (connection timers, the accept back-off, the stats line, the
+//! shutdown grace). The timer heap itself is `timers.rs`.
+
+use super::conn::{NOT_ARMED, Phase};
+use super::{Entry, LINGER_MS, Server, timers};
+use crate::protocol::CloseReason;
+use std::time::Duration;
+
+impl Server {
+    /// How long `poll` may sleep: not at all while the ready queue has work,
+    /// else until the nearest deadline, else forever.
+    pub(super) fn poll_timeout(&self) -> Option<Duration> {
+        if !self.ready.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        [
+            self.timers.next_at(),
+            self.accept_paused_until,
+            self.shutdown_at,
+            self.next_stats_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        // +1 ms: `now` is truncated to whole milliseconds, so without it we
+        // could wake just before the deadline and spin until it passes.
+        .map(|at| Duration::from_millis(at.saturating_sub(self.now) + 1))
+    }
+
+    /// Fires what is due: accept back-off, shutdown grace, connection timers.
+    pub(super) fn fire_deadlines(&mut self) {
+        let now = self.now;
+        if self.accept_paused_until.is_some_and(|at| at <= now) {
+            self.accept_paused_until = None;
+            log::info!("accept: resuming after back-off");
+            let listeners: Vec<usize> = self.keys(|e| matches!(e, Entry::Listener { .. }));
+            for key in listeners {
+                self.requeue(key);
+            }
+        }
+        if let Some(at) = self.next_stats_at.filter(|at| *at <= now) {
+            log::info!("stats: {}", self.stats.compact());
+            let every = self
+                .config
+                .stats_interval
+                .map_or(1000, |d| (d.as_millis() as u64).max(1));
+            // On a fixed grid, skipping ticks the loop slept through.
+            self.next_stats_at = Some(at + every * ((now - at) / every + 1));
+        }
+        if self.shutdown_at.is_some_and(|at| at <= now) {
+            for key in self.keys(|e| matches!(e, Entry::Conn(_))) {
+                self.close(key, CloseReason::Shutdown);
+            }
+        }
+        let idle_timeout = self.idle_timeout_ms();
+        while let Some(due) = self.timers.pop_due(now) {
+            let key = due.key as usize;
+            let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
+                self.timers.dropped_stale();
+                continue;
+            };
+            if conn.serial != due.serial || conn.armed_at != due.at {
+                self.timers.dropped_stale();
+                continue;
+            }
+            conn.armed_at = NOT_ARMED;
+            match conn.deadline(idle_timeout, LINGER_MS) {
+                Some(at) if at <= now => {
+                    let reason = match conn.phase {
+                        Phase::Lingering(reason) => reason,
+                        Phase::Open | Phase::Closing(_) => CloseReason::Idle,
+                    };
+                    self.close(key, reason);
+                }
+                // Active since this entry was armed: re-arm at the real deadline.
+                Some(_) => self.arm_deadline(key),
+                None => {}
+            }
+        }
+        let entries = &self.entries;
+        self.timers.compact(|d| {
+            matches!(entries.get(d.key as usize),
+                Some(Entry::Conn(c)) if c.serial == d.serial && c.armed_at == d.at)
+        });
+    }
+
+    /// Makes sure the connection's deadline is armed no later than it is due.
+    pub(super) fn arm_deadline(&mut self, key: usize) {
+        let idle = self.idle_timeout_ms();
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
+            return;
+        };
+        let Some(at) = conn.deadline(idle, LINGER_MS) else {
+            return;
+        };
+        if conn.armed_at <= at {
+            // Already armed at or before it: the lazy re-arm handles the rest.
+            return;
+        }
+        if conn.armed_at != NOT_ARMED {
+            self.timers.forget_one();
+        }
+        conn.armed_at = at;
+        self.timers.arm(timers::Due {
+            at,
+            key: key as u32,
+            serial: conn.serial,
+        });
+    }
+
+    pub(super) fn idle_timeout_ms(&self) -> Option<u64> {
+        self.config.idle_timeout.map(|d| d.as_millis() as u64)
+    }
+}
