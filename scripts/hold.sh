@@ -90,7 +90,7 @@ server_rss_before=$(tree_rss_kib "$SERVER_PID")
 echo "hold: $SERVER_WORKERS server workers on $TARGET, $LOAD_WORKERS generator workers, $CONNS connections, hold ${HOLD}s"
 
 "$BIN" load --workers "$LOAD_WORKERS" --service echo --target "$TARGET" -c "$CONNS" \
-    --connect-rate 0 --connect-timeout 30 --idle -d "$HOLD" --source "$SOURCES" --json \
+    --connect-rate 0 --connect-timeout 30 --drain-timeout 120 --idle -d "$HOLD" --source "$SOURCES" --json \
     > "$TMP/load.json" 2> "$TMP/load.err" &
 LOAD_PID=$!
 

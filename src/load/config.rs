@@ -85,6 +85,9 @@ pub struct LoadArgs {
     /// A connect not completed within this many seconds fails.
     #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_secs)]
     pub connect_timeout: Duration,
+    /// How long to wait for replies still in flight after the window.
+    #[arg(long, value_name = "SECS", default_value = "3", value_parser = parse_secs)]
+    pub drain_timeout: Duration,
     /// Length of the measured window, after ramp-up (seconds, fractions ok).
     #[arg(short = 'd', long, value_name = "SECS", default_value = "5", value_parser = parse_secs)]
     pub duration: Duration,
@@ -142,6 +145,8 @@ pub struct LoadConfig {
     pub connect_timeout: Duration,
     /// The measured window.
     pub duration: Duration,
+    /// The wait for replies in flight after the window.
+    pub drain_timeout: Duration,
     /// Requests in flight per connection at most.
     pub depth: u32,
     /// Open loop: requests per second per connection.
@@ -223,6 +228,7 @@ impl LoadConfig {
             connect_rate: a.connect_rate,
             connect_timeout: a.connect_timeout,
             duration: a.duration,
+            drain_timeout: a.drain_timeout,
             depth: a.depth,
             rate: a.rate,
             size: a.size,

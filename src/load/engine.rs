@@ -38,9 +38,11 @@ use std::collections::VecDeque;
 use std::io::{self, ErrorKind};
 use std::time::{Duration, Instant};
 
-/// How long the drain after the window waits for replies still in flight.
-/// Well above any healthy loopback latency and above the UDP loss timeout,
-/// short enough that a server that stopped answering fails the run quickly.
+/// Default `--drain-timeout`: how long the drain after the window waits for
+/// replies still in flight. Well above any healthy loopback latency and
+/// above the UDP loss timeout, short enough that a server that stopped
+/// answering fails the run quickly. (A million `--idle` connections all
+/// answering at once on two cores need longer: raise it there.)
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A UDP datagram unanswered this long is lost (loopback round trips take

@@ -27,7 +27,7 @@
 //!    With `--idle`, nothing is sent during the window, then one request per
 //!    connection.
 //! 3. Drain: no new requests; replies still in flight are awaited (bounded
-//!    by [`engine::DRAIN_TIMEOUT`]) and verified.
+//!    by `--drain-timeout`, default [`engine::DRAIN_TIMEOUT`]) and verified.
 
 pub mod config;
 mod conn;

@@ -3,7 +3,7 @@
 //! opening and closing the measured window (and its CPU measurement), the
 //! drain, signals, the one-second tick, and the final accounting.
 
-use super::engine::{CONNECT_BATCH, DRAIN_TIMEOUT, Engine, Phase, TICK, ns};
+use super::engine::{CONNECT_BATCH, Engine, Phase, TICK, ns};
 use super::measurements::Measurements;
 use std::time::Duration;
 
@@ -104,7 +104,7 @@ impl Engine {
     /// No more new requests; wait for those in flight.
     pub(super) fn enter_drain(&mut self) {
         self.phase = Phase::Drain;
-        self.phase_until = self.now + ns(DRAIN_TIMEOUT);
+        self.phase_until = self.now + ns(self.cfg.drain_timeout);
         self.pacer.clear();
     }
 

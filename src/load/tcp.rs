@@ -316,7 +316,7 @@ impl Engine {
             }
         }
         if missing > 0 {
-            let secs = super::engine::DRAIN_TIMEOUT.as_secs();
+            let secs = self.cfg.drain_timeout.as_secs_f64();
             self.rec.verify_failed(
                 &format!("no reply within {secs} s after the window"),
                 missing,

@@ -90,6 +90,8 @@ fn worker_args(args: &LoadArgs, config: &LoadConfig, conns: usize, index: usize)
         args.connect_timeout.as_secs_f64().to_string(),
         "--duration".into(),
         args.duration.as_secs_f64().to_string(),
+        "--drain-timeout".into(),
+        args.drain_timeout.as_secs_f64().to_string(),
         "--depth".into(),
         args.depth.to_string(),
         "--size".into(),

@@ -263,8 +263,10 @@ impl Session {
             };
         }
         let mut consumed = 0;
-        while out.len() < out_budget {
+        loop {
             match framing::next_line(&input[consumed..], max_line) {
+                // Budget reached: hold the line back for the caller to feed again.
+                Frame::Line { .. } if out.len() >= out_budget => break,
                 Frame::Line {
                     content,
                     consumed: used,
@@ -276,6 +278,8 @@ impl Session {
                     }
                 }
                 Frame::Incomplete => break,
+                // Whatever the budget: an over-long partial line must not stay
+                // buffered (past `max_line`) and be answered at the client's EOF.
                 Frame::TooLong => {
                     out.extend_from_slice(b"ERR line too long\n");
                     return Fed {

@@ -11,11 +11,14 @@
 //! - `spawn.rs`: [`Builder`] (flags, limits) and starting the process.
 //! - `server.rs`: the running [`Server`]: addresses, logs, signals, /proc.
 //! - `net.rs`: blocking socket helpers that assert exact bytes.
+//! - `robust.rs`: open-socket counts, "still serving" probes and the
+//!   shutdown summary's counters, for the robustness suites.
 
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
 mod net;
+mod robust;
 mod server;
 mod spawn;
 
@@ -23,6 +26,8 @@ mod spawn;
 // would otherwise warn.
 #[allow(unused_imports)]
 pub use net::*;
+#[allow(unused_imports)]
+pub use robust::*;
 #[allow(unused_imports)]
 pub use server::*;
 #[allow(unused_imports)]
