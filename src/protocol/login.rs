@@ -122,6 +122,7 @@ impl Login {
                 }
                 self.failures += 1;
                 ctx.tally.logins_failed += 1;
+                log::trace!("login: failure {}/{MAX_FAILURES}", self.failures);
                 if self.failures >= MAX_FAILURES {
                     out.extend_from_slice(ERR_TOO_MANY);
                     return Verdict::Close(CloseReason::TooManyFailures);

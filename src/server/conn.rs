@@ -51,7 +51,8 @@ pub struct Conn {
     pub phase: Phase,
     /// Distinguishes this connection from a later one with the same key.
     pub serial: u32,
-    /// Last successful read or write, in loop milliseconds (idle timeout).
+    /// Last activity, in loop milliseconds, for the idle timeout: a complete
+    /// request answered (for echo: any read) or output that made progress.
     /// While lingering: when lingering started.
     pub last_active: u64,
     /// The deadline currently armed in the timer heap, or [`NOT_ARMED`].

@@ -57,10 +57,12 @@ impl Server {
         while let Some(due) = self.timers.pop_due(now) {
             let key = due.key as usize;
             let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
+                log::trace!("timer #{key}: stale entry (connection closed), dropped");
                 self.timers.dropped_stale();
                 continue;
             };
             if conn.serial != due.serial || conn.armed_at != due.at {
+                log::trace!("timer #{key}: stale entry (superseded), dropped");
                 self.timers.dropped_stale();
                 continue;
             }
@@ -71,10 +73,14 @@ impl Server {
                         Phase::Lingering(reason) => reason,
                         Phase::Open | Phase::Closing(_) => CloseReason::Idle,
                     };
+                    log::trace!("timer #{key}: expired ({})", reason.name());
                     self.close(key, reason);
                 }
                 // Active since this entry was armed: re-arm at the real deadline.
-                Some(_) => self.arm_deadline(key),
+                Some(at) => {
+                    log::trace!("timer #{key}: active since armed, re-armed for {at} ms");
+                    self.arm_deadline(key);
+                }
                 None => {}
             }
         }

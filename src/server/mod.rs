@@ -12,9 +12,10 @@
 //! 4. due deadlines fire (idle timeout, lingering close, accept back-off,
 //!    shutdown grace).
 //!
-//! All sockets are registered edge-triggered, once, for READABLE|WRITABLE:
+//! Connections are registered edge-triggered, once, for READABLE|WRITABLE:
 //! no `reregister` syscalls, and WRITABLE is simply ignored unless output is
-//! pending. The rules that follow from edge triggering are implemented in
+//! pending. Listeners and UDP sockets are registered READABLE only (a UDP
+//! reply that would block is dropped, never waited for). The rules that follow from edge triggering are implemented in
 //! `accept.rs` / `tcp.rs` / `udp.rs` / `conn.rs`, each with a comment where
 //! it happens; `deadlines.rs` (with `timers.rs`) owns time and `shutdown.rs`
 //! the graceful stop.
@@ -333,6 +334,7 @@ impl Server {
             if !*queued {
                 *queued = true;
                 self.ready.push_back(key);
+                log::trace!("requeue #{key}: work left that no new event will announce");
             }
         }
     }

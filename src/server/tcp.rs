@@ -79,7 +79,10 @@ impl Server {
             // Nothing there: a spurious wakeup, or data already taken. Harmless.
             Ok(ReadOutcome::Empty) => log::trace!("read #{key}: would block"),
             // Ok(0): the peer closed its side.
-            Ok(ReadOutcome::Eof) => self.peer_closed(key),
+            Ok(ReadOutcome::Eof) => {
+                log::trace!("read #{key}: end of stream (peer sent FIN)");
+                self.peer_closed(key);
+            }
             Err(e) => self.close_on_error(key, "read", e),
         }
     }
@@ -152,6 +155,12 @@ impl Server {
             }
             let tally = ctx.tally;
             stats.count(conn.session.service(), &tally);
+            log::trace!(
+                "answer #{key}: {} requests, {} reply bytes, {} input bytes kept",
+                tally.requests,
+                reply.len(),
+                conn.input.len()
+            );
             write_and_queue(conn, reply)
         };
         match sent {
@@ -229,8 +238,17 @@ impl Server {
     fn wrote(&mut self, key: usize, written: usize) {
         self.stats.bytes_out += written as u64;
         match self.entries.get(key) {
-            Some(Entry::Conn(conn)) if written > 0 || conn.pending() > 0 => {
-                log::trace!("write #{key}: {written} bytes, {} pending", conn.pending());
+            Some(Entry::Conn(conn)) if written > 0 => {
+                log::trace!(
+                    "write #{key}: {written} bytes, {} still pending",
+                    conn.pending()
+                );
+            }
+            Some(Entry::Conn(conn)) if conn.pending() > 0 => {
+                log::trace!(
+                    "write #{key}: queued behind pending output, {} pending",
+                    conn.pending()
+                );
             }
             _ => {}
         }

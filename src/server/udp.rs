@@ -42,10 +42,12 @@ impl Server {
                 log::debug!("{service}: dropped {n} bytes from {source} (loop guard)");
                 continue;
             }
+            log::trace!("recv_from #{key} {service}: {n} bytes from {source}");
             match service {
                 Service::UdpEcho => loop {
                     match socket.send_to(datagram, source) {
                         Ok(_) => {
+                            log::trace!("send_to #{key}: {n} bytes to {source}");
                             self.stats.udp_out += 1;
                             break;
                         }
