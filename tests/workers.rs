@@ -134,3 +134,31 @@ fn a_worker_that_dies_is_restarted() {
         exited.stderr
     );
 }
+
+/// With `--workers 2 --metrics`, each worker serves its own counters on its
+/// own port, labelled with its index, and the parent prints both addresses.
+#[test]
+fn each_worker_serves_its_own_labelled_metrics() {
+    let server = Server::builder()
+        .only(&["greet"])
+        .args(&["--workers", "2", "--metrics", "127.0.0.1:0"])
+        .spawn();
+    let mut labels = Vec::new();
+    for _ in 0..2 {
+        let line = server.next_stdout_line();
+        let addr = line
+            .strip_prefix("listening metrics tcp ")
+            .unwrap_or_else(|| panic!("expected a metrics line, got {line:?}"));
+        let mut s = connect(addr.parse().unwrap());
+        send(&mut s, b"GET /metrics HTTP/1.0\r\n\r\n");
+        let body = String::from_utf8(read_to_end(&mut s)).unwrap();
+        let sample = body
+            .lines()
+            .find(|l| l.starts_with("sockloop_connections_active{"))
+            .unwrap_or_else(|| panic!("no active gauge: {body}"));
+        labels.push(sample.split('"').nth(1).unwrap_or_default().to_owned());
+    }
+    labels.sort();
+    assert_eq!(labels, ["0", "1"]);
+    assert!(server.terminate().status.success());
+}

@@ -57,7 +57,7 @@ pub fn run(args: &LoadArgs) -> ExitCode {
         Err(e) => return crate::cli::fail(&format!("load: {e}")),
     };
     let (old, soft, hard) = crate::limits::raise_nofile();
-    log::debug!("open-file limit: soft {old} -> {soft}, hard {hard}");
+    log::info!("open-file limit: soft {old} -> {soft}, hard {hard}");
     if args.workers > 1 {
         return workers::run(args, &config);
     }
