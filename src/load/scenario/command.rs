@@ -43,16 +43,7 @@ pub fn check_line(talk: &mut Talk, line: &[u8]) -> Result<(), VerifyError> {
             b'T' => "command: T reply is not an RFC 3339 time",
             _ => "command: L reply is not `Rust ..., sockloop ...`",
         };
-        return Err(VerifyError::or_server_error(line, || {
-            VerifyError::new(
-                reason,
-                format!(
-                    "reply {}: {:?}",
-                    talk.answered,
-                    String::from_utf8_lossy(line)
-                ),
-            )
-        }));
+        return Err(VerifyError::wrong_reply(reason, talk.answered, line));
     }
     talk.answered += 1;
     Ok(())

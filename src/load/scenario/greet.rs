@@ -34,16 +34,11 @@ pub fn check_line(talk: &mut Talk, line: &[u8]) -> Result<(), VerifyError> {
         .and_then(parse_decimal)
         == Some(talk.answered);
     if !ok {
-        return Err(VerifyError::or_server_error(line, || {
-            VerifyError::new(
-                "greet: wrong greeting",
-                format!(
-                    "reply {}: {:?}",
-                    talk.answered,
-                    String::from_utf8_lossy(line)
-                ),
-            )
-        }));
+        return Err(VerifyError::wrong_reply(
+            "greet: wrong greeting",
+            talk.answered,
+            line,
+        ));
     }
     talk.answered += 1;
     Ok(())

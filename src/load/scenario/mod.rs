@@ -63,6 +63,17 @@ impl VerifyError {
     pub fn or_server_error(line: &[u8], other: impl FnOnce() -> VerifyError) -> VerifyError {
         server_error(line).unwrap_or_else(other)
     }
+
+    /// Reply number `answered` (`line`) failed its check for `reason`,
+    /// unless the server sent an `ERR ...` line, which is reported as such.
+    pub fn wrong_reply(reason: &str, answered: u64, line: &[u8]) -> VerifyError {
+        Self::or_server_error(line, || {
+            VerifyError::new(
+                reason,
+                format!("reply {answered}: {:?}", String::from_utf8_lossy(line)),
+            )
+        })
+    }
 }
 
 impl fmt::Display for VerifyError {
