@@ -17,21 +17,6 @@ use std::time::Duration;
 /// so the server ends up with reply bytes it cannot send.
 const FLOOD_BUDGET: usize = 8 << 20;
 
-/// A client with small kernel buffers (replies back up into the server
-/// quickly) whose writes give up after 1 s blocked.
-fn connect_small_buffers(addr: SocketAddr) -> TcpStream {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.set_send_buffer_size(16 * 1024).unwrap();
-    socket.set_recv_buffer_size(16 * 1024).unwrap();
-    socket.connect_timeout(&addr.into(), IO_TIMEOUT).unwrap();
-    let stream: TcpStream = socket.into();
-    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    stream
-        .set_write_timeout(Some(Duration::from_secs(1)))
-        .unwrap();
-    stream
-}
-
 /// Repeats `unit` (a request) without reading until a write blocks for the
 /// write timeout: from then on the server has replies pending that it
 /// cannot send (it only stops reading once its output is at the cap).

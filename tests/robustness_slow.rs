@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::Duration;
 
 /// Slow readers on echo.
@@ -23,38 +23,6 @@ const SLOW_READER_BUDGET: usize = 8 << 20;
 /// for allocator slack (measured: about 11 MiB). Without backpressure it
 /// would hold all the echo data the kernel did not take: up to 400 MiB.
 const RSS_GROWTH_LIMIT_KIB: u64 = 25 * 1024;
-
-/// A client with small kernel buffers on both directions, so the echo it
-/// never reads backs up into the server quickly.
-fn connect_small_buffers(addr: SocketAddr) -> TcpStream {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.set_send_buffer_size(16 * 1024).unwrap();
-    socket.set_recv_buffer_size(16 * 1024).unwrap();
-    socket.connect_timeout(&addr.into(), IO_TIMEOUT).unwrap();
-    let stream: TcpStream = socket.into();
-    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    // A write blocked this long means the server stopped reading us: the
-    // client stops there, which bounds the test in time.
-    stream
-        .set_write_timeout(Some(Duration::from_secs(1)))
-        .unwrap();
-    stream
-}
-
-/// Sends up to `budget` bytes without ever reading; returns the bytes sent
-/// before a write blocked for the write timeout (or the budget ran out).
-fn send_without_reading(stream: &mut TcpStream, budget: usize) -> usize {
-    let chunk = [b'z'; 16 * 1024];
-    let mut sent = 0;
-    while sent < budget {
-        match stream.write(&chunk[..chunk.len().min(budget - sent)]) {
-            Ok(n) => sent += n,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
-            Err(e) => panic!("slow reader write after {sent} bytes: {e}"),
-        }
-    }
-    sent
-}
 
 /// 100 clients send up to 8 MiB each to echo and never read. Each is
 /// stopped by backpressure (its writes block), the server's RSS grows by
@@ -72,7 +40,7 @@ fn hundred_slow_readers_keep_memory_bounded_and_others_served() {
         .map(|_| {
             std::thread::spawn(move || {
                 let mut s = connect_small_buffers(echo);
-                let sent = send_without_reading(&mut s, SLOW_READER_BUDGET);
+                let sent = flood(&mut s, SLOW_READER_BUDGET, |_| b'z');
                 (s, sent)
             })
         })

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -96,44 +96,9 @@ fn thousand_concurrent_connections_each_get_their_reply() {
     }
 }
 
-/// Client buffers kept small so that the kernel cannot absorb the flood and
-/// hide what the server does with it.
-fn connect_small_buffers(addr: SocketAddr) -> TcpStream {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.set_send_buffer_size(16 * 1024).unwrap();
-    socket.connect_timeout(&addr.into(), IO_TIMEOUT).unwrap();
-    let stream: TcpStream = socket.into();
-    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    // A write blocked this long means the server stopped reading: the flood
-    // stops there, which bounds the test in time.
-    stream
-        .set_write_timeout(Some(Duration::from_secs(1)))
-        .unwrap();
-    stream
-}
-
 /// Byte `i` of the echo flood: position-dependent, so loss or reordering shows.
 fn echo_byte(i: usize) -> u8 {
     (i % 251) as u8
-}
-
-/// Writes up to `budget` bytes (`byte(i)` at offset `i`) without reading,
-/// until done or a write blocks for the write timeout. Returns bytes sent.
-fn flood(stream: &mut TcpStream, budget: usize, byte: fn(usize) -> u8) -> usize {
-    let mut sent = 0;
-    let mut chunk = vec![0u8; 64 * 1024];
-    while sent < budget {
-        let n = chunk.len().min(budget - sent);
-        for (j, b) in chunk[..n].iter_mut().enumerate() {
-            *b = byte(sent + j);
-        }
-        match stream.write(&chunk[..n]) {
-            Ok(w) => sent += w,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
-            Err(e) => panic!("flood write after {sent} bytes: {e}"),
-        }
-    }
-    sent
 }
 
 /// Clients that send a lot and never read (4 x 10 MiB to echo, and 4 x 1 MiB

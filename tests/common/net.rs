@@ -109,3 +109,48 @@ pub fn expect_closed(stream: &mut TcpStream) {
 pub fn show(bytes: &[u8]) -> String {
     bytes.escape_ascii().to_string()
 }
+
+/// A client with small kernel buffers both ways (16 KiB), so what it sends
+/// and never reads backs up into the server quickly instead of being
+/// absorbed by the kernel. Writes give up after 1 s blocked: a blocked write
+/// means the server stopped reading us, which bounds a flood in time.
+#[track_caller]
+pub fn connect_small_buffers(addr: SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )
+    .expect("socket");
+    socket.set_send_buffer_size(16 * 1024).expect("SO_SNDBUF");
+    socket.set_recv_buffer_size(16 * 1024).expect("SO_RCVBUF");
+    socket
+        .connect_timeout(&addr.into(), IO_TIMEOUT)
+        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream
+        .set_write_timeout(Some(std::time::Duration::from_secs(1)))
+        .unwrap();
+    stream
+}
+
+/// Writes up to `budget` bytes (`byte(i)` at offset `i`) without reading,
+/// until done or a write blocks for the write timeout; returns bytes sent.
+#[track_caller]
+pub fn flood(stream: &mut TcpStream, budget: usize, byte: fn(usize) -> u8) -> usize {
+    let mut sent = 0;
+    let mut chunk = vec![0u8; 64 * 1024];
+    while sent < budget {
+        let n = chunk.len().min(budget - sent);
+        for (j, b) in chunk[..n].iter_mut().enumerate() {
+            *b = byte(sent + j);
+        }
+        match stream.write(&chunk[..n]) {
+            Ok(w) => sent += w,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+            Err(e) => panic!("flood write after {sent} bytes: {e}"),
+        }
+    }
+    sent
+}
