@@ -4,7 +4,8 @@
 //! that exist only while they hold something: `input` (a partial line, or
 //! lines held back by backpressure) and `output` (reply bytes the kernel has
 //! not taken yet). An idle connection holds neither, so it costs only this
-//! struct in the slab (about 100 bytes; measured in docs/benchmarks.md).
+//! struct in the slab (128 bytes, held to that by a unit test in
+//! `server/mod.rs`; RSS per idle connection is in docs/benchmarks.md).
 //!
 //! The socket calls themselves live here too ([`read_some`], and
 //! [`Conn::flush`] over `crate::nonblocking::write_some`) so each readiness rule is implemented, and commented, in

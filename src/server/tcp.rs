@@ -301,9 +301,13 @@ impl Server {
             return;
         };
         match read_some(conn, &mut self.scratch) {
+            // The peer's FIN (or a reset): the reply was delivered or never
+            // will be; either way the close counts under its original reason.
             Ok(ReadOutcome::Eof) | Err(_) => self.close(key, reason),
             // A full chunk: more may wait and no edge will say so.
             Ok(ReadOutcome::Full(_)) => self.requeue(key),
+            // Discarded and drained (or nothing there): the next edge, or the
+            // linger deadline, brings us back.
             Ok(ReadOutcome::Drained(_) | ReadOutcome::Empty) => {}
         }
     }
