@@ -9,6 +9,7 @@ use mio::{Events, Interest, Poll, Token};
 use std::collections::HashMap;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
+use std::process::ExitCode;
 
 /// The listener's token; connections get 1, 2, 3, ...
 const LISTENER: Token = Token(0);
@@ -22,7 +23,16 @@ struct Conn {
     peer_done: bool,
 }
 
-fn main() -> io::Result<()> {
+fn main() -> ExitCode {
+    // Not `main() -> io::Result`: that prints `Os { code: 98, .. }`.
+    if let Err(e) = run() {
+        eprintln!("mini_echo: {e}");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+fn run() -> io::Result<()> {
     let addr: SocketAddr = match std::env::args().nth(1) {
         Some(arg) => arg
             .parse()
@@ -30,7 +40,8 @@ fn main() -> io::Result<()> {
         None => SocketAddr::from(([127, 0, 0, 1], 7007)),
     };
     let mut poll = Poll::new()?;
-    let mut listener = TcpListener::bind(addr)?;
+    let mut listener = TcpListener::bind(addr)
+        .map_err(|e| io::Error::new(e.kind(), format!("bind {addr}: {e}")))?;
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
     println!("listening echo tcp {}", listener.local_addr()?);
@@ -61,6 +72,9 @@ fn main() -> io::Result<()> {
                             break;
                         }
                     };
+                    // No Nagle: it holds a reply's tail until the client's
+                    // (delayed, up to 40 ms) ACK; 64 KiB echoes then crawl.
+                    let _ = stream.set_nodelay(true); // only a speed hint
                     let token = Token(next_token);
                     next_token += 1;
                     // Registered once for both directions; WRITABLE is ignored

@@ -7,7 +7,7 @@
 //! Echo has no state, so this module is one function. The event loop has a
 //! fast path that writes its read buffer straight back to the socket instead
 //! of copying it through [`respond`] when nothing is already queued; both
-//! produce the same bytes (see `server::conn`).
+//! produce the same bytes (the `answer` step of `server/tcp.rs`).
 
 /// Appends the reply to `input` (the input itself) to `out`.
 pub fn respond(input: &[u8], out: &mut Vec<u8>) {

@@ -24,7 +24,8 @@ use std::fmt;
 
 pub use login::Credentials;
 
-/// The six services sockloop serves.
+/// Every service sockloop serves: the six of the tutorial plus the metrics
+/// endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Service {
     /// TCP echo: bytes back unchanged.
@@ -98,8 +99,11 @@ impl fmt::Display for Service {
     }
 }
 
-/// Why a connection ended. The protocols produce the first three; the event
-/// loop adds the rest. Counted per reason in the shutdown summary.
+/// Why a connection ended. The protocols produce `Bye`, `TooManyFailures`
+/// and `LineTooLong` from a line, and `Peer` from [`Session::finish`] after
+/// the peer's FIN; the event loop adds `Peer` for a FIN with nothing left to
+/// answer, and `Idle`, `Error` and `Shutdown`. Counted per reason in the
+/// shutdown summary and the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseReason {
     /// The client sent `E` and got `BYE`.

@@ -2,7 +2,10 @@
 //! (accepting them is `accept.rs`).
 //!
 //! The handlers here are the only code that calls a connection's protocol
-//! ([`Session`]) and the only code that decides when a connection closes.
+//! ([`Session`]), so every close a protocol asks for or a socket error
+//! causes is decided here. Two other places also end connections: the timer
+//! (`deadlines.rs`: idle timeout, end of a lingering close) and shutdown
+//! (`shutdown.rs`); all of them go through [`Server::close`] here.
 //! Each readiness rule is commented where it is applied.
 
 use super::conn::{Conn, Phase, ReadOutcome, read_some};

@@ -79,8 +79,10 @@ impl Timers {
         self.heap.is_empty()
     }
 
-    /// Drops stale entries once they outnumber the live ones. `is_live` says
-    /// whether an entry is still its connection's armed deadline.
+    /// Drops stale entries once they outnumber the live ones by more than
+    /// `2 × COMPACT_SLACK` (`stale > len / 2 + COMPACT_SLACK`, with
+    /// `len = live + stale`). `is_live` says whether an entry is still its
+    /// connection's armed deadline.
     pub fn compact(&mut self, is_live: impl Fn(&Due) -> bool) {
         if self.stale <= self.heap.len() / 2 + COMPACT_SLACK {
             return;

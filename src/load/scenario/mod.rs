@@ -34,7 +34,7 @@ use std::fmt;
 pub const MAX_REPLY_LINE: usize = 256;
 
 /// The line a server at `--max-conns` sends before closing a connection it
-/// will not serve (`server::tcp::ERR_SERVER_FULL` without its newline).
+/// will not serve (`server::accept::ERR_SERVER_FULL` without its newline).
 pub const SERVER_FULL: &[u8] = b"ERR server full";
 
 /// A reply that is not what the request asked for.
