@@ -130,12 +130,13 @@ impl CloseReason {
         CloseReason::Shutdown,
     ];
 
-    /// Short name used in logs and summaries.
+    /// Short name used in logs, summaries and as the Prometheus label value
+    /// (`reason="line_too_long"`), so snake_case as Prometheus labels are.
     pub fn name(self) -> &'static str {
         match self {
             CloseReason::Bye => "bye",
-            CloseReason::TooManyFailures => "too-many-failures",
-            CloseReason::LineTooLong => "line-too-long",
+            CloseReason::TooManyFailures => "too_many_failures",
+            CloseReason::LineTooLong => "line_too_long",
             CloseReason::Peer => "peer",
             CloseReason::Idle => "idle",
             CloseReason::Error => "error",
