@@ -8,7 +8,8 @@
 //! socket, and what keeps the loop readable in one sitting.
 //!
 //! One file per service: [`echo`], [`greet`], [`login`], [`command`], and
-//! [`udp`] for the two datagram services.
+//! [`udp`] for the two datagram services; [`metrics`] is the operator's HTTP
+//! endpoint.
 
 pub mod command;
 pub mod echo;
@@ -166,6 +167,8 @@ pub struct Tally {
     pub logins_ok: u64,
     /// Failed logins.
     pub logins_failed: u64,
+    /// The metrics endpoint's answer, once it has sent one.
+    pub http_response: Option<metrics::Status>,
 }
 
 /// Everything a protocol needs from the outside world, passed in so that tests
@@ -247,6 +250,8 @@ impl Session {
     /// Whole lines are answered until `out` holds at least `out_budget` bytes;
     /// the unconsumed rest is the caller's to keep and feed again (that is how
     /// backpressure stops a flood of tiny requests from growing `out`).
+    /// `max_line` is `--max-line`, for the line services; the metrics
+    /// endpoint has HTTP limits of its own ([`metrics::MAX_LINE`]).
     pub fn feed(
         &mut self,
         input: &[u8],
@@ -263,6 +268,11 @@ impl Session {
                 verdict: Verdict::Continue,
             };
         }
+        // The metrics endpoint is HTTP, with HTTP's limits, not `--max-line`.
+        let max_line = match self {
+            Session::Metrics(_) => metrics::MAX_LINE,
+            _ => max_line,
+        };
         let mut consumed = 0;
         loop {
             match framing::next_line(&input[consumed..], max_line) {
@@ -282,10 +292,16 @@ impl Session {
                 // Whatever the budget: an over-long partial line must not stay
                 // buffered (past `max_line`) and be answered at the client's EOF.
                 Frame::TooLong => {
-                    out.extend_from_slice(b"ERR line too long\n");
+                    let verdict = match self {
+                        Session::Metrics(http) => http.on_too_long(ctx, out),
+                        _ => {
+                            out.extend_from_slice(b"ERR line too long\n");
+                            Verdict::Close(CloseReason::LineTooLong)
+                        }
+                    };
                     return Fed {
                         consumed: input.len(),
-                        verdict: Verdict::Close(CloseReason::LineTooLong),
+                        verdict,
                     };
                 }
             }
