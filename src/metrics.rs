@@ -3,8 +3,11 @@
 //! Rendered on demand by the metrics endpoint ([`crate::protocol::metrics`])
 //! from [`Stats`]; nothing is kept between scrapes. With `--workers`, each
 //! worker serves its own endpoint and labels every sample `worker="N"`.
+//! Label values are snake_case, as Prometheus's own are
+//! (`reason="line_too_long"`, `reason="loop_guard"`).
 
 use crate::protocol::CloseReason;
+use crate::protocol::metrics::Status;
 use crate::stats::{Stats, TCP_SERVICES};
 use std::fmt::Write;
 
@@ -148,7 +151,37 @@ pub fn render(stats: &Stats) -> String {
         &[("state", "work")],
         stats.busy_ns as f64 / 1e9,
     );
+    endpoint(&mut out, stats);
     out.text
+}
+
+/// The metrics endpoint's own families, after promhttp's
+/// `promhttp_metric_handler_requests_total{code}`. Scrapes move only these,
+/// never the `sockloop_connections_*` / `sockloop_bytes_*` families above.
+fn endpoint(out: &mut Exposition, stats: &Stats) {
+    out.counter(
+        "sockloop_metrics_connections_accepted_total",
+        "Connections accepted by the metrics endpoint (not in sockloop_connections_*).",
+        &[],
+        stats.metrics.accepted,
+    );
+    out.gauge(
+        "sockloop_metrics_connections_active",
+        "Metrics endpoint connections open now, this scrape's included.",
+        stats.metrics.active,
+    );
+    out.help(
+        "sockloop_metrics_requests_total",
+        "counter",
+        "Metrics endpoint responses, by HTTP status code (503: refused, server full).",
+    );
+    for status in Status::ALL {
+        out.sample(
+            "sockloop_metrics_requests_total",
+            &[("code", &status.code().to_string())],
+            stats.metrics.responses[status.index()],
+        );
+    }
 }
 
 /// Builds the text, adding the worker label to every sample.
@@ -201,16 +234,31 @@ mod tests {
     #[test]
     fn every_family_has_help_type_and_samples() {
         let mut stats = Stats::default();
-        stats.opened();
-        stats.closed(CloseReason::Idle);
+        stats.opened(crate::protocol::Service::Greet);
+        stats.closed(crate::protocol::Service::Greet, CloseReason::Idle);
         let text = render(&stats);
         assert!(text.contains("# TYPE sockloop_connections_accepted_total counter\n"));
         assert!(text.contains("sockloop_connections_accepted_total 1\n"));
         assert!(text.contains("sockloop_connections_closed_total{reason=\"idle\"} 1\n"));
         assert!(text.contains("sockloop_requests_total{service=\"greet\"} 0\n"));
+        assert!(text.contains("sockloop_metrics_requests_total{code=\"431\"} 0\n"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let value = line.rsplit(' ').next().unwrap();
             assert!(value.parse::<f64>().is_ok(), "{line}");
+        }
+    }
+
+    /// Prometheus's usual style: every label value is snake_case.
+    #[test]
+    fn label_values_are_snake_case() {
+        let text = render(&Stats::default());
+        for value in text.split('"').skip(1).step_by(2) {
+            assert!(
+                value
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "label value {value:?} is not snake_case"
+            );
         }
     }
 }

@@ -3,12 +3,19 @@
 //! Plain integers bumped by the event loop as things happen; nothing here
 //! does IO or takes time. The shutdown summary, the `--stats-interval` line
 //! and the Prometheus exposition ([`crate::metrics`]) all read these fields.
+//!
+//! The metrics endpoint's own connections are counted apart
+//! ([`Stats::metrics`]): a scrape must not move the counters it reads, or
+//! whoever waits on them (a test, an alert) races its own scrapes.
 
+use crate::protocol::metrics::Status;
 use crate::protocol::{CloseReason, Service, Tally};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Counters kept by the event loop.
+/// Counters kept by the event loop. The connection and byte counters are
+/// the services' (echo, greet, login, command); the metrics endpoint's
+/// connections are in [`Stats::metrics`] only.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Stats {
@@ -37,7 +44,7 @@ pub struct Stats {
     /// Datagrams dropped by the loop guard (small-service or own source ports).
     pub udp_guarded: u64,
     /// Requests answered per TCP service, indexed like [`TCP_SERVICES`]:
-    /// lines for the line services, reads for echo, HTTP requests for metrics.
+    /// lines for the line services, reads for echo.
     pub requests: [u64; TCP_SERVICES.len()],
     /// Successful logins.
     pub logins_ok: u64,
@@ -51,33 +58,88 @@ pub struct Stats {
     pub poll_wait_ns: u64,
     /// Nanoseconds spent working between polls.
     pub busy_ns: u64,
+    /// The metrics endpoint's own connections and responses.
+    pub metrics: EndpointStats,
 }
 
-/// The TCP services whose requests are counted, in [`Stats::requests`] order.
-pub const TCP_SERVICES: [Service; 5] = [
+/// The metrics endpoint's counters, apart from the services'.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EndpointStats {
+    /// Connections accepted (refused ones are not: they are 503s).
+    pub accepted: u64,
+    /// Connections open right now.
+    pub active: u64,
+    /// Responses sent, indexed like [`Status::ALL`].
+    pub responses: [u64; Status::ALL.len()],
+}
+
+/// The TCP services whose requests are counted, in [`Stats::requests`] order
+/// (the metrics endpoint counts its responses by status instead).
+pub const TCP_SERVICES: [Service; 4] = [
     Service::Echo,
     Service::Greet,
     Service::Login,
     Service::Command,
-    Service::Metrics,
 ];
 
 impl Stats {
-    /// Counts a connection opened.
-    pub fn opened(&mut self) {
+    /// Counts a connection opened on `service`.
+    pub fn opened(&mut self, service: Service) {
+        if service == Service::Metrics {
+            self.metrics.accepted += 1;
+            self.metrics.active += 1;
+            return;
+        }
         self.accepted += 1;
         self.active += 1;
         self.peak = self.peak.max(self.active);
     }
 
-    /// Counts a connection closed for `reason`.
-    pub fn closed(&mut self, reason: CloseReason) {
+    /// Counts a connection on `service` closed for `reason`.
+    pub fn closed(&mut self, service: Service, reason: CloseReason) {
+        if service == Service::Metrics {
+            self.metrics.active = self.metrics.active.saturating_sub(1);
+            return;
+        }
         self.active = self.active.saturating_sub(1);
         let index = CloseReason::ALL
             .iter()
             .position(|r| *r == reason)
             .unwrap_or(0);
         self.closed[index] += 1;
+    }
+
+    /// Counts a connection on `service` refused because the server is full.
+    pub fn refused(&mut self, service: Service) {
+        if service == Service::Metrics {
+            self.metrics.responses[Status::ServiceUnavailable.index()] += 1;
+        } else {
+            self.refused_full += 1;
+        }
+    }
+
+    /// Counts `n` bytes read from a connection on `service`. The metrics
+    /// endpoint's bytes are not counted: a scrape must not move the
+    /// `bytes_in` it reports.
+    pub fn read(&mut self, service: Service, n: usize) {
+        if service != Service::Metrics {
+            self.bytes_in += n as u64;
+        }
+    }
+
+    /// Counts `n` bytes written to a connection on `service` (not for the
+    /// metrics endpoint, as in [`Stats::read`]).
+    pub fn wrote(&mut self, service: Service, n: usize) {
+        if service != Service::Metrics {
+            self.bytes_out += n as u64;
+        }
+    }
+
+    /// Every TCP connection open, the metrics endpoint's included: what
+    /// `--max-conns` bounds and what shutdown waits for.
+    pub fn open_connections(&self) -> u64 {
+        self.active + self.metrics.active
     }
 
     /// Adds another process's counters (workers' totals). `peak` adds up
@@ -106,6 +168,16 @@ impl Stats {
         self.events += other.events;
         self.poll_wait_ns += other.poll_wait_ns;
         self.busy_ns += other.busy_ns;
+        self.metrics.accepted += other.metrics.accepted;
+        self.metrics.active += other.metrics.active;
+        for (mine, theirs) in self
+            .metrics
+            .responses
+            .iter_mut()
+            .zip(other.metrics.responses)
+        {
+            *mine += theirs;
+        }
     }
 
     /// Adds one connection's protocol tally for `service`.
@@ -115,6 +187,9 @@ impl Stats {
         }
         self.logins_ok += tally.logins_ok;
         self.logins_failed += tally.logins_failed;
+        if let Some(status) = tally.http_response {
+            self.metrics.responses[status.index()] += 1;
+        }
     }
 
     /// Requests answered by `service`.
@@ -186,7 +261,8 @@ impl fmt::Display for Stats {
             self.udp_out,
             self.udp_dropped,
             self.udp_guarded
-        )
+        )?;
+        write!(f, "; metrics connections {}", self.metrics.accepted)
     }
 }
 
@@ -197,10 +273,10 @@ mod tests {
     #[test]
     fn open_and_close_track_active_peak_and_reasons() {
         let mut s = Stats::default();
-        s.opened();
-        s.opened();
-        s.closed(CloseReason::Idle);
-        s.opened();
+        s.opened(Service::Echo);
+        s.opened(Service::Greet);
+        s.closed(Service::Echo, CloseReason::Idle);
+        s.opened(Service::Login);
         assert_eq!((s.accepted, s.active, s.peak), (3, 2, 2));
         assert_eq!(s.closed_for(CloseReason::Idle), 1);
         assert_eq!(s.closed_for(CloseReason::Peer), 0);
@@ -210,8 +286,10 @@ mod tests {
     #[test]
     fn add_sums_every_counter() {
         let mut a = Stats::default();
-        a.opened();
-        a.closed(CloseReason::Peer);
+        a.opened(Service::Echo);
+        a.closed(Service::Echo, CloseReason::Peer);
+        a.opened(Service::Metrics);
+        a.count(Service::Metrics, &http_response(Status::Ok));
         let mut b = a.clone();
         b.bytes_in = 7;
         b.add(&a);
@@ -219,5 +297,35 @@ mod tests {
             (b.accepted, b.bytes_in, b.closed_for(CloseReason::Peer)),
             (2, 7, 2)
         );
+        assert_eq!(
+            (b.metrics.accepted, b.metrics.responses[Status::Ok.index()]),
+            (2, 2)
+        );
+    }
+
+    /// A scrape (open, answer, bytes, close) moves the endpoint's counters
+    /// and none of the services': nobody waiting on those races a scrape.
+    #[test]
+    fn metrics_connections_are_counted_apart() {
+        let mut s = Stats::default();
+        s.opened(Service::Metrics);
+        assert_eq!(s.open_connections(), 1);
+        s.read(Service::Metrics, 40);
+        s.count(Service::Metrics, &http_response(Status::Ok));
+        s.wrote(Service::Metrics, 3000);
+        s.closed(Service::Metrics, CloseReason::Bye);
+        s.refused(Service::Metrics);
+        let mut expected = Stats::default();
+        expected.metrics.accepted = 1;
+        expected.metrics.responses[Status::Ok.index()] = 1;
+        expected.metrics.responses[Status::ServiceUnavailable.index()] = 1;
+        assert_eq!(s, expected);
+    }
+
+    fn http_response(status: Status) -> Tally {
+        Tally {
+            http_response: Some(status),
+            ..Tally::default()
+        }
     }
 }

@@ -1,5 +1,6 @@
-//! Observability: the Prometheus endpoint (validated by a real parser), the
-//! periodic stats line, and the trace of a login session.
+//! Observability: the Prometheus endpoint's counters (validated by a real
+//! parser), the periodic stats line, and the trace of a login session. The
+//! endpoint's HTTP is `metrics_http.rs`.
 
 mod common;
 
@@ -47,17 +48,30 @@ fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)])
     }
 }
 
+/// The metrics address, from the `listening metrics tcp ADDR` line.
+#[track_caller]
+fn metrics_addr(server: &Server) -> SocketAddr {
+    let line = server.next_stdout_line();
+    line.strip_prefix("listening metrics tcp ")
+        .unwrap_or_else(|| panic!("expected the metrics listening line, got {line:?}"))
+        .parse()
+        .unwrap()
+}
+
+/// Scrapes and parses.
+#[track_caller]
+fn scrape_parsed(addr: SocketAddr) -> prometheus_parse::Scrape {
+    let body = scrape(addr);
+    let lines = body.lines().map(|l| Ok(l.to_owned()));
+    prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text")
+}
+
 /// After known traffic, `GET /metrics` parses as Prometheus text and its
-/// counters say exactly what happened.
+/// counters say exactly what happened, the scrapes themselves apart.
 #[test]
 fn metrics_endpoint_counts_what_happened_and_parses() {
     let server = Server::start(&["--metrics", "127.0.0.1:0"]);
-    let line = server.next_stdout_line();
-    let addr: SocketAddr = line
-        .strip_prefix("listening metrics tcp ")
-        .unwrap_or_else(|| panic!("expected the metrics listening line, got {line:?}"))
-        .parse()
-        .unwrap();
+    let addr = metrics_addr(&server);
 
     let mut greet = connect(server.greet());
     exchange(&mut greet, b"ann\n", b"Hi ann\n");
@@ -77,29 +91,31 @@ fn metrics_endpoint_counts_what_happened_and_parses() {
 
     // The login connection lingers until our FIN: close it, then scrape
     // until the server has counted the close (its FIN and our scrape race).
+    // Scrapes are counted apart, so they cannot move `bye` themselves.
     drop(login);
     let deadline = std::time::Instant::now() + IO_TIMEOUT;
+    let mut scrapes = 0.0;
     let parsed = loop {
-        let body = scrape(addr);
-        let lines = body.lines().map(|l| Ok(l.to_owned()));
-        let parsed = prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text");
+        let parsed = scrape_parsed(addr);
+        scrapes += 1.0;
         let bye = value(
             &parsed,
             "sockloop_connections_closed_total",
             &[("reason", "bye")],
         );
-        if bye == 1.0 || std::time::Instant::now() > deadline {
+        if bye >= 1.0 || std::time::Instant::now() > deadline {
             break parsed;
         }
     };
-    assert_eq!(
+    let closed = |reason| {
         value(
             &parsed,
             "sockloop_connections_closed_total",
-            &[("reason", "bye")]
-        ),
-        1.0
-    );
+            &[("reason", reason)],
+        )
+    };
+    assert_eq!(closed("bye"), 1.0);
+    assert_eq!(closed("peer") + closed("line_too_long"), 0.0);
     assert_eq!(
         value(&parsed, "sockloop_logins_total", &[("result", "ok")]),
         1.0
@@ -121,28 +137,73 @@ fn metrics_endpoint_counts_what_happened_and_parses() {
         value(&parsed, "sockloop_requests_total", &[("service", "echo")]),
         1.0
     );
-    // greet, echo and this scrape are open.
-    assert_eq!(value(&parsed, "sockloop_connections_active", &[]), 3.0);
+    // greet, echo and login; greet and echo still open. No scrape in either.
+    assert_eq!(
+        value(&parsed, "sockloop_connections_accepted_total", &[]),
+        3.0
+    );
+    assert_eq!(value(&parsed, "sockloop_connections_active", &[]), 2.0);
+    // 8 bytes to greet, 26 to login, 5 to echo; nothing of the scrapes.
+    assert_eq!(value(&parsed, "sockloop_bytes_in_total", &[]), 39.0);
+    // Every scrape was accepted; all but this one were answered 200.
+    assert_eq!(
+        value(&parsed, "sockloop_metrics_connections_accepted_total", &[]),
+        scrapes
+    );
+    assert_eq!(
+        value(
+            &parsed,
+            "sockloop_metrics_requests_total",
+            &[("code", "200")]
+        ),
+        scrapes - 1.0
+    );
+    assert!(value(&parsed, "sockloop_metrics_connections_active", &[]) >= 1.0);
     assert!(value(&parsed, "sockloop_loop_turns_total", &[]) > 0.0);
-    assert!(value(&parsed, "sockloop_bytes_in_total", &[]) >= 40.0);
     for family in [
         "sockloop_connections_accepted_total",
         "sockloop_loop_seconds_total",
+        "sockloop_metrics_requests_total",
     ] {
         assert!(parsed.docs.contains_key(family), "HELP for {family}");
     }
 }
 
-/// Another path gets 404 and the connection closes.
+/// Scraping an idle server moves only the endpoint's own counters: the
+/// services' connection and byte counters stay at zero however often it is
+/// scraped, so nobody who waits on them races a scrape.
 #[test]
-fn metrics_endpoint_answers_404_elsewhere() {
+fn scrapes_do_not_move_the_service_counters() {
     let server = Server::start(&["--metrics", "127.0.0.1:0"]);
-    let line = server.next_stdout_line();
-    let addr: SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();
-    let mut s = connect(addr);
-    send(&mut s, b"GET /nope HTTP/1.0\r\n\r\n");
-    let reply = String::from_utf8(read_to_end(&mut s)).unwrap();
-    assert!(reply.starts_with("HTTP/1.1 404 Not Found\r\n"), "{reply}");
+    let addr = metrics_addr(&server);
+    for scrape in 1..=3 {
+        let parsed = scrape_parsed(addr);
+        for name in [
+            "sockloop_connections_accepted_total",
+            "sockloop_connections_active",
+            "sockloop_connections_peak",
+            "sockloop_bytes_in_total",
+            "sockloop_bytes_out_total",
+        ] {
+            assert_eq!(value(&parsed, name, &[]), 0.0, "{name} at scrape {scrape}");
+        }
+        for reason in ["bye", "peer", "line_too_long"] {
+            let closed = value(
+                &parsed,
+                "sockloop_connections_closed_total",
+                &[("reason", reason)],
+            );
+            assert_eq!(closed, 0.0, "closed {reason} at scrape {scrape}");
+        }
+        assert_eq!(
+            value(&parsed, "sockloop_metrics_connections_accepted_total", &[]),
+            f64::from(scrape)
+        );
+    }
+    let exited = server.terminate();
+    exited.assert_success();
+    assert_eq!(summary_count(&exited.stderr, "served"), 0);
+    assert_eq!(summary_count(&exited.stderr, "metrics connections"), 3);
 }
 
 /// `--stats-interval` logs a compact stats line at info.

@@ -161,7 +161,7 @@ fn credential_stuffing_hits_the_limit_and_no_password_is_logged() {
     server.assert_serving(ALICE);
     let exit = server.terminate();
     exit.assert_success();
-    assert_eq!(summary_count(&exit.stderr, "too-many-failures"), 200);
+    assert_eq!(summary_count(&exit.stderr, "too_many_failures"), 200);
     assert_no_conns_at_shutdown(&exit.stderr);
     // The log is really at trace level: it shows the login state machine.
     assert!(

@@ -53,7 +53,7 @@ fn ten_megabytes_without_newline_get_line_too_long_then_eof() {
     server.assert_serving(DEFAULT_LOGIN);
     let exit = server.terminate();
     exit.assert_success();
-    assert_eq!(summary_count(&exit.stderr, "line-too-long"), 4);
+    assert_eq!(summary_count(&exit.stderr, "line_too_long"), 4);
     assert_no_conns_at_shutdown(&exit.stderr);
 }
 

@@ -8,7 +8,8 @@
 //! socket, and what keeps the loop readable in one sitting.
 //!
 //! One file per service: [`echo`], [`greet`], [`login`], [`command`], and
-//! [`udp`] for the two datagram services.
+//! [`udp`] for the two datagram services; [`metrics`] is the operator's HTTP
+//! endpoint.
 
 pub mod command;
 pub mod echo;
@@ -134,12 +135,13 @@ impl CloseReason {
         CloseReason::Shutdown,
     ];
 
-    /// Short name used in logs and summaries.
+    /// Short name used in logs, summaries and as the Prometheus label value
+    /// (`reason="line_too_long"`), so snake_case as Prometheus labels are.
     pub fn name(self) -> &'static str {
         match self {
             CloseReason::Bye => "bye",
-            CloseReason::TooManyFailures => "too-many-failures",
-            CloseReason::LineTooLong => "line-too-long",
+            CloseReason::TooManyFailures => "too_many_failures",
+            CloseReason::LineTooLong => "line_too_long",
             CloseReason::Peer => "peer",
             CloseReason::Idle => "idle",
             CloseReason::Error => "error",
@@ -169,6 +171,8 @@ pub struct Tally {
     pub logins_ok: u64,
     /// Failed logins.
     pub logins_failed: u64,
+    /// The metrics endpoint's answer, once it has sent one.
+    pub http_response: Option<metrics::Status>,
 }
 
 /// Everything a protocol needs from the outside world, passed in so that tests
@@ -250,6 +254,8 @@ impl Session {
     /// Whole lines are answered until `out` holds at least `out_budget` bytes;
     /// the unconsumed rest is the caller's to keep and feed again (that is how
     /// backpressure stops a flood of tiny requests from growing `out`).
+    /// `max_line` is `--max-line`, for the line services; the metrics
+    /// endpoint has HTTP limits of its own ([`metrics::MAX_LINE`]).
     pub fn feed(
         &mut self,
         input: &[u8],
@@ -266,6 +272,11 @@ impl Session {
                 verdict: Verdict::Continue,
             };
         }
+        // The metrics endpoint is HTTP, with HTTP's limits, not `--max-line`.
+        let max_line = match self {
+            Session::Metrics(_) => metrics::MAX_LINE,
+            _ => max_line,
+        };
         let mut consumed = 0;
         loop {
             match framing::next_line(&input[consumed..], max_line) {
@@ -285,10 +296,16 @@ impl Session {
                 // Whatever the budget: an over-long partial line must not stay
                 // buffered (past `max_line`) and be answered at the client's EOF.
                 Frame::TooLong => {
-                    out.extend_from_slice(b"ERR line too long\n");
+                    let verdict = match self {
+                        Session::Metrics(http) => http.on_too_long(ctx, out),
+                        _ => {
+                            out.extend_from_slice(b"ERR line too long\n");
+                            Verdict::Close(CloseReason::LineTooLong)
+                        }
+                    };
                     return Fed {
                         consumed: input.len(),
-                        verdict: Verdict::Close(CloseReason::LineTooLong),
+                        verdict,
                     };
                 }
             }

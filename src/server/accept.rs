@@ -4,7 +4,7 @@
 
 use super::conn::Conn;
 use super::{ACCEPT_BACKOFF_MS, ACCEPT_BATCH, Entry, Server};
-use crate::protocol::{Service, Session};
+use crate::protocol::{Service, Session, metrics};
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 use std::io::{self, ErrorKind, Write};
@@ -57,11 +57,16 @@ impl Server {
 
     /// Registers a new connection, or refuses it when full.
     fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr, service: Service) {
-        if self.stats.active as usize >= self.config.max_conns || self.shutdown_at.is_some() {
+        let open = self.stats.open_connections() as usize;
+        if open >= self.config.max_conns || self.shutdown_at.is_some() {
             // Best effort: a new socket's send buffer is empty, so this
             // single write does not block; if it fails there is nobody to tell.
-            let _ = stream.write(ERR_SERVER_FULL);
-            self.stats.refused_full += 1;
+            // A scraper speaks HTTP, so it gets an HTTP 503 instead.
+            let _ = match service {
+                Service::Metrics => stream.write(&metrics::service_unavailable()),
+                _ => stream.write(ERR_SERVER_FULL),
+            };
+            self.stats.refused(service);
             log::debug!("refused {peer} on {service}: server full");
             return;
         }
@@ -85,7 +90,7 @@ impl Server {
         let serial = self.next_serial;
         self.next_serial = self.next_serial.wrapping_add(1);
         entry.insert(Entry::Conn(Conn::new(stream, session, serial, self.now)));
-        self.stats.opened();
+        self.stats.opened(service);
         log::debug!("open #{key} {service} from {peer}");
         self.arm_deadline(key);
     }

@@ -264,7 +264,7 @@ impl Server {
             self.serve_ready_queue();
             self.fire_deadlines();
             self.stats.busy_ns += woke.elapsed().as_nanos() as u64;
-            if self.shutdown_at.is_some() && self.stats.active == 0 {
+            if self.shutdown_at.is_some() && self.stats.open_connections() == 0 {
                 break;
             }
         }

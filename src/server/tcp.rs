@@ -34,7 +34,7 @@ impl Server {
         match conn.flush() {
             Ok(n) => {
                 log::trace!("write #{key}: {n} bytes, {} still pending", conn.pending());
-                self.stats.bytes_out += n as u64;
+                self.stats.wrote(conn.session.service(), n);
                 if n > 0 {
                     conn.last_active = self.now;
                 }
@@ -76,9 +76,10 @@ impl Server {
         if memchr::memchr(b'\n', &conn.input).is_some() {
             return self.answer(key, 0, true);
         }
+        let service = conn.session.service();
         match read_some(conn, &mut self.scratch) {
-            Ok(ReadOutcome::Drained(n)) => self.on_bytes(key, n, false),
-            Ok(ReadOutcome::Full(n)) => self.on_bytes(key, n, true),
+            Ok(ReadOutcome::Drained(n)) => self.on_bytes(key, service, n, false),
+            Ok(ReadOutcome::Full(n)) => self.on_bytes(key, service, n, true),
             // Nothing there: a spurious wakeup, or data already taken. Harmless.
             Ok(ReadOutcome::Empty) => log::trace!("read #{key}: would block"),
             // Ok(0): the peer closed its side.
@@ -90,9 +91,9 @@ impl Server {
         }
     }
 
-    fn on_bytes(&mut self, key: usize, n: usize, more_waiting: bool) {
+    fn on_bytes(&mut self, key: usize, service: Service, n: usize, more_waiting: bool) {
         log::trace!("read #{key}: {n} bytes");
-        self.stats.bytes_in += n as u64;
+        self.stats.read(service, n);
         self.answer(key, n, more_waiting);
     }
 
@@ -239,21 +240,20 @@ impl Server {
 
     /// Counts (and traces) bytes written straight after answering.
     fn wrote(&mut self, key: usize, written: usize) {
-        self.stats.bytes_out += written as u64;
-        match self.entries.get(key) {
-            Some(Entry::Conn(conn)) if written > 0 => {
-                log::trace!(
-                    "write #{key}: {written} bytes, {} still pending",
-                    conn.pending()
-                );
-            }
-            Some(Entry::Conn(conn)) if conn.pending() > 0 => {
-                log::trace!(
-                    "write #{key}: queued behind pending output, {} pending",
-                    conn.pending()
-                );
-            }
-            _ => {}
+        let Some(Entry::Conn(conn)) = self.entries.get(key) else {
+            return;
+        };
+        self.stats.wrote(conn.session.service(), written);
+        if written > 0 {
+            log::trace!(
+                "write #{key}: {written} bytes, {} still pending",
+                conn.pending()
+            );
+        } else if conn.pending() > 0 {
+            log::trace!(
+                "write #{key}: queued behind pending output, {} pending",
+                conn.pending()
+            );
         }
     }
 
@@ -327,11 +327,12 @@ impl Server {
         let Some(Entry::Conn(conn)) = self.entries.get(key) else {
             return;
         };
+        let service = conn.session.service();
         if conn.armed_at != super::conn::NOT_ARMED {
             self.timers.forget_one();
         }
         self.entries.remove(key);
-        self.stats.closed(reason);
+        self.stats.closed(service, reason);
         log::debug!("close #{key}: {}", reason.name());
     }
 }

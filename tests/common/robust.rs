@@ -157,8 +157,8 @@ pub fn summary_count(stderr: &str, label: &str) -> u64 {
 pub fn assert_no_conns_at_shutdown(stderr: &str) {
     let reasons = [
         "bye",
-        "too-many-failures",
-        "line-too-long",
+        "too_many_failures",
+        "line_too_long",
         "peer",
         "idle",
         "error",
