@@ -46,8 +46,8 @@ const DEFAULT_IDLE_TIMEOUT_STR: &str = "300";
 /// `sockloop serve`: flags for every service address and limit.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// TCP echo address (IP:PORT, [IPv6]:PORT, HOST:PORT, or an IP for
-    /// port 7000), or off.
+    /// TCP echo address (`IP:PORT`, `[IPv6]:PORT`, `HOST:PORT`, or an IP
+    /// for port 7000), or off.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7000", value_parser = endpoint(Service::Echo.default_port()))]
     pub echo: Endpoint,
     /// TCP greet address (the port defaults to 7001), or off.

@@ -16,7 +16,7 @@ use std::time::Duration;
 /// `sockloop client ADDR`.
 #[derive(Debug, Args)]
 pub struct ClientArgs {
-    /// The service's address: IP:PORT, [IPv6]:PORT or HOST:PORT, e.g.
+    /// The service's address: `IP:PORT`, `[IPv6]:PORT` or `HOST:PORT`, e.g.
     /// 127.0.0.1:7001. The port is required: the client talks to any
     /// service, so it has no default port.
     #[arg(value_parser = |s: &str| connect_addr(s, None))]

@@ -76,7 +76,7 @@ pub struct LoadArgs {
     /// The service to load.
     #[arg(long, value_enum, default_value_t = LoadService::Echo)]
     pub service: LoadService,
-    /// IP:PORT, [IPv6]:PORT or HOST:PORT of the target; the port may be left
+    /// `IP:PORT`, `[IPv6]:PORT` or `HOST:PORT` of the target; the port may be left
     /// out (the service's default port). Default: 127.0.0.1.
     #[arg(long, value_name = "ADDR")]
     pub target: Option<String>,
