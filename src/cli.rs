@@ -2,16 +2,23 @@
 //!
 //! clap parses the flags into the `*Args` structs here; [`run`] turns them
 //! into a config and hands over to the server, client or load generator.
-//! `main.rs` only sets up logging and calls [`run`].
+//! `main.rs` only sets up logging and calls [`parse_args`] and [`run`].
+//! Flag values are parsed and range-checked by the parsers in
+//! [`crate::flags`]; rules between several flags are checked afterwards
+//! (`ServeConfig::validate`, `LoadConfig::from_args`). Every error, clap's
+//! included, exits with status 1.
 
-use crate::config::{ServeConfig, default_max_conns};
+use crate::config::{MAX_LINE_LIMIT, MIN_STATS_INTERVAL_SECS, ServeConfig, default_max_conns};
+use crate::flags::{MAX_CONNS, MAX_WORKERS, TIMER_RESOLUTION_SECS, endpoint, int_in, secs_in};
 use crate::framing::DEFAULT_MAX_LINE;
 use crate::protocol::{Credentials, Service};
 use clap::{Args, Parser, Subcommand};
-use std::fmt;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
+
+// Re-exported: they lived here before `flags` existed, and callers outside
+// the command line still name them `cli::fail` and `cli::Endpoint`.
+pub use crate::flags::{Endpoint, fail};
 
 /// sockloop: the socket tutorial's services on one mio event loop.
 #[derive(Debug, Parser)]
@@ -33,88 +40,63 @@ pub enum Command {
     Load(crate::load::LoadArgs),
 }
 
-/// A service address on the command line: `IP:PORT`, or `off`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Endpoint(pub Option<SocketAddr>);
-
-impl fmt::Display for Endpoint {
-    /// The form [`parse_endpoint`] reads back.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(addr) => addr.fmt(f),
-            None => f.write_str("off"),
-        }
-    }
-}
-
-/// Parses `IP:PORT` (IPv4 or `[IPv6]:PORT`) or `off`.
-pub fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
-    if s.eq_ignore_ascii_case("off") {
-        return Ok(Endpoint(None));
-    }
-    s.parse()
-        .map(|a| Endpoint(Some(a)))
-        .map_err(|_| format!("'{s}' is not IP:PORT (e.g. 127.0.0.1:7000 or [::1]:7000) or off"))
-}
-
 /// `--idle-timeout`'s default, as text for clap (config::DEFAULT_IDLE_TIMEOUT_SECS).
 const DEFAULT_IDLE_TIMEOUT_STR: &str = "300";
-
-/// Parses seconds, fractions allowed (`0.5`).
-pub fn parse_secs(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s
-        .parse()
-        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("'{s}' is not a valid duration"))
-}
 
 /// `sockloop serve`: flags for every service address and limit.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// TCP echo address, or off.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7000", value_parser = parse_endpoint)]
+    /// TCP echo address (`IP:PORT`, `[IPv6]:PORT`, `HOST:PORT`, or an IP
+    /// for port 7000), or off.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7000", value_parser = endpoint(Service::Echo.default_port()))]
     pub echo: Endpoint,
-    /// TCP greet address, or off.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7001", value_parser = parse_endpoint)]
+    /// TCP greet address (the port defaults to 7001), or off.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7001", value_parser = endpoint(Service::Greet.default_port()))]
     pub greet: Endpoint,
-    /// TCP login address, or off.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7002", value_parser = parse_endpoint)]
+    /// TCP login address (the port defaults to 7002), or off.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7002", value_parser = endpoint(Service::Login.default_port()))]
     pub login: Endpoint,
-    /// TCP command address, or off.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7003", value_parser = parse_endpoint)]
+    /// TCP command address (the port defaults to 7003), or off.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7003", value_parser = endpoint(Service::Command.default_port()))]
     pub command: Endpoint,
-    /// UDP echo address, or off.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7000", value_parser = parse_endpoint)]
+    /// UDP echo address (the port defaults to 7000), or off.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7000", value_parser = endpoint(Service::UdpEcho.default_port()))]
     pub udp_echo: Endpoint,
-    /// UDP log address, or off.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7004", value_parser = parse_endpoint)]
+    /// UDP log address (the port defaults to 7004), or off.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7004", value_parser = endpoint(Service::UdpLog.default_port()))]
     pub udp_log: Endpoint,
-    /// Prometheus metrics (GET /metrics) address, or off. With --workers,
-    /// worker N listens on PORT+N (or its own free port for port 0).
-    #[arg(long, value_name = "ADDR", default_value = "off", value_parser = parse_endpoint)]
+    /// Prometheus metrics (GET /metrics) address (the port defaults to
+    /// 7005), or off. With --workers, worker N listens on PORT+N (or its own
+    /// free port for port 0).
+    #[arg(long, value_name = "ADDR", default_value = "off", value_parser = endpoint(Service::Metrics.default_port()))]
     pub metrics: Endpoint,
     /// Log one stats line at info this often (seconds; 0 = never).
-    #[arg(long, value_name = "SECS", default_value = "0", value_parser = parse_secs)]
+    #[arg(long, value_name = "SECS", default_value = "0", allow_negative_numbers = true,
+          value_parser = secs_in(MIN_STATS_INTERVAL_SECS, Some("off")))]
     pub stats_interval: Duration,
     /// Connections served at once; more get `ERR server full`.
     /// Default: the open-file limit minus a reserve of 64.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = int_in::<usize>(1..=MAX_CONNS))]
     pub max_conns: Option<usize>,
     /// Longest line accepted by greet, login and command (bytes).
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE)]
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE, allow_negative_numbers = true,
+          value_parser = int_in::<usize>(1..=MAX_LINE_LIMIT))]
     pub max_line: usize,
     /// Close connections idle this long (seconds, fractions allowed; 0 = never).
-    #[arg(long, value_name = "SECS", default_value = DEFAULT_IDLE_TIMEOUT_STR, value_parser = parse_secs)]
+    #[arg(long, value_name = "SECS", default_value = DEFAULT_IDLE_TIMEOUT_STR, allow_negative_numbers = true,
+          value_parser = secs_in(TIMER_RESOLUTION_SECS, Some("never")))]
     pub idle_timeout: Duration,
     /// Accepted login NAME:PASSWORD (repeatable); replaces admin:12345.
+    /// Name and password are trimmed, as the login service trims its lines.
     #[arg(long = "user", value_name = "NAME:PASSWORD")]
     pub users: Vec<String>,
     /// Let the command `E` stop the whole server, not just its connection.
     #[arg(long)]
     pub allow_remote_shutdown: bool,
-    /// Worker processes, each a single-threaded loop sharing every port
-    /// with SO_REUSEPORT (1 = this process serves, no parent).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    /// Worker processes, each a single-threaded loop sharing every
+    /// port with SO_REUSEPORT (1 = this process serves, no parent).
+    #[arg(long, value_name = "N", default_value_t = 1, allow_negative_numbers = true,
+          value_parser = int_in::<u16>(1..=MAX_WORKERS))]
     pub workers: u16,
     /// Bind with SO_REUSEPORT (set by the worker parent).
     #[arg(long, hide = true)]
@@ -159,6 +141,26 @@ impl ServeArgs {
     }
 }
 
+/// Parses the process's arguments. A bad flag or value prints clap's
+/// message (naming the flag and what it accepts) with the `sockloop: `
+/// prefix of [`fail`], and gives exit status 1, not clap's usual 2:
+/// sockloop has one status for every error, as the README says. `--help`
+/// and `--version` print to stdout and give 0.
+pub fn parse_args() -> Result<Cli, ExitCode> {
+    Cli::try_parse().map_err(|e| {
+        if e.use_stderr() {
+            // Plain text (clap's `error: ...`), so every error line reads
+            // `sockloop: error: ...`.
+            eprint!("sockloop: {}", e.render());
+            ExitCode::FAILURE
+        } else {
+            // Printing fails only if stdout is gone: nothing to tell then.
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+    })
+}
+
 /// Runs the parsed command line; the process's exit status.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
@@ -166,10 +168,4 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Client(args) => crate::client::run(&args),
         Command::Load(args) => crate::load::run(&args),
     }
-}
-
-/// Prints one clear error line and returns a failing exit status.
-pub fn fail(message: &str) -> ExitCode {
-    eprintln!("sockloop: error: {message}");
-    ExitCode::FAILURE
 }

@@ -6,17 +6,21 @@
 //! goes to stdout, and the client exits when either side closes. UDP: one
 //! datagram per stdin line, each reply printed on its own line.
 
+use crate::flags::{TIMER_RESOLUTION_SECS, connect_addr, fail, secs_in, show_secs};
 use clap::Args;
 use std::io::{self, BufRead, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::process::ExitCode;
 use std::time::Duration;
 
 /// `sockloop client ADDR`.
 #[derive(Debug, Args)]
 pub struct ClientArgs {
-    /// The service's address, e.g. 127.0.0.1:7001.
-    pub addr: String,
+    /// The service's address: `IP:PORT`, `[IPv6]:PORT` or `HOST:PORT`, e.g.
+    /// 127.0.0.1:7001. The port is required: the client talks to any
+    /// service, so it has no default port.
+    #[arg(value_parser = |s: &str| connect_addr(s, None))]
+    pub addr: SocketAddr,
     /// Use UDP datagrams instead of a TCP connection.
     #[arg(long)]
     pub udp: bool,
@@ -24,16 +28,14 @@ pub struct ClientArgs {
     #[arg(short = 'm', long, value_name = "MESSAGE")]
     pub message: Option<String>,
     /// UDP: how long to wait for a reply (seconds).
-    #[arg(long, value_name = "SECS", default_value = "2", value_parser = crate::cli::parse_secs)]
+    #[arg(long, value_name = "SECS", default_value = "2", allow_negative_numbers = true,
+          value_parser = secs_in(TIMER_RESOLUTION_SECS, None))]
     pub timeout: Duration,
 }
 
 /// Runs the client; the exit status.
 pub fn run(args: &ClientArgs) -> ExitCode {
-    let addr = match resolve(&args.addr) {
-        Ok(a) => a,
-        Err(e) => return crate::cli::fail(&format!("client {}: {e}", args.addr)),
-    };
+    let addr = args.addr;
     let result = if args.udp {
         udp(addr, args)
     } else {
@@ -41,14 +43,8 @@ pub fn run(args: &ClientArgs) -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => crate::cli::fail(&format!("client {addr}: {e}")),
+        Err(e) => fail(&format!("client {addr}: {e}")),
     }
-}
-
-fn resolve(addr: &str) -> io::Result<SocketAddr> {
-    addr.to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))
 }
 
 fn tcp(addr: SocketAddr, message: Option<&str>) -> io::Result<()> {
@@ -113,9 +109,9 @@ fn udp(addr: SocketAddr, args: &ClientArgs) -> io::Result<()> {
                 ) =>
             {
                 eprintln!(
-                    "sent {} bytes; no reply within {:?} (udp-log never replies)",
+                    "sent {} bytes; no reply within {} (udp-log never replies)",
                     payload.len(),
-                    args.timeout
+                    show_secs(args.timeout)
                 );
                 Ok(())
             }

@@ -1,8 +1,10 @@
 //! The server's settings, checked once before anything is bound.
 //!
 //! `cli` turns flags into a [`ServeConfig`]; [`ServeConfig::validate`]
-//! enforces the rules that span several flags (default credentials only on
-//! loopback). The event loop only reads it.
+//! enforces the rules that span several flags (the default credentials only
+//! on a loopback login listener). Single flag values are range-checked
+//! before this, by their parsers (see [`crate::flags`]). The event loop only
+//! reads it.
 
 use crate::framing::DEFAULT_MAX_LINE;
 use crate::protocol::{Credentials, Service};
@@ -14,6 +16,16 @@ use std::time::Duration;
 /// default and nginx's keepalive is 75 s; five minutes keeps a forgotten
 /// `nc` session from living forever while never touching a load test.
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 300;
+
+/// Largest `--max-line`: 1 MiB. A partial line is buffered up to this
+/// size per connection, so 10,000 slow senders could hold 10 GiB; no name,
+/// password or command of the tutorial's services comes near it.
+pub const MAX_LINE_LIMIT: u64 = 1 << 20;
+
+/// Smallest non-zero `--stats-interval`: ten lines a second is already more
+/// than anyone reads, and below it the log floods (0.0001 s gave ~500 lines
+/// a second, the loop waking only to log).
+pub const MIN_STATS_INTERVAL_SECS: f64 = 0.1;
 
 /// Pending output per connection above which the loop stops reading from
 /// it (backpressure). 64 KiB is a loopback socket's default send buffer
@@ -79,18 +91,18 @@ impl ServeConfig {
         if self.max_line == 0 {
             return Err(ConfigError::ZeroMaxLine);
         }
-        let login_on = self.listeners.iter().any(|(s, _)| *s == Service::Login);
-        if login_on && self.credentials.is_default() {
+        // Only the login service checks credentials: echo or command on a
+        // public address exposes no password.
+        let public_login = self
+            .listeners
+            .iter()
+            .find(|(s, a)| *s == Service::Login && !a.ip().is_loopback());
+        if let Some(&(_, addr)) = public_login
+            && self.credentials.is_default()
+        {
             // The tutorial's admin/12345 is a well-known password: fine for
             // a lesson on this machine, never reachable from another.
-            if let Some((service, addr)) =
-                self.listeners.iter().find(|(_, a)| !a.ip().is_loopback())
-            {
-                return Err(ConfigError::DefaultCredentialsExposed {
-                    service: *service,
-                    addr: *addr,
-                });
-            }
+            return Err(ConfigError::DefaultCredentialsExposed { addr });
         }
         Ok(())
     }
@@ -111,9 +123,7 @@ pub enum ConfigError {
     ZeroMaxLine,
     /// Login would accept `admin`/`12345` on a non-loopback address.
     DefaultCredentialsExposed {
-        /// The first non-loopback listener.
-        service: Service,
-        /// Its address.
+        /// The login listener's address.
         addr: SocketAddr,
     },
 }
@@ -123,9 +133,9 @@ impl fmt::Display for ConfigError {
         match self {
             ConfigError::NothingToServe => f.write_str("every service is off: nothing to serve"),
             ConfigError::ZeroMaxLine => f.write_str("--max-line must be at least 1"),
-            ConfigError::DefaultCredentialsExposed { service, addr } => write!(
+            ConfigError::DefaultCredentialsExposed { addr } => write!(
                 f,
-                "{service} would listen on non-loopback address {addr} with the default \
+                "login would listen on non-loopback address {addr} with the default \
                  credentials admin:12345; set your own with --user NAME:PASSWORD"
             ),
         }
@@ -145,18 +155,38 @@ mod tests {
         assert_eq!(c.validate(), Ok(()));
     }
 
+    /// Sets `service`'s address in `c`.
+    fn listen(c: &mut ServeConfig, service: Service, addr: &str) {
+        let slot = c.listeners.iter_mut().find(|(s, _)| *s == service);
+        slot.expect("service in the defaults").1 = addr.parse().unwrap();
+    }
+
     #[test]
-    fn default_credentials_refuse_a_public_address() {
+    fn default_credentials_refuse_a_public_login() {
         let mut c = ServeConfig::defaults();
-        c.listeners[0].1 = "0.0.0.0:7000".parse().unwrap();
-        assert!(matches!(
+        listen(&mut c, Service::Login, "0.0.0.0:7002");
+        assert_eq!(
             c.validate(),
             Err(ConfigError::DefaultCredentialsExposed {
-                service: Service::Echo,
-                ..
+                addr: "0.0.0.0:7002".parse().unwrap()
             })
-        ));
+        );
         c.credentials = Credentials::from_specs(&["bob:pw"]).unwrap();
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    /// Echo, greet, command, UDP and metrics take no password: on a public
+    /// address they are fine while login stays on loopback (or is off).
+    #[test]
+    fn default_credentials_allow_other_public_services() {
+        let mut c = ServeConfig::defaults();
+        for service in Service::ALL.into_iter().filter(|s| *s != Service::Login) {
+            listen(&mut c, service, "0.0.0.0:0");
+        }
+        c.listeners
+            .push((Service::Metrics, "0.0.0.0:0".parse().unwrap()));
+        assert_eq!(c.validate(), Ok(()));
+        c.listeners.retain(|(s, _)| *s != Service::Login);
         assert_eq!(c.validate(), Ok(()));
     }
 

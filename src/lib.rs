@@ -20,7 +20,9 @@
 //! - [`serve`]: `sockloop serve`, one process or a parent of workers;
 //!   [`workers`]: starting and supervising worker processes.
 //! - [`config`]: server settings and the rules between them.
-//! - [`cli`]: command-line flags for `serve`, `client` and `load`.
+//! - [`cli`]: command-line flags for `serve`, `client` and `load`;
+//!   [`flags`]: the parsers and range checks of flag values they share
+//!   (addresses, seconds, counts) and the error line.
 //! - [`client`]: the tutorial's client (blocking, for humans).
 //! - [`load`]: the load generator.
 //! - [`limits`]: the open-file limit; [`nonblocking`]: the nonblocking
@@ -32,6 +34,7 @@
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod flags;
 pub mod framing;
 pub mod limits;
 pub mod load;

@@ -1,5 +1,4 @@
 //! The `sockloop` binary: logging setup, then the library's command line.
-use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -22,5 +21,8 @@ fn main() -> ExitCode {
         });
     }
     logger.init();
-    sockloop::cli::run(sockloop::cli::Cli::parse())
+    match sockloop::cli::parse_args() {
+        Ok(cli) => sockloop::cli::run(cli),
+        Err(status) => status,
+    }
 }

@@ -5,7 +5,8 @@
 //! [`crate::workers`] and each worker runs the one-process path with
 //! SO_REUSEPORT.
 
-use crate::cli::{Endpoint, ServeArgs, fail};
+use crate::cli::ServeArgs;
+use crate::flags::{Endpoint, fail, show_secs};
 use crate::protocol::Service;
 use crate::server::{Server, Stats};
 use crate::workers::{Pool, RESTART_INTERVAL, WorkerLine};
@@ -30,10 +31,10 @@ pub fn run(args: &ServeArgs) -> ExitCode {
     };
     config.reuse_port = args.reuse_port;
     log::info!(
-        "max-conns {}, max-line {}, idle-timeout {:?}",
+        "max-conns {}, max-line {}, idle-timeout {}",
         config.max_conns,
         config.max_line,
-        config.idle_timeout
+        config.idle_timeout.map_or("never".to_owned(), show_secs)
     );
     let server = match Server::bind(config) {
         Ok(s) => s,

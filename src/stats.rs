@@ -242,8 +242,13 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "served {} connections (peak {}, refused full {}), bytes in {} out {}, closed:",
-            self.accepted, self.peak, self.refused_full, self.bytes_in, self.bytes_out
+            "served {} connection{} (peak {}, refused full {}), bytes in {} out {}, closed:",
+            self.accepted,
+            if self.accepted == 1 { "" } else { "s" },
+            self.peak,
+            self.refused_full,
+            self.bytes_in,
+            self.bytes_out
         )?;
         for reason in CloseReason::ALL {
             write!(f, " {} {}", reason.name(), self.closed_for(reason))?;
@@ -281,6 +286,16 @@ mod tests {
         assert_eq!(s.closed_for(CloseReason::Idle), 1);
         assert_eq!(s.closed_for(CloseReason::Peer), 0);
         assert!(s.to_string().contains("idle 1"));
+    }
+
+    #[test]
+    fn summary_says_connection_or_connections() {
+        let mut s = Stats::default();
+        assert!(s.to_string().starts_with("served 0 connections ("));
+        s.opened();
+        assert!(s.to_string().starts_with("served 1 connection ("));
+        s.opened();
+        assert!(s.to_string().starts_with("served 2 connections ("));
     }
 
     #[test]

@@ -66,7 +66,9 @@ fn bad_address_is_a_clear_startup_error() {
     assert!(!exit.status.success());
     assert_eq!(exit.stdout, "");
     assert!(
-        exit.stderr.contains("'nonsense' is not IP:PORT") && exit.stderr.contains("--echo"),
+        exit.stderr.contains("'nonsense'")
+            && exit.stderr.contains("IP:PORT")
+            && exit.stderr.contains("--echo"),
         "{}",
         exit.stderr
     );

@@ -1,12 +1,15 @@
 //! `sockloop load` flags and the settings they turn into, checked once.
 //!
-//! Every limit here bounds a buffer or queue of the generator; each says
-//! where its value comes from.
+//! Each value alone is range-checked by its clap parser ([`crate::flags`]);
+//! [`LoadConfig::from_args`] checks the rules between flags. Every limit
+//! here bounds a buffer or queue of the generator; each says where its value
+//! comes from.
 
-use crate::cli::parse_secs;
+use super::scenario::udp::HEADER;
+use crate::flags::{MAX_CONNS, MAX_WORKERS, TIMER_RESOLUTION_SECS, int_in, number_in, secs_in};
 use crate::protocol::Service;
 use clap::{Args, ValueEnum};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -26,13 +29,14 @@ pub const MAX_BURST_BYTES: usize = 4 << 20;
 /// Largest `--source` range: one /16 worth of addresses.
 pub const MAX_SOURCES: usize = 65_536;
 
-/// Longest `--duration` and `--connect-timeout`: a week. Bounds the
-/// arithmetic on nanosecond deadlines; no load test runs longer.
-pub const MAX_SECS: u64 = 7 * 24 * 3600;
-
 /// `--rate` bounds (per connection per second): from one request every
 /// 1000 s to one every 100 ns (faster than any connection is answered).
 pub const RATE_RANGE: std::ops::RangeInclusive<f64> = 0.001..=10_000_000.0;
+
+/// Longest `--user` name: the welcome line `hello NAME, welcome to the
+/// server` must fit the verifier's reply-line cap
+/// ([`super::scenario::MAX_REPLY_LINE`], 256 bytes).
+pub const MAX_USER_NAME: usize = 200;
 
 /// File descriptors kept back besides one per connection: epoll, the signal
 /// pipe, stdio, the HdrHistogram log.
@@ -72,35 +76,44 @@ pub struct LoadArgs {
     /// The service to load.
     #[arg(long, value_enum, default_value_t = LoadService::Echo)]
     pub service: LoadService,
-    /// IP:PORT (or HOST:PORT, or just IP) of the target; default 127.0.0.1
-    /// and the service's default port.
+    /// `IP:PORT`, `[IPv6]:PORT` or `HOST:PORT` of the target; the port may be left
+    /// out (the service's default port). Default: 127.0.0.1.
     #[arg(long, value_name = "ADDR")]
     pub target: Option<String>,
     /// Connections (UDP: sockets) to open.
-    #[arg(short = 'c', long = "conns", value_name = "N", default_value_t = 10)]
+    #[arg(short = 'c', long = "conns", value_name = "N", default_value_t = 10,
+          allow_negative_numbers = true, value_parser = int_in::<usize>(1..=MAX_CONNS))]
     pub conns: usize,
     /// New connections per second during ramp-up (0 = as fast as possible).
-    #[arg(long, value_name = "N", default_value_t = 0.0)]
+    #[arg(long, value_name = "N", default_value_t = 0.0, allow_negative_numbers = true,
+          value_parser = number_in(RATE_RANGE, Some("as fast as possible")))]
     pub connect_rate: f64,
     /// A connect not completed within this many seconds fails.
-    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_secs)]
+    #[arg(long, value_name = "SECS", default_value = "5", allow_negative_numbers = true,
+          value_parser = secs_in(TIMER_RESOLUTION_SECS, None))]
     pub connect_timeout: Duration,
-    /// How long to wait for replies still in flight after the window.
-    #[arg(long, value_name = "SECS", default_value = "3", value_parser = parse_secs)]
+    /// How long to wait for replies still in flight after the window
+    /// (0 = count them as missing at once).
+    #[arg(long, value_name = "SECS", default_value = "3", allow_negative_numbers = true,
+          value_parser = secs_in(TIMER_RESOLUTION_SECS, Some("no wait")))]
     pub drain_timeout: Duration,
     /// Length of the measured window, after ramp-up (seconds, fractions ok).
-    #[arg(short = 'd', long, value_name = "SECS", default_value = "5", value_parser = parse_secs)]
+    #[arg(short = 'd', long, value_name = "SECS", default_value = "5", allow_negative_numbers = true,
+          value_parser = secs_in(TIMER_RESOLUTION_SECS, None))]
     pub duration: Duration,
     /// Requests in flight per connection (pipelining); the cap in open loop.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1, allow_negative_numbers = true,
+          value_parser = int_in::<u32>(1..=u64::from(MAX_DEPTH)))]
     pub depth: u32,
     /// Open loop: requests per second per connection on a fixed schedule.
-    #[arg(long, value_name = "N", conflicts_with = "idle")]
+    #[arg(long, value_name = "N", conflicts_with = "idle", allow_negative_numbers = true,
+          value_parser = number_in(RATE_RANGE, None))]
     pub rate: Option<f64>,
     /// Echo and udp-echo message size in bytes (udp-echo: at least 8).
-    #[arg(long, value_name = "BYTES", default_value_t = 64)]
+    #[arg(long, value_name = "BYTES", default_value_t = 64, allow_negative_numbers = true,
+          value_parser = int_in::<usize>(1..=MAX_SIZE as u64))]
     pub size: usize,
-    /// Login credentials.
+    /// Login credentials, trimmed as `serve --user` trims them.
     #[arg(
         long = "user",
         value_name = "NAME:PASSWORD",
@@ -122,7 +135,8 @@ pub struct LoadArgs {
     pub hdr_log: Option<PathBuf>,
     /// Generator processes, each a single-threaded loop with a share of the
     /// connections; the report merges them (1 = this process, no parent).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 1, allow_negative_numbers = true,
+          value_parser = int_in::<u16>(1..=MAX_WORKERS))]
     pub workers: u16,
     /// Print `measurements JSON` on stdout instead of a report (set by the
     /// worker parent).
@@ -168,48 +182,18 @@ pub struct LoadConfig {
 }
 
 impl LoadConfig {
-    /// Checks the flags.
+    /// Checks the rules between flags (each value alone was range-checked
+    /// by its parser) and resolves the target.
     pub fn from_args(a: &LoadArgs) -> Result<LoadConfig, String> {
         let port = a.service.service().default_port();
         let target = match &a.target {
             None => SocketAddr::from(([127, 0, 0, 1], port)),
-            Some(t) => parse_target(t, port)?,
+            Some(t) => {
+                crate::flags::connect_addr(t, Some(port)).map_err(|e| format!("--target: {e}"))?
+            }
         };
-        if a.conns == 0 {
-            return Err("--conns must be at least 1".into());
-        }
-        if !(1..=MAX_DEPTH).contains(&a.depth) {
-            return Err(format!("--depth must be 1..={MAX_DEPTH}"));
-        }
-        if !(a.connect_rate >= 0.0 && a.connect_rate.is_finite()) {
-            return Err("--connect-rate must be a number >= 0".into());
-        }
-        if let Some(r) = a.rate
-            && !RATE_RANGE.contains(&r)
-        {
-            return Err(format!(
-                "--rate must be {}..={} requests/s",
-                RATE_RANGE.start(),
-                RATE_RANGE.end()
-            ));
-        }
-        if a.duration.as_secs() > MAX_SECS || a.connect_timeout.as_secs() > MAX_SECS {
-            return Err(format!(
-                "--duration and --connect-timeout must be at most {MAX_SECS} s"
-            ));
-        }
-        let max_size = match a.service {
-            LoadService::UdpEcho => crate::protocol::udp::MAX_DATAGRAM,
-            _ => MAX_SIZE,
-        };
-        if !(1..=max_size).contains(&a.size) {
-            return Err(format!("--size must be 1..={max_size}"));
-        }
-        if a.depth as usize * a.size > MAX_BURST_BYTES {
-            return Err(format!(
-                "--depth x --size must be at most {MAX_BURST_BYTES} bytes"
-            ));
-        }
+        check_size(a.service, a.size, a.depth)?;
+        check_workers(a)?;
         let user = parse_user(&a.user)?;
         let sources = match &a.source {
             None => Vec::new(),
@@ -244,30 +228,62 @@ impl LoadConfig {
     }
 }
 
-/// `IP:PORT`, `HOST:PORT`, or a bare IP (with the service's default port).
-pub fn parse_target(s: &str, default_port: u16) -> Result<SocketAddr, String> {
-    if let Ok(addr) = s.parse::<SocketAddr>() {
-        return Ok(addr);
+/// `--size` for the service: a udp-echo datagram starts with its 8-byte
+/// sequence number and must fit one datagram; a burst (`--depth` x
+/// `--size`) is bounded by [`MAX_BURST_BYTES`].
+fn check_size(service: LoadService, size: usize, depth: u32) -> Result<(), String> {
+    let udp_sizes = HEADER..=crate::protocol::udp::MAX_DATAGRAM;
+    if service == LoadService::UdpEcho && !udp_sizes.contains(&size) {
+        return Err(format!(
+            "--size must be {}..={} for udp-echo (each datagram starts with its \
+             {HEADER}-byte sequence number and must fit one datagram)",
+            udp_sizes.start(),
+            udp_sizes.end()
+        ));
     }
-    if let Ok(ip) = s.parse::<IpAddr>() {
-        return Ok(SocketAddr::new(ip, default_port));
+    if depth as usize * size > MAX_BURST_BYTES {
+        return Err(format!(
+            "--depth x --size must be at most {MAX_BURST_BYTES} bytes"
+        ));
     }
-    s.to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .ok_or_else(|| format!("--target '{s}' is not IP:PORT, HOST:PORT or IP"))
+    Ok(())
 }
 
-/// `NAME:PASSWORD` (split at the first colon).
-pub fn parse_user(s: &str) -> Result<(String, String), String> {
-    match s.split_once(':') {
-        Some((name, password))
-            if !name.trim().is_empty() && name.len() <= 200 && !s.contains(['\n', '\r']) =>
-        {
-            Ok((name.trim().to_owned(), password.to_owned()))
-        }
-        _ => Err(format!("--user '{s}' is not NAME:PASSWORD")),
+/// `--workers` splits `--conns` and `--connect-rate`: every worker needs at
+/// least one connection, and a paced share must stay within [`RATE_RANGE`].
+fn check_workers(a: &LoadArgs) -> Result<(), String> {
+    let workers = usize::from(a.workers);
+    if workers > a.conns {
+        return Err(format!(
+            "--workers {workers} must be at most --conns ({}): each worker opens at least one",
+            a.conns
+        ));
     }
+    let share = a.connect_rate / f64::from(a.workers);
+    if a.connect_rate > 0.0 && share < *RATE_RANGE.start() {
+        return Err(format!(
+            "--connect-rate {} over --workers {workers} is below {} per worker",
+            a.connect_rate,
+            RATE_RANGE.start()
+        ));
+    }
+    Ok(())
+}
+
+/// `NAME:PASSWORD`, read by the same rule as `serve --user`
+/// ([`crate::protocol::login::parse_user`]), with the name short enough for
+/// the verifier ([`MAX_USER_NAME`]). The value is never echoed: it holds a
+/// password.
+pub fn parse_user(s: &str) -> Result<(String, String), String> {
+    let (name, password) =
+        crate::protocol::login::parse_user(s).map_err(|e| format!("--user: {e}"))?;
+    if name.len() > MAX_USER_NAME {
+        return Err(format!(
+            "--user: the name must be at most {MAX_USER_NAME} bytes (the welcome line must \
+             fit the reply verifier)"
+        ));
+    }
+    Ok((name.to_owned(), password.to_owned()))
 }
 
 /// `A` or `A-B` (IPv4, inclusive, A <= B).
@@ -304,22 +320,90 @@ mod tests {
         assert!(parse_sources("10.0.0.0-10.2.0.0").is_err());
     }
 
+    /// The flags as `sockloop load` parses them (clap, value parsers and all).
+    fn parse(args: &[&str]) -> Result<LoadConfig, String> {
+        #[derive(clap::Parser)]
+        struct Load {
+            #[command(flatten)]
+            args: LoadArgs,
+        }
+        let argv = std::iter::once("load").chain(args.iter().copied());
+        let parsed = <Load as clap::Parser>::try_parse_from(argv).map_err(|e| e.to_string())?;
+        LoadConfig::from_args(&parsed.args)
+    }
+
+    #[track_caller]
+    fn refused(args: &[&str], expected: &[&str]) {
+        let error = parse(args).expect_err("refused");
+        for word in expected {
+            assert!(error.contains(word), "{args:?}: {error}");
+        }
+    }
+
     #[test]
-    fn targets_and_users() {
-        assert_eq!(
-            parse_target("127.0.0.1", 7001).unwrap(),
-            "127.0.0.1:7001".parse().unwrap()
+    fn values_out_of_range_name_the_flag_and_range() {
+        refused(&["-d", "0"], &["--duration", "0.001..=604800 seconds"]);
+        refused(&["-c", "-5"], &["--conns", "1..=10000000"]);
+        refused(&["--workers", "-1"], &["--workers", "1..=1024"]);
+        refused(&["--depth", "0"], &["--depth", "1..=1024"]);
+        refused(&["--rate", "-2"], &["--rate", "0.001..=10000000"]);
+        refused(&["--connect-rate", "-1"], &["--connect-rate", "0 (as fast"]);
+        refused(
+            &["--connect-timeout", "0"],
+            &["--connect-timeout", "seconds"],
         );
-        assert_eq!(
-            parse_target("[::1]:9", 7).unwrap(),
-            "[::1]:9".parse().unwrap()
+        refused(
+            &["--drain-timeout", "1e9"],
+            &["--drain-timeout", "0 (no wait)"],
         );
-        assert!(parse_target("no such thing", 7).is_err());
+        refused(&["--size", "99999999999"], &["--size", "1..=1048576"]);
+    }
+
+    #[test]
+    fn rules_between_flags() {
+        refused(
+            &["--service", "udp-echo", "--size", "4"],
+            &["--size", "8..=65507", "udp-echo"],
+        );
+        refused(
+            &["--depth", "1024", "--size", "8192"],
+            &["--depth x --size"],
+        );
+        refused(
+            &["--workers", "3", "-c", "2"],
+            &["--workers 3", "--conns (2)"],
+        );
+        refused(
+            &["--workers", "4", "--connect-rate", "0.002"],
+            &["--connect-rate"],
+        );
+        refused(&["--target", "127.0.0.1:0"], &["--target", "port 0"]);
+        assert!(parse(&["--service", "udp-echo", "--size", "8"]).is_ok());
+        assert!(parse(&["--workers", "2", "-c", "2"]).is_ok());
+    }
+
+    #[test]
+    fn target_port_defaults_to_the_service() {
+        let c = parse(&["--service", "greet", "--target", "127.0.0.2"]).unwrap();
+        assert_eq!(c.target, "127.0.0.2:7001".parse().unwrap());
+        let c = parse(&["--target", "[::1]:9"]).unwrap();
+        assert_eq!(c.target, "[::1]:9".parse().unwrap());
+    }
+
+    #[test]
+    fn users_follow_the_login_rule_and_are_never_echoed() {
         assert_eq!(
-            parse_user("bob:pa:ss").unwrap(),
+            parse_user(" bob : pa:ss ").unwrap(),
             ("bob".into(), "pa:ss".into())
         );
         assert!(parse_user("bob").is_err());
-        assert!(parse_user(":pw").is_err());
+        assert!(parse_user(" :pw").is_err());
+        let long = format!("{}:s3cret", "n".repeat(MAX_USER_NAME + 1));
+        let error = parse_user(&long).unwrap_err();
+        assert!(
+            error.contains("--user") && !error.contains("s3cret"),
+            "{error}"
+        );
+        assert!(!parse_user("s3cret").unwrap_err().contains("s3cret"));
     }
 }

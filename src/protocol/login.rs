@@ -164,15 +164,21 @@ impl fmt::Debug for Credentials {
 pub enum CredentialError {
     /// No `:` between name and password.
     MissingColon,
-    /// The name part is empty.
+    /// The name part is empty (after trimming).
     EmptyName,
+    /// A line break inside the name or password: login reads each from one
+    /// line, so nobody could ever type it.
+    LineBreak,
 }
 
 impl fmt::Display for CredentialError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CredentialError::MissingColon => f.write_str("expected NAME:PASSWORD"),
-            CredentialError::EmptyName => f.write_str("the user name is empty"),
+            CredentialError::MissingColon => f.write_str("expected NAME:PASSWORD (no ':' found)"),
+            CredentialError::EmptyName => f.write_str("expected NAME:PASSWORD (the name is empty)"),
+            CredentialError::LineBreak => {
+                f.write_str("expected NAME:PASSWORD (a line break cannot be part of a login line)")
+            }
         }
     }
 }
@@ -218,11 +224,20 @@ impl Credentials {
     }
 }
 
-/// Splits `NAME:PASSWORD` at the first `:` (the password may contain `:`).
+/// The one reading of `NAME:PASSWORD`, for `serve --user` and `load
+/// --user` alike: split at the first `:` (the password may contain `:`),
+/// then trim both parts of ASCII whitespace (`trim_ascii`, the rule of
+/// [`trim`]) exactly as the login service trims the lines it receives, so
+/// every stored pair can be typed. The name
+/// must not be empty; the password may be (an empty line logs in).
 pub fn parse_user(spec: &str) -> Result<(&str, &str), CredentialError> {
     let (name, password) = spec.split_once(':').ok_or(CredentialError::MissingColon)?;
+    let (name, password) = (name.trim_ascii(), password.trim_ascii());
     if name.is_empty() {
         return Err(CredentialError::EmptyName);
+    }
+    if spec.contains(['\n', '\r']) {
+        return Err(CredentialError::LineBreak);
     }
     Ok((name, password))
 }
@@ -354,6 +369,18 @@ mod tests {
         assert_eq!(parse_user("bob:"), Ok(("bob", "")));
         assert_eq!(parse_user("bob"), Err(CredentialError::MissingColon));
         assert_eq!(parse_user(":pw"), Err(CredentialError::EmptyName));
+    }
+
+    #[test]
+    fn user_specs_are_trimmed_as_login_trims_its_lines() {
+        assert_eq!(parse_user(" bob:pw"), Ok(("bob", "pw")));
+        assert_eq!(parse_user("bob: pw \t"), Ok(("bob", "pw")));
+        assert_eq!(parse_user(" \t:pw"), Err(CredentialError::EmptyName));
+        assert_eq!(parse_user("bob:p\nw"), Err(CredentialError::LineBreak));
+        assert_eq!(parse_user("b\rob:pw"), Err(CredentialError::LineBreak));
+        // What the login service compares: its received lines, trimmed.
+        let c = Credentials::from_specs(&[" bob : pw "]).unwrap();
+        assert!(c.check(trim(b"bob \r"), trim(b" pw")));
     }
 
     #[test]

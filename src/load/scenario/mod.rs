@@ -77,8 +77,14 @@ impl VerifyError {
 }
 
 impl fmt::Display for VerifyError {
+    /// `reason (detail)`, or just the reason when there is no detail (a
+    /// server `ERR` line is its own reason).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.reason, self.detail)
+        if self.detail.is_empty() {
+            f.write_str(&self.reason)
+        } else {
+            write!(f, "{} ({})", self.reason, self.detail)
+        }
     }
 }
 
@@ -289,5 +295,13 @@ mod tests {
         assert!(e.refused);
         assert!(!unexpected_line(b"ERR empty name").refused);
         assert_eq!(unexpected_line(b"hi").reason, "reply without a request");
+    }
+
+    #[test]
+    fn errors_show_their_detail_only_when_there_is_one() {
+        let e = unexpected_line(b"ERR invalid credentials");
+        assert_eq!(e.to_string(), "server replied: ERR invalid credentials");
+        let e = unexpected_line(b"hi");
+        assert_eq!(e.to_string(), "reply without a request (hi)");
     }
 }
