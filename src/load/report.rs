@@ -181,7 +181,7 @@ impl Report {
             },
             throughput: Throughput {
                 msgs_per_sec: per_sec(m.completed_in_window),
-                bytes_per_sec: per_sec(m.bytes_in_window),
+                bytes_per_sec: per_sec(m.bytes_both_ways_in_window),
             },
             latency_us: Percentiles::of(&m.latency),
             connect_latency_us: Percentiles::of(&m.connect),

@@ -71,19 +71,20 @@ impl Recorder {
         self.outstanding = self.outstanding.saturating_sub(n);
     }
 
-    /// Bytes written to a socket.
+    /// Bytes written to a socket. Inside the window they count toward
+    /// the report's `bytes_per_sec`, which is both directions.
     pub fn bytes_out(&mut self, n: usize) {
         self.tick_bytes_out += n as u64;
         if self.in_window {
-            self.m.bytes_in_window += n as u64;
+            self.m.bytes_both_ways_in_window += n as u64;
         }
     }
 
-    /// Bytes read from a socket.
+    /// Bytes read from a socket (counted as [`Recorder::bytes_out`] is).
     pub fn bytes_in(&mut self, n: usize) {
         self.tick_bytes_in += n as u64;
         if self.in_window {
-            self.m.bytes_in_window += n as u64;
+            self.m.bytes_both_ways_in_window += n as u64;
         }
     }
 
