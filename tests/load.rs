@@ -438,3 +438,94 @@ fn bad_flags_are_refused_before_connecting() {
         assert!(output.stdout.is_empty(), "{args:?}: nothing on stdout");
     }
 }
+
+/// `--hdr-log` writes what HdrHistogram's reference writer writes, and an
+/// independent reader (HdrHistogram's Python port, via
+/// scripts/check_hdr_log.py) decodes the same latencies as the report.
+#[test]
+fn the_hdr_log_is_the_reference_format_and_an_independent_reader_agrees() {
+    let server = Server::start(&[]);
+    let target = server.addr("echo").to_string();
+    let dir = std::env::temp_dir().join(format!("sockloop-hdr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("latency.hlog");
+    let output = load(&[
+        "--target",
+        &target,
+        "-c",
+        "2",
+        "-d",
+        "1",
+        "--hdr-log",
+        log.to_str().unwrap(),
+    ]);
+    assert_clean(&output, 2);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() > 5, "{text}");
+    assert_eq!(
+        lines[0],
+        format!(
+            "#[Logged with sockloop {} load: request latency in nanoseconds]",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    assert_eq!(lines[1], "#[Histogram log format version 1.3]");
+    // e.g. `#[StartTime: 1796189990.947 (seconds since epoch), Wed Dec 02 05:39:50 UTC 2026]`
+    let start = lines[2]
+        .strip_prefix("#[StartTime: ")
+        .and_then(|l| l.split_once(" (seconds since epoch), "))
+        .unwrap_or_else(|| panic!("{}", lines[2]));
+    let millis = start.0.split_once('.').map(|(_, ms)| ms.len());
+    assert_eq!(millis, Some(3), "{}", lines[2]);
+    assert!(
+        start.1.contains(" UTC ") && start.1.ends_with(']'),
+        "{}",
+        lines[2]
+    );
+    assert_eq!(
+        lines[3],
+        format!("#[BaseTime: {} (seconds since epoch)]", start.0)
+    );
+    assert_eq!(
+        lines[4],
+        "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\""
+    );
+    let json = dir.join("report.json");
+    std::fs::write(&json, &output.stdout).unwrap();
+    check_with_independent_reader(&log, &json);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs scripts/check_hdr_log.py if python3 with `hdrh` is here; says so
+/// loudly when it is not (the test then checked only the header).
+fn check_with_independent_reader(log: &std::path::Path, json: &std::path::Path) {
+    let has_hdrh = Command::new("python3")
+        .args(["-c", "import hdrh"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_hdrh {
+        eprintln!(
+            "SKIPPED the independent --hdr-log check: no python3 with hdrh \
+             (pip install hdrhistogram); only the header was checked"
+        );
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/check_hdr_log.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(log)
+        .arg(json)
+        .output()
+        .expect("run check_hdr_log.py");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{said}");
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("matching the report"), "{said}");
+}

@@ -22,11 +22,12 @@
 
 use super::config::LoadConfig;
 use super::conn::Conn;
+use super::hdr_log::HdrLog;
 use super::measurements::Measurements;
 use super::pacing::Pacer;
 use super::scenario::udp::UdpEcho;
 use super::scenario::{Pattern, Workload, echo, login};
-use super::stats::{HdrLog, Recorder};
+use super::stats::Recorder;
 use super::udp::UdpConn;
 use mio::{Events, Interest, Poll, Token};
 use rand::rngs::SmallRng;

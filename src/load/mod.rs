@@ -11,7 +11,8 @@
 //!   the measured window and the drain; `tcp.rs` and `udp.rs` hold the
 //!   socket handlers, `conn.rs` one connection's state and the socket calls,
 //!   `pacing.rs` the open-loop schedule and its timerfd.
-//! - [`stats`]: counters, histograms, the live line, the HdrHistogram log.
+//! - [`stats`]: counters, histograms, the live line;
+//!   [`hdr_log`]: the `--hdr-log` file (HdrHistogram's interval log).
 //! - `workers`: `--workers N`, the parent that runs N generator processes
 //!   and merges their [`Measurements`].
 //! - [`measurements`]: what a run measured ([`Measurements`]: mergeable,
@@ -32,6 +33,7 @@
 pub mod config;
 mod conn;
 pub mod engine;
+pub mod hdr_log;
 pub mod measurements;
 mod pacing;
 mod phases;

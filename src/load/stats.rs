@@ -1,5 +1,6 @@
-//! The generator's running counts: what the loop records per event, the
-//! live line printed every second, and the HdrHistogram interval log.
+//! The generator's running counts: what the loop records per event, and
+//! the live line printed every second (the `--hdr-log` file is
+//! `hdr_log.rs`).
 //!
 //! Latencies go into a one-second `interval` histogram only; each tick adds
 //! it into the run's total and resets it (one O(buckets) add per second
@@ -8,12 +9,6 @@
 
 use super::measurements::{Measurements, new_histogram};
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::V2DeflateSerializer;
-use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
-use std::path::Path;
-use std::time::{Duration, SystemTime};
 
 /// Counters of the run plus the per-second view.
 #[derive(Debug)]
@@ -143,59 +138,5 @@ impl Recorder {
         // Same bounds on both sides: cannot fail.
         let _ = self.m.latency.add(&self.interval);
         self.interval.reset();
-    }
-}
-
-/// The `--hdr-log` file: an HdrHistogram interval log of request latencies
-/// in nanoseconds, one interval per second of the window and the drain.
-/// Interval timestamps are seconds since the generator started, which is
-/// the log's `StartTime` and `BaseTime` header.
-pub struct HdrLog {
-    file: BufWriter<File>,
-    serializer: V2DeflateSerializer,
-}
-
-impl std::fmt::Debug for HdrLog {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("HdrLog")
-    }
-}
-
-impl HdrLog {
-    /// Creates the file and writes the log's header.
-    pub fn create(path: &Path) -> io::Result<HdrLog> {
-        let mut log = HdrLog {
-            file: BufWriter::new(File::create(path)?),
-            serializer: V2DeflateSerializer::new(),
-        };
-        let now = SystemTime::now();
-        IntervalLogWriterBuilder::new()
-            .add_comment("sockloop load: request latency in nanoseconds")
-            .with_start_time(now)
-            .with_base_time(now)
-            .begin_log_with(&mut log.file, &mut log.serializer)?;
-        Ok(log)
-    }
-
-    /// Appends one interval starting `start` after the base time.
-    pub fn interval(&mut self, h: &Histogram<u64>, start: Duration, length: Duration) {
-        // The header was written at creation; an empty builder adds none.
-        let written = IntervalLogWriterBuilder::new()
-            .begin_log_with(&mut self.file, &mut self.serializer)
-            .map_err(|e| e.to_string())
-            .and_then(|mut w| {
-                w.write_histogram(h, start, length, None)
-                    .map_err(|e| e.to_string())
-            });
-        if let Err(e) = written {
-            log::warn!("--hdr-log: interval not written: {e}");
-        }
-    }
-
-    /// Flushes the file.
-    pub fn finish(&mut self) {
-        if let Err(e) = self.file.flush() {
-            log::warn!("--hdr-log: {e}");
-        }
     }
 }
