@@ -439,6 +439,85 @@ fn bad_flags_are_refused_before_connecting() {
     }
 }
 
+/// A TCP server that accepts connections and never answers (it reads and
+/// discards until the client closes).
+fn start_silent() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        while let Ok((mut stream, _)) = listener.accept() {
+            stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+            thread::spawn(move || while matches!(stream.read(&mut [0u8; 4096]), Ok(n) if n > 0) {});
+        }
+    });
+    addr
+}
+
+/// The live line's label, e.g. `drain  1.0s` of `[drain  1.0s] conns ...`.
+fn label(line: &str) -> Option<&str> {
+    line.strip_prefix('[')?.split(']').next()
+}
+
+/// The seconds of a window line's label (`[   3.0s]`); None for a ramp or
+/// drain label.
+fn window_secs(label: &str) -> Option<f64> {
+    label.trim().strip_suffix('s')?.parse().ok()
+}
+
+/// After the window the live line says it is draining, and counts the
+/// drain's seconds, not the window's.
+#[test]
+fn the_drain_is_labelled_on_the_live_line() {
+    let target = start_silent().to_string();
+    let output = load(&[
+        "--target",
+        &target,
+        "-c",
+        "1",
+        "-d",
+        "1",
+        "--drain-timeout",
+        "2",
+    ]);
+    let r = report(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "unanswered: {r}");
+    assert_eq!(
+        r["errors"]["no reply within 2 s after the window"], 1,
+        "{r}"
+    );
+    let labels: Vec<&str> = stderr.lines().filter_map(label).collect();
+    assert!(
+        labels.iter().any(|l| l.starts_with("drain ")),
+        "no drain line: {stderr}"
+    );
+    for secs in labels.iter().filter_map(|l| window_secs(l)) {
+        assert!(secs < 2.0, "a 1 s window labelled {secs} s: {stderr}");
+    }
+}
+
+/// With workers, the live line is the whole run's: every worker's
+/// connections, not worker 0's share.
+#[test]
+fn with_workers_the_live_line_counts_every_connection() {
+    let server = Server::start(&[]);
+    let target = server.addr("echo").to_string();
+    let output = load(&["--target", &target, "--workers", "2", "-c", "20", "-d", "2"]);
+    assert_clean(&output, 20);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let window_lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| label(l).and_then(window_secs).is_some())
+        .collect();
+    assert!(!window_lines.is_empty(), "no live line: {stderr}");
+    for line in &window_lines {
+        assert!(
+            line.contains("] conns 20 open 0 failed |"),
+            "{line}\n{stderr}"
+        );
+    }
+}
+
 /// `--hdr-log` writes what HdrHistogram's reference writer writes, and an
 /// independent reader (HdrHistogram's Python port, via
 /// scripts/check_hdr_log.py) decodes the same latencies as the report.

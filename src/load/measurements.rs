@@ -135,8 +135,9 @@ impl Measurements {
     }
 }
 
-/// Histograms as hex strings of their V2 + DEFLATE encoding (serde `with`).
-mod histogram_hex {
+/// Histograms as hex strings of their V2 + DEFLATE encoding (serde `with`;
+/// also used by the workers' progress records, `live.rs`).
+pub(super) mod histogram_hex {
     use super::new_histogram;
     use hdrhistogram::Histogram;
     use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};

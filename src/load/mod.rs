@@ -11,10 +11,11 @@
 //!   the measured window and the drain; `tcp.rs` and `udp.rs` hold the
 //!   socket handlers, `conn.rs` one connection's state and the socket calls,
 //!   `pacing.rs` the open-loop schedule and its timerfd.
-//! - [`stats`]: counters, histograms, the live line;
+//! - [`stats`]: the running counts and each second's numbers;
+//!   [`live`]: the live line, and the merge of the workers' live lines;
 //!   [`hdr_log`]: the `--hdr-log` file (HdrHistogram's interval log).
-//! - `workers`: `--workers N`, the parent that runs N generator processes
-//!   and merges their [`Measurements`].
+//! - `workers`: `--workers N`, the parent that runs N generator processes,
+//!   prints their merged live line and merges their [`Measurements`].
 //! - [`measurements`]: what a run measured ([`Measurements`]: mergeable,
 //!   serializable); [`report`]: the final report (human or JSON).
 //!
@@ -34,6 +35,7 @@ pub mod config;
 mod conn;
 pub mod engine;
 pub mod hdr_log;
+pub mod live;
 pub mod measurements;
 mod pacing;
 mod phases;

@@ -4,10 +4,24 @@
 //! drain, signals, the one-second tick, and the final accounting.
 
 use super::engine::{CONNECT_BATCH, Engine, Phase, TICK, ns};
+use super::live::{Progress, Stage};
 use super::measurements::Measurements;
 use std::time::Duration;
 
 impl Engine {
+    /// The one place the phase changes (traced): `until` is when it ends
+    /// by the clock (unused for [`Phase::Done`]).
+    pub(super) fn set_phase(&mut self, next: Phase, until: u64) {
+        log::trace!(
+            "phase {:?} -> {next:?} at {:.3} s",
+            self.phase,
+            self.now as f64 / 1e9
+        );
+        self.phase = next;
+        self.phase_since = self.now;
+        self.phase_until = until;
+    }
+
     /// When connect number `connects_started` is due (ramp start = 0).
     pub(super) fn next_connect_at(&self) -> u64 {
         if self.cfg.connect_rate > 0.0 {
@@ -56,7 +70,7 @@ impl Engine {
         match self.phase {
             Phase::Ramp | Phase::Drain | Phase::Done => {
                 self.end_window();
-                self.phase = Phase::Done;
+                self.set_phase(Phase::Done, self.now);
             }
             Phase::Hold | Phase::Measure => {
                 self.end_window();
@@ -78,14 +92,14 @@ impl Engine {
         self.next_tick = self.now + ns(TICK);
         if self.rec.open_now == 0 {
             self.end_window();
-            self.phase = Phase::Done;
+            self.set_phase(Phase::Done, self.now);
             return;
         }
-        self.phase_until = self.now + ns(self.cfg.duration);
+        let until = self.now + ns(self.cfg.duration);
         if self.cfg.idle {
-            self.phase = Phase::Hold;
+            self.set_phase(Phase::Hold, until);
         } else {
-            self.phase = Phase::Measure;
+            self.set_phase(Phase::Measure, until);
             self.start_requests();
         }
     }
@@ -103,46 +117,50 @@ impl Engine {
 
     /// No more new requests; wait for those in flight.
     pub(super) fn enter_drain(&mut self) {
-        self.phase = Phase::Drain;
-        self.phase_until = self.now + ns(self.cfg.drain_timeout);
+        // What is left of the current interval belongs to the window: it is
+        // shown and logged as the window's, so no interval mixes the two.
+        // (A window of whole seconds has just had its tick: nothing left.)
+        if self.now > self.last_tick {
+            self.end_interval().show(self.cfg.live);
+        }
+        self.set_phase(Phase::Drain, self.now + ns(self.cfg.drain_timeout));
         self.pacer.clear();
     }
 
-    /// The one-second live line and HdrHistogram interval.
+    /// The one-second tick: the live line and HdrHistogram interval.
     pub(super) fn tick(&mut self) {
-        let line = self.end_interval();
-        if self.cfg.live {
-            eprintln!("{line}");
-        }
-    }
-
-    /// Ends the current interval: logs it, folds it into the total, and
-    /// returns the live line describing it.
-    pub(super) fn end_interval(&mut self) -> String {
-        let secs = (self.now - self.last_tick) as f64 / 1e9;
-        let label = match self.phase {
-            Phase::Ramp => format!("[ramp {:>5.1}s]", self.now as f64 / 1e9),
-            _ => format!("[{:>6.1}s]", (self.now - self.window_start) as f64 / 1e9),
-        };
-        let (start, length) = (self.last_tick, self.now - self.last_tick);
-        let mut hdr = if self.phase == Phase::Ramp {
-            None
-        } else {
-            self.hdr.as_mut()
-        };
-        let line = self.rec.tick(&label, secs, |h| {
-            if let Some(log) = hdr.as_mut() {
-                log.interval(h, Duration::from_nanos(start), Duration::from_nanos(length));
-            }
-        });
-        self.last_tick = self.now;
+        self.end_interval().show(self.cfg.live);
         // On a fixed grid from the window's start (no drift), unless the loop
         // fell a whole tick behind.
         self.next_tick = (self.next_tick + ns(TICK)).max(self.now + 1);
         if self.next_tick + ns(TICK) <= self.now {
             self.next_tick = self.now + ns(TICK);
         }
-        line
+    }
+
+    /// Ends the current interval: logs it, folds it into the total, and
+    /// returns what it measured, labelled with the phase it belongs to.
+    pub(super) fn end_interval(&mut self) -> Progress {
+        let secs = (self.now - self.last_tick) as f64 / 1e9;
+        let (stage, since) = match self.phase {
+            Phase::Ramp => (Stage::Ramp, 0),
+            Phase::Hold | Phase::Measure => (Stage::Window, self.window_start),
+            Phase::Drain | Phase::Done => (Stage::Drain, self.phase_since),
+        };
+        let at_secs = self.now.saturating_sub(since) as f64 / 1e9;
+        let (start, length) = (self.last_tick, self.now - self.last_tick);
+        let hdr = if self.phase == Phase::Ramp {
+            None
+        } else {
+            self.hdr.as_mut()
+        };
+        let progress = self.rec.tick(stage, at_secs, secs, |h| {
+            if let Some(log) = hdr {
+                log.interval(h, Duration::from_nanos(start), Duration::from_nanos(length));
+            }
+        });
+        self.last_tick = self.now;
+        progress
     }
 
     /// Closes the books: unanswered requests, the last interval.

@@ -1,12 +1,13 @@
 //! The generator's running counts: what the loop records per event, and
-//! the live line printed every second (the `--hdr-log` file is
-//! `hdr_log.rs`).
+//! each second's [`Progress`] for the live line (`live.rs`) and the
+//! `--hdr-log` interval (`hdr_log.rs`).
 //!
 //! Latencies go into a one-second `interval` histogram only; each tick adds
-//! it into the run's total and resets it (one O(buckets) add per second
+//! it into the run's total and hands it on (one O(buckets) add per second
 //! instead of two records per reply). The interval is also the live line's
 //! "p99 of the last second" and the log's interval.
 
+use super::live::{Progress, Stage};
 use super::measurements::{Measurements, new_histogram};
 use hdrhistogram::Histogram;
 
@@ -111,26 +112,35 @@ impl Recorder {
         self.m.error_n(reason, n);
     }
 
-    /// Ends a one-second interval: the live line's text, and the interval
-    /// histogram handed to `log` before it is folded into the total.
-    pub fn tick(&mut self, label: &str, secs: f64, mut log: impl FnMut(&Histogram<u64>)) -> String {
+    /// Ends an interval of `secs` seconds, labelled `stage` at `at_secs`:
+    /// hands its histogram to `log`, adds it to the total, and returns the
+    /// interval's [`Progress`] (which takes the histogram; a fresh one
+    /// starts).
+    pub fn tick(
+        &mut self,
+        stage: Stage,
+        at_secs: f64,
+        secs: f64,
+        log: impl FnOnce(&Histogram<u64>),
+    ) -> Progress {
         let per_sec = |n: u64| n as f64 / secs.max(1e-9);
-        let p99_us = self.interval.value_at_quantile(0.99).div_ceil(1000);
-        let line = format!(
-            "{label} conns {} open {} failed | {:.0} msg/s | out {:.2} MB/s in {:.2} MB/s | p99 {} us",
-            self.open_now,
-            self.m.failed,
-            per_sec(self.tick_msgs),
-            per_sec(self.tick_bytes_out) / 1e6,
-            per_sec(self.tick_bytes_in) / 1e6,
-            p99_us,
-        );
         log(&self.interval);
-        self.fold();
+        // Same bounds on both sides: cannot fail.
+        let _ = self.m.latency.add(&self.interval);
+        let progress = Progress {
+            stage,
+            at_secs,
+            open: self.open_now,
+            failed: self.m.failed,
+            msgs_per_sec: per_sec(self.tick_msgs),
+            out_bytes_per_sec: per_sec(self.tick_bytes_out),
+            in_bytes_per_sec: per_sec(self.tick_bytes_in),
+            latency: std::mem::replace(&mut self.interval, new_histogram()),
+        };
         self.tick_msgs = 0;
         self.tick_bytes_out = 0;
         self.tick_bytes_in = 0;
-        line
+        progress
     }
 
     /// Adds the interval's latencies to the total and resets it.
