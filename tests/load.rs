@@ -357,6 +357,11 @@ fn a_refused_target_fails_every_connection() {
     assert_eq!(r["connections"]["failed"], 3, "{r}");
     assert_eq!(r["connections"]["opened"], 0, "{r}");
     assert_eq!(r["errors"]["connect: connection refused"], 3, "{r}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("all 3 connections failed (3 could not connect); stopping"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -437,6 +442,51 @@ fn bad_flags_are_refused_before_connecting() {
         assert!(!output.status.success(), "{args:?}");
         assert!(output.stdout.is_empty(), "{args:?}: nothing on stdout");
     }
+}
+
+/// A TCP server that accepts `n` connections, reads one byte from each
+/// (the generator sends only once its window has begun), then closes them
+/// all.
+fn start_closing_after_first_request(n: usize) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        let mut streams = Vec::new();
+        for _ in 0..n {
+            let Ok((stream, _)) = listener.accept() else {
+                return;
+            };
+            stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+            streams.push(stream);
+        }
+        for stream in &mut streams {
+            let _ = stream.read(&mut [0u8; 1]);
+        }
+        // Dropping them closes every connection mid-window.
+    });
+    addr
+}
+
+/// Once every connection is gone, the run stops at once and says why,
+/// instead of idling through the rest of a 30 s window.
+#[test]
+fn when_every_connection_is_closed_the_run_stops_and_says_why() {
+    let target = start_closing_after_first_request(3).to_string();
+    let output = load(&["--target", &target, "-c", "3", "-d", "30"]);
+    let r = report(&output);
+    assert_shape(&r);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{r}\n{stderr}");
+    assert_eq!(r["connections"]["closed_by_server"], 3, "{r}");
+    assert!(
+        stderr.contains("all 3 connections failed (3 closed by the server); stopping"),
+        "{stderr}"
+    );
+    assert_eq!(r["errors"]["stopped early: no connection left"], 1, "{r}");
+    // Not a timing: the window it reports ended when the connections did,
+    // nowhere near the 30 s asked for.
+    let window = r["duration_secs"].as_f64().unwrap();
+    assert!(window < 15.0, "window {window} s: {r}");
 }
 
 /// A TCP server that accepts connections and never answers (it reads and

@@ -262,6 +262,11 @@ impl Engine {
                     self.begin_window();
                 }
             }
+            // Every connection failed or was closed: nothing is left to
+            // measure, and nothing can be in flight to wait for.
+            Phase::Hold | Phase::Measure if self.rec.open_now == 0 => {
+                self.stop_no_connection_left();
+            }
             Phase::Hold if self.now >= self.phase_until => {
                 self.send_idle_requests();
                 self.enter_drain();

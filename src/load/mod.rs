@@ -30,6 +30,9 @@
 //!    connection.
 //! 3. Drain: no new requests; replies still in flight are awaited (bounded
 //!    by `--drain-timeout`, default [`engine::DRAIN_TIMEOUT`]) and verified.
+//!
+//! Once every connection has failed or been closed, the run stops at once
+//! and says so (there is nothing left to measure or to wait for).
 
 pub mod config;
 mod conn;

@@ -1,12 +1,17 @@
 //! The run's phases and its clock-driven chores, for the loop in
 //! `engine.rs`: pacing the ramp-up's connects and expiring slow ones,
 //! opening and closing the measured window (and its CPU measurement), the
-//! drain, signals, the one-second tick, and the final accounting.
+//! drain, stopping when no connection is left, signals, the one-second
+//! tick, and the final accounting.
 
 use super::engine::{CONNECT_BATCH, Engine, Phase, TICK, ns};
 use super::live::{Progress, Stage};
 use super::measurements::Measurements;
 use std::time::Duration;
+
+/// The report's error reason when the run stopped because every
+/// connection had failed or been closed.
+pub const STOPPED_NO_CONNECTION: &str = "stopped early: no connection left";
 
 impl Engine {
     /// The one place the phase changes (traced): `until` is when it ends
@@ -91,9 +96,7 @@ impl Engine {
         self.last_tick = self.now;
         self.next_tick = self.now + ns(TICK);
         if self.rec.open_now == 0 {
-            self.end_window();
-            self.set_phase(Phase::Done, self.now);
-            return;
+            return self.stop_no_connection_left();
         }
         let until = self.now + ns(self.cfg.duration);
         if self.cfg.idle {
@@ -102,6 +105,34 @@ impl Engine {
             self.set_phase(Phase::Measure, until);
             self.start_requests();
         }
+    }
+
+    /// Every connection failed or was closed: says so and ends the run now,
+    /// instead of idling through the rest of the window and the drain.
+    pub(super) fn stop_no_connection_left(&mut self) {
+        let m = &self.rec.m;
+        let conns = self.cfg.conns as u64;
+        // Each connection ends one way: never up, closed by the server, or
+        // closed by us after a wrong reply.
+        let dropped = conns.saturating_sub(m.failed + m.closed_by_server);
+        let ways: Vec<String> = [
+            (m.failed, "could not connect"),
+            (m.closed_by_server, "closed by the server"),
+            (dropped, "dropped after a wrong reply"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, how)| format!("{n} {how}"))
+        .collect();
+        let worker =
+            crate::workers::worker_index().map_or(String::new(), |i| format!("worker {i}: "));
+        eprintln!(
+            "sockloop load: {worker}all {conns} connections failed ({}); stopping",
+            ways.join(", ")
+        );
+        self.rec.m.error(STOPPED_NO_CONNECTION);
+        self.end_window();
+        self.set_phase(Phase::Done, self.now);
     }
 
     /// Leaves the window (once): its length and the CPU spent in it.
