@@ -357,6 +357,11 @@ fn a_refused_target_fails_every_connection() {
     assert_eq!(r["connections"]["failed"], 3, "{r}");
     assert_eq!(r["connections"]["opened"], 0, "{r}");
     assert_eq!(r["errors"]["connect: connection refused"], 3, "{r}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("all 3 connections failed (3 could not connect); stopping"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -437,4 +442,219 @@ fn bad_flags_are_refused_before_connecting() {
         assert!(!output.status.success(), "{args:?}");
         assert!(output.stdout.is_empty(), "{args:?}: nothing on stdout");
     }
+}
+
+/// A TCP server that accepts `n` connections, reads one byte from each
+/// (the generator sends only once its window has begun), then closes them
+/// all.
+fn start_closing_after_first_request(n: usize) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        let mut streams = Vec::new();
+        for _ in 0..n {
+            let Ok((stream, _)) = listener.accept() else {
+                return;
+            };
+            stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+            streams.push(stream);
+        }
+        for stream in &mut streams {
+            let _ = stream.read(&mut [0u8; 1]);
+        }
+        // Dropping them closes every connection mid-window.
+    });
+    addr
+}
+
+/// Once every connection is gone, the run stops at once and says why,
+/// instead of idling through the rest of a 30 s window.
+#[test]
+fn when_every_connection_is_closed_the_run_stops_and_says_why() {
+    let target = start_closing_after_first_request(3).to_string();
+    let output = load(&["--target", &target, "-c", "3", "-d", "30"]);
+    let r = report(&output);
+    assert_shape(&r);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{r}\n{stderr}");
+    assert_eq!(r["connections"]["closed_by_server"], 3, "{r}");
+    assert!(
+        stderr.contains("all 3 connections failed (3 closed by the server); stopping"),
+        "{stderr}"
+    );
+    assert_eq!(r["errors"]["stopped early: no connection left"], 1, "{r}");
+    // Not a timing: the window it reports ended when the connections did,
+    // nowhere near the 30 s asked for.
+    let window = r["duration_secs"].as_f64().unwrap();
+    assert!(window < 15.0, "window {window} s: {r}");
+}
+
+/// A TCP server that accepts connections and never answers (it reads and
+/// discards until the client closes).
+fn start_silent() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        while let Ok((mut stream, _)) = listener.accept() {
+            stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+            thread::spawn(move || while matches!(stream.read(&mut [0u8; 4096]), Ok(n) if n > 0) {});
+        }
+    });
+    addr
+}
+
+/// The live line's label, e.g. `drain  1.0s` of `[drain  1.0s] conns ...`.
+fn label(line: &str) -> Option<&str> {
+    line.strip_prefix('[')?.split(']').next()
+}
+
+/// The seconds of a window line's label (`[   3.0s]`); None for a ramp or
+/// drain label.
+fn window_secs(label: &str) -> Option<f64> {
+    label.trim().strip_suffix('s')?.parse().ok()
+}
+
+/// After the window the live line says it is draining, and counts the
+/// drain's seconds, not the window's.
+#[test]
+fn the_drain_is_labelled_on_the_live_line() {
+    let target = start_silent().to_string();
+    let output = load(&[
+        "--target",
+        &target,
+        "-c",
+        "1",
+        "-d",
+        "1",
+        "--drain-timeout",
+        "2",
+    ]);
+    let r = report(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "unanswered: {r}");
+    assert_eq!(
+        r["errors"]["no reply within 2 s after the window"], 1,
+        "{r}"
+    );
+    let labels: Vec<&str> = stderr.lines().filter_map(label).collect();
+    assert!(
+        labels.iter().any(|l| l.starts_with("drain ")),
+        "no drain line: {stderr}"
+    );
+    for secs in labels.iter().filter_map(|l| window_secs(l)) {
+        assert!(secs < 2.0, "a 1 s window labelled {secs} s: {stderr}");
+    }
+}
+
+/// With workers, the live line is the whole run's: every worker's
+/// connections, not worker 0's share.
+#[test]
+fn with_workers_the_live_line_counts_every_connection() {
+    let server = Server::start(&[]);
+    let target = server.addr("echo").to_string();
+    let output = load(&["--target", &target, "--workers", "2", "-c", "20", "-d", "2"]);
+    assert_clean(&output, 20);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let window_lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| label(l).and_then(window_secs).is_some())
+        .collect();
+    assert!(!window_lines.is_empty(), "no live line: {stderr}");
+    for line in &window_lines {
+        assert!(
+            line.contains("] conns 20 open 0 failed |"),
+            "{line}\n{stderr}"
+        );
+    }
+}
+
+/// `--hdr-log` writes what HdrHistogram's reference writer writes, and an
+/// independent reader (HdrHistogram's Python port, via
+/// scripts/check_hdr_log.py) decodes the same latencies as the report.
+#[test]
+fn the_hdr_log_is_the_reference_format_and_an_independent_reader_agrees() {
+    let server = Server::start(&[]);
+    let target = server.addr("echo").to_string();
+    let dir = std::env::temp_dir().join(format!("sockloop-hdr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("latency.hlog");
+    let output = load(&[
+        "--target",
+        &target,
+        "-c",
+        "2",
+        "-d",
+        "1",
+        "--hdr-log",
+        log.to_str().unwrap(),
+    ]);
+    assert_clean(&output, 2);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() > 5, "{text}");
+    assert_eq!(
+        lines[0],
+        format!(
+            "#[Logged with sockloop {} load: request latency in nanoseconds]",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    assert_eq!(lines[1], "#[Histogram log format version 1.3]");
+    // e.g. `#[StartTime: 1796189990.947 (seconds since epoch), Wed Dec 02 05:39:50 UTC 2026]`
+    let start = lines[2]
+        .strip_prefix("#[StartTime: ")
+        .and_then(|l| l.split_once(" (seconds since epoch), "))
+        .unwrap_or_else(|| panic!("{}", lines[2]));
+    let millis = start.0.split_once('.').map(|(_, ms)| ms.len());
+    assert_eq!(millis, Some(3), "{}", lines[2]);
+    assert!(
+        start.1.contains(" UTC ") && start.1.ends_with(']'),
+        "{}",
+        lines[2]
+    );
+    assert_eq!(
+        lines[3],
+        format!("#[BaseTime: {} (seconds since epoch)]", start.0)
+    );
+    assert_eq!(
+        lines[4],
+        "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\""
+    );
+    let json = dir.join("report.json");
+    std::fs::write(&json, &output.stdout).unwrap();
+    check_with_independent_reader(&log, &json);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs scripts/check_hdr_log.py if python3 with `hdrh` is here; says so
+/// loudly when it is not (the test then checked only the header).
+fn check_with_independent_reader(log: &std::path::Path, json: &std::path::Path) {
+    let has_hdrh = Command::new("python3")
+        .args(["-c", "import hdrh"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_hdrh {
+        eprintln!(
+            "SKIPPED the independent --hdr-log check: no python3 with hdrh \
+             (pip install hdrhistogram); only the header was checked"
+        );
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/check_hdr_log.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(log)
+        .arg(json)
+        .output()
+        .expect("run check_hdr_log.py");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{said}");
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("matching the report"), "{said}");
 }

@@ -5,6 +5,7 @@
 //! here bounds a buffer or queue of the generator; each says where its value
 //! comes from.
 
+use super::live::LiveTo;
 use super::scenario::udp::HEADER;
 use crate::flags::{MAX_CONNS, MAX_WORKERS, TIMER_RESOLUTION_SECS, int_in, number_in, secs_in};
 use crate::protocol::Service;
@@ -177,8 +178,8 @@ pub struct LoadConfig {
     pub json: bool,
     /// HdrHistogram log path.
     pub hdr_log: Option<PathBuf>,
-    /// Print the one-second live line on stderr.
-    pub live: bool,
+    /// Where the one-second live line goes: stderr, or (a worker) the parent.
+    pub live: LiveTo,
 }
 
 impl LoadConfig {
@@ -221,9 +222,13 @@ impl LoadConfig {
             idle: a.idle,
             json: a.json,
             hdr_log: a.hdr_log.clone(),
-            // Of several workers, only worker 0 prints its live line: one
-            // representative line a second instead of N.
-            live: !a.report_measurements || crate::workers::worker_index() == Some(0),
+            // A worker's second is only its share: the parent merges them all
+            // into the one line it prints.
+            live: if a.report_measurements {
+                LiveTo::Parent
+            } else {
+                LiveTo::Stderr
+            },
         })
     }
 }

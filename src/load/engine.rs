@@ -22,11 +22,12 @@
 
 use super::config::LoadConfig;
 use super::conn::Conn;
+use super::hdr_log::HdrLog;
 use super::measurements::Measurements;
 use super::pacing::Pacer;
 use super::scenario::udp::UdpEcho;
 use super::scenario::{Pattern, Workload, echo, login};
-use super::stats::{HdrLog, Recorder};
+use super::stats::Recorder;
 use super::udp::UdpConn;
 use mio::{Events, Interest, Poll, Token};
 use rand::rngs::SmallRng;
@@ -120,7 +121,10 @@ pub struct Engine {
     pub(super) clock: Instant,
     /// Nanoseconds since `clock`, refreshed each turn and each read.
     pub(super) now: u64,
+    /// Where the run is; changed only by `set_phase` (phases.rs).
     pub(super) phase: Phase,
+    /// When the phase began (ns): the drain's live-line label counts from it.
+    pub(super) phase_since: u64,
     pub(super) phase_until: u64,
     /// Open loop: nanoseconds between a connection's requests.
     pub(super) interval_ns: Option<u64>,
@@ -186,6 +190,7 @@ impl Engine {
             clock: Instant::now(),
             now: 0,
             phase: Phase::Ramp,
+            phase_since: 0,
             phase_until: 0,
             pacer,
             connects_started: 0,
@@ -239,9 +244,14 @@ impl Engine {
         Ok(self.finish())
     }
 
-    /// Moves the run along: phase changes, connects, timers, the tick.
+    /// Moves the run along: the tick, phase changes, connects, timers.
     fn advance(&mut self) {
         self.now = self.clock_ns();
+        // The tick first: an interval that ends as its phase ends (the
+        // window's last second) is labelled with the phase it measured.
+        if self.now >= self.next_tick {
+            self.tick();
+        }
         match self.phase {
             Phase::Ramp => {
                 self.start_due_connects();
@@ -251,6 +261,11 @@ impl Engine {
                     self.connecting = VecDeque::new();
                     self.begin_window();
                 }
+            }
+            // Every connection failed or was closed: nothing is left to
+            // measure, and nothing can be in flight to wait for.
+            Phase::Hold | Phase::Measure if self.rec.open_now == 0 => {
+                self.stop_no_connection_left();
             }
             Phase::Hold if self.now >= self.phase_until => {
                 self.send_idle_requests();
@@ -265,16 +280,13 @@ impl Engine {
             }
             Phase::Drain if self.rec.outstanding == 0 || self.now >= self.phase_until => {
                 self.end_window();
-                self.phase = Phase::Done;
+                self.set_phase(Phase::Done, self.now);
             }
             Phase::Hold | Phase::Drain | Phase::Done => {}
         }
         if self.is_udp() && self.now >= self.next_loss_check {
             self.next_loss_check = self.now + ns(UDP_LOSS_CHECK);
             self.check_udp_loss();
-        }
-        if self.now >= self.next_tick {
-            self.tick();
         }
     }
 

@@ -46,8 +46,9 @@ pub struct Measurements {
     pub completed_in_window: u64,
     /// Replies that failed verification, and requests left unanswered.
     pub verify_errors: u64,
-    /// Bytes sent plus received inside the measured window.
-    pub bytes_in_window: u64,
+    /// Bytes sent plus received inside the measured window (the report's
+    /// `bytes_per_sec` counts both directions).
+    pub bytes_both_ways_in_window: u64,
     /// UDP datagrams sent.
     pub udp_sent: u64,
     /// UDP replies received.
@@ -79,7 +80,7 @@ impl Default for Measurements {
             completed: 0,
             completed_in_window: 0,
             verify_errors: 0,
-            bytes_in_window: 0,
+            bytes_both_ways_in_window: 0,
             udp_sent: 0,
             udp_received: 0,
             udp_lost: 0,
@@ -121,7 +122,7 @@ impl Measurements {
         self.completed += other.completed;
         self.completed_in_window += other.completed_in_window;
         self.verify_errors += other.verify_errors;
-        self.bytes_in_window += other.bytes_in_window;
+        self.bytes_both_ways_in_window += other.bytes_both_ways_in_window;
         self.udp_sent += other.udp_sent;
         self.udp_received += other.udp_received;
         self.udp_lost += other.udp_lost;
@@ -134,8 +135,9 @@ impl Measurements {
     }
 }
 
-/// Histograms as hex strings of their V2 + DEFLATE encoding (serde `with`).
-mod histogram_hex {
+/// Histograms as hex strings of their V2 + DEFLATE encoding (serde `with`;
+/// also used by the workers' progress records, `live.rs`).
+pub(super) mod histogram_hex {
     use super::new_histogram;
     use hdrhistogram::Histogram;
     use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};

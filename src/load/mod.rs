@@ -11,9 +11,11 @@
 //!   the measured window and the drain; `tcp.rs` and `udp.rs` hold the
 //!   socket handlers, `conn.rs` one connection's state and the socket calls,
 //!   `pacing.rs` the open-loop schedule and its timerfd.
-//! - [`stats`]: counters, histograms, the live line, the HdrHistogram log.
-//! - `workers`: `--workers N`, the parent that runs N generator processes
-//!   and merges their [`Measurements`].
+//! - [`stats`]: the running counts and each second's numbers;
+//!   [`live`]: the live line, and the merge of the workers' live lines;
+//!   [`hdr_log`]: the `--hdr-log` file (HdrHistogram's interval log).
+//! - `workers`: `--workers N`, the parent that runs N generator processes,
+//!   prints their merged live line and merges their [`Measurements`].
 //! - [`measurements`]: what a run measured ([`Measurements`]: mergeable,
 //!   serializable); [`report`]: the final report (human or JSON).
 //!
@@ -28,10 +30,15 @@
 //!    connection.
 //! 3. Drain: no new requests; replies still in flight are awaited (bounded
 //!    by `--drain-timeout`, default [`engine::DRAIN_TIMEOUT`]) and verified.
+//!
+//! Once every connection has failed or been closed, the run stops at once
+//! and says so (there is nothing left to measure or to wait for).
 
 pub mod config;
 mod conn;
 pub mod engine;
+pub mod hdr_log;
+pub mod live;
 pub mod measurements;
 mod pacing;
 mod phases;

@@ -1,13 +1,32 @@
 //! The run's phases and its clock-driven chores, for the loop in
 //! `engine.rs`: pacing the ramp-up's connects and expiring slow ones,
 //! opening and closing the measured window (and its CPU measurement), the
-//! drain, signals, the one-second tick, and the final accounting.
+//! drain, stopping when no connection is left, signals, the one-second
+//! tick, and the final accounting.
 
 use super::engine::{CONNECT_BATCH, Engine, Phase, TICK, ns};
+use super::live::{Progress, Stage};
 use super::measurements::Measurements;
 use std::time::Duration;
 
+/// The report's error reason when the run stopped because every
+/// connection had failed or been closed.
+pub const STOPPED_NO_CONNECTION: &str = "stopped early: no connection left";
+
 impl Engine {
+    /// The one place the phase changes (traced): `until` is when it ends
+    /// by the clock (unused for [`Phase::Done`]).
+    pub(super) fn set_phase(&mut self, next: Phase, until: u64) {
+        log::trace!(
+            "phase {:?} -> {next:?} at {:.3} s",
+            self.phase,
+            self.now as f64 / 1e9
+        );
+        self.phase = next;
+        self.phase_since = self.now;
+        self.phase_until = until;
+    }
+
     /// When connect number `connects_started` is due (ramp start = 0).
     pub(super) fn next_connect_at(&self) -> u64 {
         if self.cfg.connect_rate > 0.0 {
@@ -56,7 +75,7 @@ impl Engine {
         match self.phase {
             Phase::Ramp | Phase::Drain | Phase::Done => {
                 self.end_window();
-                self.phase = Phase::Done;
+                self.set_phase(Phase::Done, self.now);
             }
             Phase::Hold | Phase::Measure => {
                 self.end_window();
@@ -77,17 +96,43 @@ impl Engine {
         self.last_tick = self.now;
         self.next_tick = self.now + ns(TICK);
         if self.rec.open_now == 0 {
-            self.end_window();
-            self.phase = Phase::Done;
-            return;
+            return self.stop_no_connection_left();
         }
-        self.phase_until = self.now + ns(self.cfg.duration);
+        let until = self.now + ns(self.cfg.duration);
         if self.cfg.idle {
-            self.phase = Phase::Hold;
+            self.set_phase(Phase::Hold, until);
         } else {
-            self.phase = Phase::Measure;
+            self.set_phase(Phase::Measure, until);
             self.start_requests();
         }
+    }
+
+    /// Every connection failed or was closed: says so and ends the run now,
+    /// instead of idling through the rest of the window and the drain.
+    pub(super) fn stop_no_connection_left(&mut self) {
+        let m = &self.rec.m;
+        let conns = self.cfg.conns as u64;
+        // Each connection ends one way: never up, closed by the server, or
+        // closed by us after a wrong reply.
+        let dropped = conns.saturating_sub(m.failed + m.closed_by_server);
+        let ways: Vec<String> = [
+            (m.failed, "could not connect"),
+            (m.closed_by_server, "closed by the server"),
+            (dropped, "dropped after a wrong reply"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, how)| format!("{n} {how}"))
+        .collect();
+        let worker =
+            crate::workers::worker_index().map_or(String::new(), |i| format!("worker {i}: "));
+        eprintln!(
+            "sockloop load: {worker}all {conns} connections failed ({}); stopping",
+            ways.join(", ")
+        );
+        self.rec.m.error(STOPPED_NO_CONNECTION);
+        self.end_window();
+        self.set_phase(Phase::Done, self.now);
     }
 
     /// Leaves the window (once): its length and the CPU spent in it.
@@ -103,46 +148,50 @@ impl Engine {
 
     /// No more new requests; wait for those in flight.
     pub(super) fn enter_drain(&mut self) {
-        self.phase = Phase::Drain;
-        self.phase_until = self.now + ns(self.cfg.drain_timeout);
+        // What is left of the current interval belongs to the window: it is
+        // shown and logged as the window's, so no interval mixes the two.
+        // (A window of whole seconds has just had its tick: nothing left.)
+        if self.now > self.last_tick {
+            self.end_interval().show(self.cfg.live);
+        }
+        self.set_phase(Phase::Drain, self.now + ns(self.cfg.drain_timeout));
         self.pacer.clear();
     }
 
-    /// The one-second live line and HdrHistogram interval.
+    /// The one-second tick: the live line and HdrHistogram interval.
     pub(super) fn tick(&mut self) {
-        let line = self.end_interval();
-        if self.cfg.live {
-            eprintln!("{line}");
-        }
-    }
-
-    /// Ends the current interval: logs it, folds it into the total, and
-    /// returns the live line describing it.
-    pub(super) fn end_interval(&mut self) -> String {
-        let secs = (self.now - self.last_tick) as f64 / 1e9;
-        let label = match self.phase {
-            Phase::Ramp => format!("[ramp {:>5.1}s]", self.now as f64 / 1e9),
-            _ => format!("[{:>6.1}s]", (self.now - self.window_start) as f64 / 1e9),
-        };
-        let (start, length) = (self.last_tick, self.now - self.last_tick);
-        let mut hdr = if self.phase == Phase::Ramp {
-            None
-        } else {
-            self.hdr.as_mut()
-        };
-        let line = self.rec.tick(&label, secs, |h| {
-            if let Some(log) = hdr.as_mut() {
-                log.interval(h, Duration::from_nanos(start), Duration::from_nanos(length));
-            }
-        });
-        self.last_tick = self.now;
+        self.end_interval().show(self.cfg.live);
         // On a fixed grid from the window's start (no drift), unless the loop
         // fell a whole tick behind.
         self.next_tick = (self.next_tick + ns(TICK)).max(self.now + 1);
         if self.next_tick + ns(TICK) <= self.now {
             self.next_tick = self.now + ns(TICK);
         }
-        line
+    }
+
+    /// Ends the current interval: logs it, folds it into the total, and
+    /// returns what it measured, labelled with the phase it belongs to.
+    pub(super) fn end_interval(&mut self) -> Progress {
+        let secs = (self.now - self.last_tick) as f64 / 1e9;
+        let (stage, since) = match self.phase {
+            Phase::Ramp => (Stage::Ramp, 0),
+            Phase::Hold | Phase::Measure => (Stage::Window, self.window_start),
+            Phase::Drain | Phase::Done => (Stage::Drain, self.phase_since),
+        };
+        let at_secs = self.now.saturating_sub(since) as f64 / 1e9;
+        let (start, length) = (self.last_tick, self.now - self.last_tick);
+        let hdr = if self.phase == Phase::Ramp {
+            None
+        } else {
+            self.hdr.as_mut()
+        };
+        let progress = self.rec.tick(stage, at_secs, secs, |h| {
+            if let Some(log) = hdr {
+                log.interval(h, Duration::from_nanos(start), Duration::from_nanos(length));
+            }
+        });
+        self.last_tick = self.now;
+        progress
     }
 
     /// Closes the books: unanswered requests, the last interval.

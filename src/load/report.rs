@@ -13,6 +13,12 @@ use std::fmt::Write as _;
 /// numbers describe the generator more than the server.
 pub const SATURATED_PERCENT: f64 = 90.0;
 
+/// The shortest window whose CPU share can mean saturation. A window that
+/// ended within a tenth of a second (every connection failed at once) is
+/// all start-up cost: a high share there says nothing about the generator
+/// being the bottleneck.
+pub const SATURATION_MIN_WINDOW_SECS: f64 = 0.1;
+
 /// `connections` in the JSON report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Connections {
@@ -97,7 +103,8 @@ pub struct Udp {
 pub struct Generator {
     /// CPU time over the window, in percent of one core.
     pub cpu_percent: f64,
-    /// Above [`SATURATED_PERCENT`]: the numbers may describe the generator.
+    /// Above [`SATURATED_PERCENT`] over a window of at least
+    /// [`SATURATION_MIN_WINDOW_SECS`]: the numbers may describe the generator.
     pub saturated: bool,
 }
 
@@ -181,7 +188,7 @@ impl Report {
             },
             throughput: Throughput {
                 msgs_per_sec: per_sec(m.completed_in_window),
-                bytes_per_sec: per_sec(m.bytes_in_window),
+                bytes_per_sec: per_sec(m.bytes_both_ways_in_window),
             },
             latency_us: Percentiles::of(&m.latency),
             connect_latency_us: Percentiles::of(&m.connect),
@@ -193,7 +200,8 @@ impl Report {
             errors: m.errors.clone(),
             generator: Generator {
                 cpu_percent,
-                saturated: cpu_percent > SATURATED_PERCENT,
+                saturated: cpu_percent > SATURATED_PERCENT
+                    && m.window_secs >= SATURATION_MIN_WINDOW_SECS,
             },
         }
     }
@@ -294,7 +302,32 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::LoadArgs;
     use crate::load::measurements::new_histogram;
+    use clap::Parser;
+
+    /// The default settings, as `sockloop load` with no flags.
+    fn default_config() -> LoadConfig {
+        #[derive(Parser)]
+        struct Flags {
+            #[command(flatten)]
+            load: LoadArgs,
+        }
+        LoadConfig::from_args(&Flags::parse_from(["load"]).load).unwrap()
+    }
+
+    #[test]
+    fn a_window_too_short_to_measure_is_never_saturated() {
+        let config = default_config();
+        let mut m = Measurements::default();
+        // Every connection failed at once: a 50 us window, all start-up.
+        (m.window_secs, m.cpu_secs) = (0.000_05, 0.000_06);
+        let r = Report::new(&config, &m);
+        assert!(r.generator.cpu_percent > SATURATED_PERCENT, "{r:?}");
+        assert!(!r.generator.saturated);
+        (m.window_secs, m.cpu_secs) = (1.0, 0.95);
+        assert!(Report::new(&config, &m).generator.saturated);
+    }
 
     #[test]
     fn percentiles_are_microseconds_and_ordered() {

@@ -1,19 +1,15 @@
-//! The generator's running counts: what the loop records per event, the
-//! live line printed every second, and the HdrHistogram interval log.
+//! The generator's running counts: what the loop records per event, and
+//! each second's [`Progress`] for the live line (`live.rs`) and the
+//! `--hdr-log` interval (`hdr_log.rs`).
 //!
 //! Latencies go into a one-second `interval` histogram only; each tick adds
-//! it into the run's total and resets it (one O(buckets) add per second
+//! it into the run's total and hands it on (one O(buckets) add per second
 //! instead of two records per reply). The interval is also the live line's
 //! "p99 of the last second" and the log's interval.
 
+use super::live::{Progress, Stage};
 use super::measurements::{Measurements, new_histogram};
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::V2DeflateSerializer;
-use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
-use std::path::Path;
-use std::time::{Duration, SystemTime};
 
 /// Counters of the run plus the per-second view.
 #[derive(Debug)]
@@ -71,19 +67,20 @@ impl Recorder {
         self.outstanding = self.outstanding.saturating_sub(n);
     }
 
-    /// Bytes written to a socket.
+    /// Bytes written to a socket. Inside the window they count toward
+    /// the report's `bytes_per_sec`, which is both directions.
     pub fn bytes_out(&mut self, n: usize) {
         self.tick_bytes_out += n as u64;
         if self.in_window {
-            self.m.bytes_in_window += n as u64;
+            self.m.bytes_both_ways_in_window += n as u64;
         }
     }
 
-    /// Bytes read from a socket.
+    /// Bytes read from a socket (counted as [`Recorder::bytes_out`] is).
     pub fn bytes_in(&mut self, n: usize) {
         self.tick_bytes_in += n as u64;
         if self.in_window {
-            self.m.bytes_in_window += n as u64;
+            self.m.bytes_both_ways_in_window += n as u64;
         }
     }
 
@@ -115,26 +112,35 @@ impl Recorder {
         self.m.error_n(reason, n);
     }
 
-    /// Ends a one-second interval: the live line's text, and the interval
-    /// histogram handed to `log` before it is folded into the total.
-    pub fn tick(&mut self, label: &str, secs: f64, mut log: impl FnMut(&Histogram<u64>)) -> String {
+    /// Ends an interval of `secs` seconds, labelled `stage` at `at_secs`:
+    /// hands its histogram to `log`, adds it to the total, and returns the
+    /// interval's [`Progress`] (which takes the histogram; a fresh one
+    /// starts).
+    pub fn tick(
+        &mut self,
+        stage: Stage,
+        at_secs: f64,
+        secs: f64,
+        log: impl FnOnce(&Histogram<u64>),
+    ) -> Progress {
         let per_sec = |n: u64| n as f64 / secs.max(1e-9);
-        let p99_us = self.interval.value_at_quantile(0.99).div_ceil(1000);
-        let line = format!(
-            "{label} conns {} open {} failed | {:.0} msg/s | out {:.2} MB/s in {:.2} MB/s | p99 {} us",
-            self.open_now,
-            self.m.failed,
-            per_sec(self.tick_msgs),
-            per_sec(self.tick_bytes_out) / 1e6,
-            per_sec(self.tick_bytes_in) / 1e6,
-            p99_us,
-        );
         log(&self.interval);
-        self.fold();
+        // Same bounds on both sides: cannot fail.
+        let _ = self.m.latency.add(&self.interval);
+        let progress = Progress {
+            stage,
+            at_secs,
+            open: self.open_now,
+            failed: self.m.failed,
+            msgs_per_sec: per_sec(self.tick_msgs),
+            out_bytes_per_sec: per_sec(self.tick_bytes_out),
+            in_bytes_per_sec: per_sec(self.tick_bytes_in),
+            latency: std::mem::replace(&mut self.interval, new_histogram()),
+        };
         self.tick_msgs = 0;
         self.tick_bytes_out = 0;
         self.tick_bytes_in = 0;
-        line
+        progress
     }
 
     /// Adds the interval's latencies to the total and resets it.
@@ -142,59 +148,5 @@ impl Recorder {
         // Same bounds on both sides: cannot fail.
         let _ = self.m.latency.add(&self.interval);
         self.interval.reset();
-    }
-}
-
-/// The `--hdr-log` file: an HdrHistogram interval log of request latencies
-/// in nanoseconds, one interval per second of the window and the drain.
-/// Interval timestamps are seconds since the generator started, which is
-/// the log's `StartTime` and `BaseTime` header.
-pub struct HdrLog {
-    file: BufWriter<File>,
-    serializer: V2DeflateSerializer,
-}
-
-impl std::fmt::Debug for HdrLog {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("HdrLog")
-    }
-}
-
-impl HdrLog {
-    /// Creates the file and writes the log's header.
-    pub fn create(path: &Path) -> io::Result<HdrLog> {
-        let mut log = HdrLog {
-            file: BufWriter::new(File::create(path)?),
-            serializer: V2DeflateSerializer::new(),
-        };
-        let now = SystemTime::now();
-        IntervalLogWriterBuilder::new()
-            .add_comment("sockloop load: request latency in nanoseconds")
-            .with_start_time(now)
-            .with_base_time(now)
-            .begin_log_with(&mut log.file, &mut log.serializer)?;
-        Ok(log)
-    }
-
-    /// Appends one interval starting `start` after the base time.
-    pub fn interval(&mut self, h: &Histogram<u64>, start: Duration, length: Duration) {
-        // The header was written at creation; an empty builder adds none.
-        let written = IntervalLogWriterBuilder::new()
-            .begin_log_with(&mut self.file, &mut self.serializer)
-            .map_err(|e| e.to_string())
-            .and_then(|mut w| {
-                w.write_histogram(h, start, length, None)
-                    .map_err(|e| e.to_string())
-            });
-        if let Err(e) = written {
-            log::warn!("--hdr-log: interval not written: {e}");
-        }
-    }
-
-    /// Flushes the file.
-    pub fn finish(&mut self) {
-        if let Err(e) = self.file.flush() {
-            log::warn!("--hdr-log: {e}");
-        }
     }
 }

@@ -4,12 +4,15 @@
 //! here). With `--workers N` this process starts N copies of itself, each
 //! with a share of `--conns` (and of `--connect-rate`), collects each one's
 //! [`Measurements`] (histograms included) from its stdout, merges them, and
-//! prints one report as a single run would. Worker 0 prints its live line;
-//! the others stay quiet. Ctrl-C reaches only this parent (workers run in
-//! their own process group); it forwards one SIGTERM, and the workers end
-//! their windows early and still report.
+//! prints one report as a single run would. The live line is the whole
+//! run's too: each worker sends its second as a `progress` line on its
+//! stdout, and this parent prints the merged line ([`LiveMerge`]). Ctrl-C
+//! reaches only this parent (workers run in their own process group); it
+//! forwards one SIGTERM, and the workers end their windows early and still
+//! report.
 
 use super::config::{LoadArgs, LoadConfig};
+use super::live::{LiveMerge, LiveTo, PROGRESS_PREFIX, Progress};
 use super::measurements::Measurements;
 use crate::workers::{Pool, WorkerLine, terminate};
 use clap::ValueEnum;
@@ -31,6 +34,14 @@ pub fn run(args: &LoadArgs, config: &LoadConfig) -> ExitCode {
         }
     }
     let mut merged = Measurements::default();
+    let mut live = LiveMerge::new(n);
+    let show = |lines: Vec<String>| {
+        if config.live == LiveTo::Stderr {
+            for line in lines {
+                eprintln!("{line}");
+            }
+        }
+    };
     let mut reported = vec![false; n];
     let mut closed = 0;
     let mut forwarded = false;
@@ -43,6 +54,13 @@ pub fn run(args: &LoadArgs, config: &LoadConfig) -> ExitCode {
         }
         match pool.next_line(Duration::from_millis(100)) {
             Some(WorkerLine::Line(index, line)) => {
+                if let Some(json) = line.strip_prefix(PROGRESS_PREFIX) {
+                    match serde_json::from_str::<Progress>(json) {
+                        Ok(p) => show(live.add(index, p)),
+                        Err(e) => log::warn!("load: worker {index}: unreadable progress: {e}"),
+                    }
+                    continue;
+                }
                 let Some(json) = line.strip_prefix("measurements ") else {
                     continue;
                 };
@@ -54,7 +72,10 @@ pub fn run(args: &LoadArgs, config: &LoadConfig) -> ExitCode {
                     Err(e) => log::warn!("load: worker {index}: unreadable measurements: {e}"),
                 }
             }
-            Some(WorkerLine::Closed(_)) => closed += 1,
+            Some(WorkerLine::Closed(index)) => {
+                closed += 1;
+                show(live.exited(index));
+            }
             None => {}
         }
     }
