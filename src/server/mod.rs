@@ -31,7 +31,7 @@ mod udp;
 
 pub use crate::stats::Stats;
 pub use accept::ERR_SERVER_FULL;
-pub use bind::{BindError, Bound, LISTEN_BACKLOG, bind_all};
+pub use bind::{BindError, Bound, LISTEN_BACKLOG, bind_all, bind_shared};
 
 use crate::config::{ConfigError, ServeConfig};
 use crate::protocol::Service;
@@ -47,6 +47,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
+use std::os::fd::RawFd;
 use std::time::Instant;
 use timers::Timers;
 
@@ -166,6 +167,41 @@ impl Server {
     pub fn bind(config: ServeConfig) -> Result<Server, ServerError> {
         config.validate().map_err(ServerError::Config)?;
         let bound = bind_all(&config.listeners, config.reuse_port).map_err(ServerError::Bind)?;
+        Server::with_sockets(config, bound)
+    }
+
+    /// Like [`Server::bind`], but takes over the sockets a worker parent
+    /// bound for this process (`fds`: one descriptor per service of
+    /// `config.listeners`, see [`bind_shared`]) instead of binding.
+    pub fn adopt(config: ServeConfig, fds: &[(Service, RawFd)]) -> Result<Server, ServerError> {
+        config.validate().map_err(ServerError::Config)?;
+        // One descriptor per listener, each number taken over once (see the
+        // SAFETY note in `bind::adopt`).
+        let distinct = fds
+            .iter()
+            .enumerate()
+            .all(|(n, &(service, fd))| !fds[..n].iter().any(|&(s, f)| s == service || f == fd));
+        let mismatch = || {
+            ServerError::Io(io::Error::other(format!(
+                "inherited descriptors {fds:?} do not match the listeners {:?}",
+                config.listeners
+            )))
+        };
+        if !distinct || fds.len() != config.listeners.len() {
+            return Err(mismatch());
+        }
+        let mut bound = Vec::new();
+        for &(service, addr) in &config.listeners {
+            let Some(&(_, fd)) = fds.iter().find(|(s, _)| *s == service) else {
+                return Err(mismatch());
+            };
+            bound.push(bind::adopt(service, addr, fd).map_err(ServerError::Bind)?);
+        }
+        Server::with_sockets(config, bound)
+    }
+
+    /// Registers the bound sockets and builds the loop state.
+    fn with_sockets(config: ServeConfig, bound: Vec<Bound>) -> Result<Server, ServerError> {
         let poll = Poll::new().map_err(ServerError::Io)?;
         let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(ServerError::Io)?;
         poll.registry()
