@@ -1,13 +1,13 @@
 //! Accepting TCP connections: until `WouldBlock` in batches, refusing past
-//! `--max-conns` with `ERR server full`, and backing off when the process
-//! runs out of descriptors (EMFILE) instead of spinning.
+//! `--max-conns` with `ERR server full` (`refused.rs`), and backing off when
+//! the process runs out of descriptors (EMFILE) instead of spinning.
 
 use super::conn::Conn;
 use super::{ACCEPT_BACKOFF_MS, ACCEPT_BATCH, Entry, Server};
 use crate::protocol::{Service, Session};
 use mio::net::TcpStream;
 use mio::{Interest, Token};
-use std::io::{self, ErrorKind, Write};
+use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
 
 /// The line sent to a connection over `--max-conns` before it is closed.
@@ -58,12 +58,7 @@ impl Server {
     /// Registers a new connection, or refuses it when full.
     fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr, service: Service) {
         if self.stats.active as usize >= self.config.max_conns || self.shutdown_at.is_some() {
-            // Best effort: a new socket's send buffer is empty, so this
-            // single write does not block; if it fails there is nobody to tell.
-            let _ = stream.write(ERR_SERVER_FULL);
-            self.stats.refused_full += 1;
-            log::debug!("refused {peer} on {service}: server full");
-            return;
+            return self.refuse(stream, peer, service);
         }
         let Some(session) = Session::new(service) else {
             return;
