@@ -8,9 +8,10 @@
 mod common;
 
 use common::*;
-use sockloop::server::REFUSED_LINGER_MAX;
+use sockloop::server::{REFUSED_LINGER_MAX, REFUSED_LINGER_MS};
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
 
 /// Refused clients that send first. The issue saw the line lost in 16 of
 /// 20 tries with nc; against the server before the fix, this test's 100
@@ -82,11 +83,22 @@ fn the_refusal_arrives_when_the_client_sent_first() {
 /// most `REFUSED_LINGER_MAX` linger at once (each newer refusal closes the
 /// oldest, whose client then sees EOF right after its line), and the rest
 /// are closed by the linger deadline; the counters say so.
+///
+/// The bounds hold whatever the timing. The exact counts (32 held, the 8
+/// oldest cut short) also need the flood to be faster than the linger time,
+/// or some refusals expire first instead of being cut; so they are checked
+/// only when the test saw, by its own clock, that no deadline could have
+/// passed yet (every refusal's deadline is at least `REFUSED_LINGER_MS`
+/// after `start`).
 #[test]
 fn lingering_refusals_are_bounded_in_number_and_time() {
     const EXTRA: usize = 8;
     let (server, mut held) = full_server(&["--report-stats"]);
     let baseline = server.open_sockets();
+    let start = Instant::now();
+    // With a margin for the loop's clock, which counts whole milliseconds.
+    let before_any_deadline =
+        || start.elapsed() < Duration::from_millis(REFUSED_LINGER_MS * 9 / 10);
     let mut flood = Vec::new();
     for i in 0..REFUSED_LINGER_MAX + EXTRA {
         let mut s = connect(server.echo());
@@ -95,8 +107,14 @@ fn lingering_refusals_are_bounded_in_number_and_time() {
         expect_line(&mut s, b"ERR server full\n");
         flood.push(s);
         let lingering = (i + 1).min(REFUSED_LINGER_MAX);
-        assert_eq!(server.open_sockets(), baseline + lingering, "after {i}");
+        let open = server.open_sockets();
+        assert!(open <= baseline + lingering, "after {i}: {open} open");
+        if before_any_deadline() {
+            assert_eq!(open, baseline + lingering, "after {i}");
+        }
     }
+    let exact = before_any_deadline();
+    // Cut short (or, on a slow run, expired): EOF right after the line.
     for s in &mut flood[..EXTRA] {
         expect_closed(s);
     }
@@ -110,6 +128,12 @@ fn lingering_refusals_are_bounded_in_number_and_time() {
     exited.assert_success();
     let stats = exit_stats(&exited);
     assert_eq!(stats["refused_full"], REFUSED_LINGER_MAX + EXTRA, "{stats}");
-    assert_eq!(stats["refused_cut"], EXTRA, "{stats}");
     assert_eq!(stats["refused_lingering"], 0, "{stats}");
+    let cut = stats["refused_cut"].as_u64().unwrap_or(u64::MAX);
+    assert!(cut <= EXTRA as u64, "{stats}");
+    if exact {
+        assert_eq!(cut, EXTRA as u64, "{stats}");
+    } else {
+        eprintln!("slow run: the flood outlasted the linger time, exact counts not checked");
+    }
 }
