@@ -104,6 +104,10 @@ pub struct ServeArgs {
     /// Print `stats JSON` on stdout at exit (set by the worker parent).
     #[arg(long, hide = true)]
     pub report_stats: bool,
+    /// Serve on a socket inherited from the worker parent instead of
+    /// binding: SERVICE=FD, once per listener (set by the worker parent).
+    #[arg(long = "listen-fd", hide = true, value_name = "SERVICE=FD", value_parser = crate::serve::parse_listen_fd)]
+    pub listen_fds: Vec<(Service, std::os::fd::RawFd)>,
 }
 
 impl ServeArgs {

@@ -14,6 +14,7 @@
 //! - [`framing`]: finding lines in a byte stream, with the line-length cap.
 //! - [`server`]: the event loop, the only code that touches server sockets:
 //!   `mod.rs` (the loop, tokens, dispatch, ready queue), `accept.rs`,
+//!   `refused.rs` (refusing over `--max-conns`, a bounded lingering close),
 //!   `tcp.rs` (read, answer, write, close), `udp.rs`, `conn.rs` (one
 //!   connection's buffers and reads), `deadlines.rs` + `timers.rs`,
 //!   `shutdown.rs`, `bind.rs`.

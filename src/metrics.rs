@@ -40,6 +40,17 @@ pub fn render(stats: &Stats) -> String {
         &[],
         stats.refused_full,
     );
+    out.gauge(
+        "sockloop_connections_refused_lingering",
+        "Refused connections lingering now so their ERR line arrives.",
+        stats.refused_lingering,
+    );
+    out.counter(
+        "sockloop_connections_refused_cut_total",
+        "Lingering refusals closed early to make room for a newer one.",
+        &[],
+        stats.refused_cut,
+    );
     out.help(
         "sockloop_connections_closed_total",
         "counter",

@@ -2,16 +2,18 @@
 //!
 //! One process: bind, print the `listening` lines, run the loop. With
 //! `--workers N > 1` this process becomes the parent described in
-//! [`crate::workers`] and each worker runs the one-process path with
-//! SO_REUSEPORT.
+//! [`crate::workers`]: it binds every worker's sockets ([`bind_for_workers`])
+//! and each worker runs the one-process path on the sockets it inherited
+//! (`--listen-fd`).
 
 use crate::cli::ServeArgs;
 use crate::flags::{Endpoint, fail, show_secs};
 use crate::protocol::Service;
-use crate::server::{Server, Stats};
+use crate::server::{BindError, Bound, Server, Stats, bind_all, bind_shared};
 use crate::workers::{Pool, RESTART_INTERVAL, WorkerLine};
 use std::io::Write;
 use std::net::SocketAddr;
+use std::os::fd::RawFd;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -36,7 +38,12 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         config.max_line,
         config.idle_timeout.map_or("never".to_owned(), show_secs)
     );
-    let server = match Server::bind(config) {
+    let server = if args.listen_fds.is_empty() {
+        Server::bind(config)
+    } else {
+        Server::adopt(config, &args.listen_fds)
+    };
+    let server = match server {
         Ok(s) => s,
         Err(e) => return fail(&e.to_string()),
     };
@@ -71,37 +78,43 @@ fn supervise(args: &ServeArgs) -> ExitCode {
     if let Err(e) = config.validate() {
         return fail(&e.to_string());
     }
+    let workers = usize::from(args.workers);
+    // Every socket is bound here, before any worker starts: a port in use
+    // is one error line and exit status 1, as without workers.
+    let sockets = match bind_for_workers(&config.listeners, workers) {
+        Ok(s) => s,
+        Err(e) => return fail(&e.to_string()),
+    };
     let mut pool = match Pool::new() {
         Ok(p) => p,
         Err(e) => return fail(&format!("cannot set up workers: {e}")),
     };
     let expected = config.listeners.len();
-    // Worker 0 resolves port 0; the others bind what it got.
-    if let Err(e) = pool.spawn(0, &worker_args(args, &config.listeners, 0)) {
-        return fail(&format!("cannot start worker 0: {e}"));
-    }
-    let Some(listening) = await_listening(&pool, expected) else {
-        pool.stop_all();
-        return fail("worker 0 did not start (see its error above)");
-    };
-    // Every worker's metrics endpoint is its own; the service ports are shared.
-    let mut printed = listening.clone();
-    for index in 1..usize::from(args.workers) {
-        if let Err(e) = pool.spawn(index, &worker_args(args, &listening, index)) {
+    for (index, own) in sockets.iter().enumerate() {
+        if let Err(e) = start_worker(&mut pool, args, own, index) {
             pool.stop_all();
             return fail(&format!("cannot start worker {index}: {e}"));
         }
-        let Some(lines) = await_listening(&pool, expected) else {
+        // Its `listening` lines say it took the sockets over and serves.
+        if !await_listening(&pool, expected) {
             pool.stop_all();
             return fail(&format!(
                 "worker {index} did not start (see its error above)"
             ));
-        };
-        printed.extend(lines.into_iter().filter(|(s, _)| *s == Service::Metrics));
+        }
     }
+    // The service ports are shared (print worker 0's); each worker's
+    // metrics endpoint is its own.
+    let printed = sockets.iter().enumerate().flat_map(|(index, own)| {
+        own.iter()
+            .filter(move |b| index == 0 || b.service() == Service::Metrics)
+    });
     let mut stdout = std::io::stdout().lock();
-    for (service, addr) in &printed {
-        let _ = writeln!(stdout, "listening {} {} {}", service, service.proto(), addr);
+    for bound in printed {
+        if let Ok(addr) = bound.local_addr() {
+            let service = bound.service();
+            let _ = writeln!(stdout, "listening {} {} {}", service, service.proto(), addr);
+        }
     }
     let _ = stdout.flush();
     drop(stdout);
@@ -130,7 +143,8 @@ fn supervise(args: &ServeArgs) -> ExitCode {
                 // A worker that dies at once would otherwise restart in a tight loop.
                 std::thread::sleep(RESTART_INTERVAL);
             }
-            if let Err(e) = pool.spawn(index, &worker_args(args, &listening, index)) {
+            // The same sockets again: what queued on them meanwhile is served.
+            if let Err(e) = start_worker(&mut pool, args, &sockets[index], index) {
                 log::error!("cannot restart worker {index}: {e}");
             }
         }
@@ -138,6 +152,10 @@ fn supervise(args: &ServeArgs) -> ExitCode {
             break;
         }
     }
+    // Close our copies first: once a stopping worker drops its listeners,
+    // the kernel refuses new connections instead of queueing them on a
+    // socket nobody will accept from.
+    drop(sockets);
     let killed = pool.stop_all();
     // Collect the workers' final `stats` lines.
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -156,17 +174,21 @@ fn supervise(args: &ServeArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Reads `listening SERVICE PROTO ADDR` lines until `expected` arrived.
-fn await_listening(pool: &Pool, expected: usize) -> Option<Vec<(Service, SocketAddr)>> {
+/// Reads `listening SERVICE PROTO ADDR` lines until `expected` arrived;
+/// `false` if the worker exited or stalled first.
+fn await_listening(pool: &Pool, expected: usize) -> bool {
     let deadline = Instant::now() + STARTUP_TIMEOUT;
-    let mut found = Vec::new();
-    while found.len() < expected && Instant::now() < deadline {
-        match pool.next_line(Duration::from_millis(100))? {
-            WorkerLine::Line(_, line) => found.extend(parse_listening(&line)),
-            WorkerLine::Closed(_) => return None,
+    let mut found = 0;
+    while found < expected && Instant::now() < deadline {
+        match pool.next_line(Duration::from_millis(100)) {
+            Some(WorkerLine::Line(_, line)) => {
+                found += usize::from(parse_listening(&line).is_some());
+            }
+            Some(WorkerLine::Closed(_)) => return false,
+            None => {}
         }
     }
-    (found.len() == expected).then_some(found)
+    found == expected
 }
 
 /// Parses one `listening SERVICE PROTO ADDR` line.
@@ -193,25 +215,80 @@ fn add_stats_line(totals: &mut Stats, line: &str) {
     }
 }
 
-/// The command line for worker `index`: the parent's settings, the given
-/// service addresses, its own metrics port, SO_REUSEPORT, and a stats line
-/// at exit.
-fn worker_args(args: &ServeArgs, listeners: &[(Service, SocketAddr)], index: usize) -> Vec<String> {
+/// Binds the sockets of `workers` worker processes, indexed by worker:
+/// every service's port shared by all ([`bind_shared`]), and a metrics
+/// endpoint of its own for each (PORT+index, so worker N's counters are
+/// always at a known place; or a free port each for port 0).
+pub fn bind_for_workers(
+    listeners: &[(Service, SocketAddr)],
+    workers: usize,
+) -> Result<Vec<Vec<Bound>>, BindError> {
+    let mut sockets: Vec<Vec<Bound>> = (0..workers).map(|_| Vec::new()).collect();
+    for &(service, addr) in listeners {
+        if service == Service::Metrics {
+            for (index, own) in sockets.iter_mut().enumerate() {
+                let port = match addr.port() {
+                    0 => 0,
+                    port => port.saturating_add(index as u16),
+                };
+                let addr = SocketAddr::new(addr.ip(), port);
+                own.extend(bind_all(&[(service, addr)], false)?);
+            }
+        } else {
+            for (own, bound) in sockets.iter_mut().zip(bind_shared(service, addr, workers)?) {
+                own.push(bound);
+            }
+        }
+    }
+    Ok(sockets)
+}
+
+/// Starts (or restarts) worker `index` on its sockets `own`.
+fn start_worker(
+    pool: &mut Pool,
+    args: &ServeArgs,
+    own: &[Bound],
+    index: usize,
+) -> std::io::Result<()> {
+    let fds: Vec<RawFd> = own.iter().map(Bound::raw_fd).collect();
+    pool.spawn_inheriting(index, &worker_args(args, own)?, &fds)
+}
+
+/// `SERVICE=FD` (the hidden `--listen-fd`): a socket inherited from the
+/// worker parent.
+pub fn parse_listen_fd(s: &str) -> Result<(Service, RawFd), String> {
+    let (name, fd) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected SERVICE=FD"))?;
+    let service = Service::ALL
+        .into_iter()
+        .chain([Service::Metrics])
+        .find(|s| s.name() == name)
+        .ok_or_else(|| format!("{name:?}: not a service"))?;
+    let fd = fd
+        .parse::<RawFd>()
+        .ok()
+        .filter(|fd| *fd > 2)
+        .ok_or_else(|| format!("{fd:?}: not a descriptor number above 2"))?;
+    Ok((service, fd))
+}
+
+/// The command line of a worker serving on `own`: the parent's settings,
+/// its sockets' addresses and descriptors, and a stats line at exit.
+fn worker_args(args: &ServeArgs, own: &[Bound]) -> std::io::Result<Vec<String>> {
     let mut out = vec!["serve".to_string()];
-    for service in Service::ALL {
-        let addr = listeners
-            .iter()
-            .find(|(s, _)| *s == service)
-            .map(|(_, a)| *a);
+    for service in Service::ALL.into_iter().chain([Service::Metrics]) {
+        let addr = match own.iter().find(|b| b.service() == service) {
+            Some(bound) => {
+                out.push("--listen-fd".into());
+                out.push(format!("{}={}", service.name(), bound.raw_fd()));
+                Some(bound.local_addr()?)
+            }
+            None => None,
+        };
         out.push(format!("--{}", service.name()));
         out.push(Endpoint(addr).to_string());
     }
-    // PORT+index, so worker N's counters are always at a known place.
-    let metrics = args.metrics.0.map(|a| match a.port() {
-        0 => a,
-        port => SocketAddr::new(a.ip(), port.saturating_add(index as u16)),
-    });
-    out.extend(["--metrics".into(), Endpoint(metrics).to_string()]);
     out.extend([
         "--stats-interval".into(),
         args.stats_interval.as_secs_f64().to_string(),
@@ -230,8 +307,8 @@ fn worker_args(args: &ServeArgs, listeners: &[(Service, SocketAddr)], index: usi
     if args.allow_remote_shutdown {
         out.push("--allow-remote-shutdown".into());
     }
-    out.extend(["--reuse-port".into(), "--report-stats".into()]);
-    out
+    out.push("--report-stats".into());
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -27,6 +27,11 @@ pub struct Stats {
     pub peak: u64,
     /// Connections refused with `ERR server full`.
     pub refused_full: u64,
+    /// Refused connections lingering now (at most
+    /// `server::REFUSED_LINGER_MAX`), so that their line arrives.
+    pub refused_lingering: u64,
+    /// Lingering refusals closed early to make room for a newer one.
+    pub refused_cut: u64,
     /// Times `accept` hit the file-descriptor limit and backed off.
     pub accept_backoffs: u64,
     /// Closed connections, indexed like [`CloseReason::ALL`].
@@ -149,6 +154,8 @@ impl Stats {
         self.active += other.active;
         self.peak += other.peak;
         self.refused_full += other.refused_full;
+        self.refused_lingering += other.refused_lingering;
+        self.refused_cut += other.refused_cut;
         self.accept_backoffs += other.accept_backoffs;
         for (mine, theirs) in self.closed.iter_mut().zip(other.closed) {
             *mine += theirs;

@@ -10,11 +10,20 @@
 //! The parent is a plain supervisor with blocking calls and one reader
 //! thread per worker's stdout; it never touches a client socket.
 //!
-//! Port 0: worker 0 starts first and binds the requested addresses; the
-//! ports it reports become the concrete addresses every other worker binds,
-//! so all workers share one port per service.
+//! Binding: the parent binds every worker's sockets before starting any
+//! worker ([`crate::server::bind_shared`]: one exclusive bind, then
+//! SO_REUSEPORT siblings on the port it got, so port 0 needs no special
+//! case) and hands worker N its own through `exec`
+//! ([`Pool::spawn_inheriting`]); a port in use is refused once, by the
+//! parent, before anything starts. The parent keeps its copies while it
+//! supervises (nginx does the same with `listen ... reuseport`): a worker
+//! restarted after a crash takes over the same sockets, so connections that
+//! queued on its socket meanwhile are served, not reset. It closes them
+//! before stopping the workers, so a stopping server refuses new
+//! connections instead of queueing them.
 
 use std::io::{self, BufRead, BufReader};
+use std::os::fd::RawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
@@ -85,6 +94,18 @@ impl Pool {
 
     /// Starts worker `index` running this binary with `args`.
     pub fn spawn(&mut self, index: usize, args: &[String]) -> io::Result<()> {
+        self.spawn_inheriting(index, args, &[])
+    }
+
+    /// Like [`Pool::spawn`], and the worker inherits the descriptors
+    /// `inherit` under the same numbers (`args` must tell it which they are).
+    pub fn spawn_inheriting(
+        &mut self,
+        index: usize,
+        args: &[String],
+        inherit: &[RawFd],
+    ) -> io::Result<()> {
+        let inherit = inherit.to_vec();
         let exe = std::env::current_exe()?;
         let mut command = Command::new(exe);
         // Own process group: a terminal's Ctrl-C reaches only the parent,
@@ -92,13 +113,23 @@ impl Pool {
         // worker, so it must not get both).
         command.process_group(0);
         // SAFETY: the closure runs in the child between fork and exec and
-        // only calls prctl(2), which is async-signal-safe.
+        // only calls prctl(2) and fcntl(2), which are async-signal-safe, and
+        // reads a Vec allocated before the fork.
         unsafe {
-            command.pre_exec(|| {
+            command.pre_exec(move || {
                 // If the parent dies without stopping us, stop anyway
                 // rather than serve on as an orphan.
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
                     return Err(io::Error::last_os_error());
+                }
+                // Every descriptor is close-on-exec (std and socket2 open
+                // them so); clear the flag on this worker's own sockets only,
+                // in the child's copy of the descriptor table, so worker N
+                // gets its sockets and not its siblings'.
+                for &fd in &inherit {
+                    if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                        return Err(io::Error::last_os_error());
+                    }
                 }
                 Ok(())
             });

@@ -15,9 +15,10 @@ const MAX_CONNS: usize = 50;
 const FLOOD: usize = 500;
 
 /// Reads what a connection refused as full sends: exactly
-/// `ERR server full\n`, then EOF (or a reset: the server closed without
-/// reading, so the request we sent may have made its kernel answer with RST
-/// after the reply; the reply itself is still delivered first).
+/// `ERR server full\n`, then EOF (or a reset: 450 refusals at once are far
+/// over `REFUSED_LINGER_MAX`, so most are closed early, and a request that
+/// reaches a closed socket is answered with RST; the reply and the FIN
+/// were delivered before it).
 #[track_caller]
 fn expect_refused_rest(stream: &mut TcpStream) {
     let mut rest = Vec::new();

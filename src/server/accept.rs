@@ -1,13 +1,13 @@
 //! Accepting TCP connections: until `WouldBlock` in batches, refusing past
-//! `--max-conns` with `ERR server full`, and backing off when the process
-//! runs out of descriptors (EMFILE) instead of spinning.
+//! `--max-conns` with `ERR server full` (`refused.rs`), and backing off when
+//! the process runs out of descriptors (EMFILE) instead of spinning.
 
 use super::conn::Conn;
 use super::{ACCEPT_BACKOFF_MS, ACCEPT_BATCH, Entry, Server};
-use crate::protocol::{Service, Session, metrics};
+use crate::protocol::{Service, Session};
 use mio::net::TcpStream;
 use mio::{Interest, Token};
-use std::io::{self, ErrorKind, Write};
+use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
 
 /// The line sent to a connection over `--max-conns` before it is closed.
@@ -59,16 +59,7 @@ impl Server {
     fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr, service: Service) {
         let open = self.stats.open_connections() as usize;
         if open >= self.config.max_conns || self.shutdown_at.is_some() {
-            // Best effort: a new socket's send buffer is empty, so this
-            // single write does not block; if it fails there is nobody to tell.
-            // A scraper speaks HTTP, so it gets an HTTP 503 instead.
-            let _ = match service {
-                Service::Metrics => stream.write(&metrics::service_unavailable()),
-                _ => stream.write(ERR_SERVER_FULL),
-            };
-            self.stats.refused(service);
-            log::debug!("refused {peer} on {service}: server full");
-            return;
+            return self.refuse(stream, peer, service);
         }
         let Some(session) = Session::new(service) else {
             return;

@@ -16,6 +16,7 @@ impl Server {
         }
         [
             self.timers.next_at(),
+            self.next_refusal_deadline(),
             self.accept_paused_until,
             self.shutdown_at,
             self.next_stats_at,
@@ -28,9 +29,11 @@ impl Server {
         .map(|at| Duration::from_millis(at.saturating_sub(self.now) + 1))
     }
 
-    /// Fires what is due: accept back-off, shutdown grace, connection timers.
+    /// Fires what is due: accept back-off, shutdown grace, connection
+    /// timers, lingering refusals.
     pub(super) fn fire_deadlines(&mut self) {
         let now = self.now;
+        self.expire_refusals();
         if self.accept_paused_until.is_some_and(|at| at <= now) {
             self.accept_paused_until = None;
             log::info!("accept: resuming after back-off");

@@ -1,8 +1,8 @@
 //! The event loop: one thread, one `mio::Poll`, one `Slab` of sockets.
 //!
 //! Every socket the server owns (TCP listeners, UDP sockets, TCP
-//! connections) is an [`Entry`] in one slab, and its slab key is its mio
-//! `Token`. One turn of the loop:
+//! connections, refused connections still lingering) is an [`Entry`] in one
+//! slab, and its slab key is its mio `Token`. One turn of the loop:
 //!
 //! 1. `poll` sleeps until an event or the nearest deadline (zero if the ready
 //!    queue has work);
@@ -24,6 +24,7 @@ mod accept;
 mod bind;
 mod conn;
 mod deadlines;
+mod refused;
 mod shutdown;
 mod tcp;
 mod timers;
@@ -31,7 +32,8 @@ mod udp;
 
 pub use crate::stats::Stats;
 pub use accept::ERR_SERVER_FULL;
-pub use bind::{BindError, Bound, LISTEN_BACKLOG, bind_all};
+pub use bind::{BindError, Bound, LISTEN_BACKLOG, bind_all, bind_shared};
+pub use refused::{REFUSED_LINGER_MAX, REFUSED_LINGER_MS};
 
 use crate::config::{ConfigError, ServeConfig};
 use crate::protocol::Service;
@@ -47,6 +49,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
+use std::os::fd::RawFd;
 use std::time::Instant;
 use timers::Timers;
 
@@ -94,13 +97,22 @@ enum Entry {
     },
     /// A TCP connection.
     Conn(Conn),
+    /// A connection refused as full, lingering until its peer's FIN
+    /// (`refused.rs`).
+    Refused {
+        stream: mio::net::TcpStream,
+        serial: u32,
+        queued: bool,
+    },
 }
 
 impl Entry {
     /// The ready-queue flag, so a socket is queued at most once.
     fn queued(&mut self) -> &mut bool {
         match self {
-            Entry::Listener { queued, .. } | Entry::Udp { queued, .. } => queued,
+            Entry::Listener { queued, .. }
+            | Entry::Udp { queued, .. }
+            | Entry::Refused { queued, .. } => queued,
             Entry::Conn(c) => &mut c.queued,
         }
     }
@@ -147,6 +159,8 @@ pub struct Server {
     /// Milliseconds since `started`, read once per turn.
     now: u64,
     next_serial: u32,
+    /// Refused connections lingering, oldest (and so soonest due) first.
+    refusals: VecDeque<refused::Refusal>,
     /// Ports of our own UDP sockets, for the loop guard.
     udp_ports: Vec<u16>,
     /// While set, accepting is paused after EMFILE (until this time).
@@ -166,6 +180,41 @@ impl Server {
     pub fn bind(config: ServeConfig) -> Result<Server, ServerError> {
         config.validate().map_err(ServerError::Config)?;
         let bound = bind_all(&config.listeners, config.reuse_port).map_err(ServerError::Bind)?;
+        Server::with_sockets(config, bound)
+    }
+
+    /// Like [`Server::bind`], but takes over the sockets a worker parent
+    /// bound for this process (`fds`: one descriptor per service of
+    /// `config.listeners`, see [`bind_shared`]) instead of binding.
+    pub fn adopt(config: ServeConfig, fds: &[(Service, RawFd)]) -> Result<Server, ServerError> {
+        config.validate().map_err(ServerError::Config)?;
+        // One descriptor per listener, each number taken over once (see the
+        // SAFETY note in `bind::adopt`).
+        let distinct = fds
+            .iter()
+            .enumerate()
+            .all(|(n, &(service, fd))| !fds[..n].iter().any(|&(s, f)| s == service || f == fd));
+        let mismatch = || {
+            ServerError::Io(io::Error::other(format!(
+                "inherited descriptors {fds:?} do not match the listeners {:?}",
+                config.listeners
+            )))
+        };
+        if !distinct || fds.len() != config.listeners.len() {
+            return Err(mismatch());
+        }
+        let mut bound = Vec::new();
+        for &(service, addr) in &config.listeners {
+            let Some(&(_, fd)) = fds.iter().find(|(s, _)| *s == service) else {
+                return Err(mismatch());
+            };
+            bound.push(bind::adopt(service, addr, fd).map_err(ServerError::Bind)?);
+        }
+        Server::with_sockets(config, bound)
+    }
+
+    /// Registers the bound sockets and builds the loop state.
+    fn with_sockets(config: ServeConfig, bound: Vec<Bound>) -> Result<Server, ServerError> {
         let poll = Poll::new().map_err(ServerError::Io)?;
         let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(ServerError::Io)?;
         poll.registry()
@@ -220,6 +269,7 @@ impl Server {
             started: Instant::now(),
             now: 0,
             next_serial: 0,
+            refusals: VecDeque::new(),
             udp_ports,
             accept_paused_until: None,
             shutdown_at: None,
@@ -288,6 +338,7 @@ impl Server {
             None => log::trace!("event #{key}: stale token, ignored"),
             Some(Entry::Listener { .. }) => self.accept_ready(key),
             Some(Entry::Udp { .. }) => self.udp_ready(key),
+            Some(Entry::Refused { .. }) => self.refused_ready(key),
             Some(Entry::Conn(conn)) => {
                 if event.is_read_closed() {
                     conn.peer_closed_seen = true;
@@ -310,6 +361,7 @@ impl Server {
             Some(Entry::Listener { service, .. }) => (format!("{service} listener"), None),
             Some(Entry::Udp { service, .. }) => (format!("{service} socket"), None),
             Some(Entry::Conn(c)) => (c.session.service().to_string(), c.stream.peer_addr().ok()),
+            Some(Entry::Refused { stream, .. }) => ("refused".to_owned(), stream.peer_addr().ok()),
         };
         let peer = peer.map_or(String::new(), |p| format!(" from {p}"));
         let flags: Vec<&str> = [
@@ -356,6 +408,7 @@ impl Server {
                 Some(Entry::Listener { .. }) => self.accept_ready(key),
                 Some(Entry::Udp { .. }) => self.udp_ready(key),
                 Some(Entry::Conn(_)) => self.read_ready(key),
+                Some(Entry::Refused { .. }) => self.refused_ready(key),
                 None => {}
             }
         }

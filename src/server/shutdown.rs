@@ -26,6 +26,8 @@ impl Server {
             return;
         }
         self.shutdown_at = Some(self.now + SHUTDOWN_GRACE.as_millis() as u64);
+        // Refusals only linger to deliver their line; stopping ends them.
+        self.drop_refusals();
         // Dropping a listener closes it: new connections are refused by the kernel.
         for key in self.keys(|e| !matches!(e, Entry::Conn(_))) {
             self.entries.remove(key);
