@@ -299,9 +299,9 @@ mod tests {
     fn summary_says_connection_or_connections() {
         let mut s = Stats::default();
         assert!(s.to_string().starts_with("served 0 connections ("));
-        s.opened();
+        s.opened(Service::Echo);
         assert!(s.to_string().starts_with("served 1 connection ("));
-        s.opened();
+        s.opened(Service::Echo);
         assert!(s.to_string().starts_with("served 2 connections ("));
     }
 

@@ -26,9 +26,9 @@
 use super::accept::ERR_SERVER_FULL;
 use super::{Entry, READ_CHUNK, Server};
 use crate::protocol::{Service, metrics};
-use std::borrow::Cow;
 use mio::net::TcpStream;
 use mio::{Interest, Token};
+use std::borrow::Cow;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 
