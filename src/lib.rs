@@ -26,8 +26,9 @@
 //!   (addresses, seconds, counts) and the error line.
 //! - [`client`]: the tutorial's client (blocking, for humans).
 //! - [`load`]: the load generator.
-//! - [`limits`]: the open-file limit; [`nonblocking`]: the nonblocking
-//!   write both loops share.
+//! - [`limits`]: the open-file limit.
+//! - [`readiness`]: the socket calls and edge-triggered rules both loops
+//!   share: `read_some`, `OutBuf`, the ready queue, `poll_events`.
 //! - [`stats`]: the server's counters; [`metrics`]: their Prometheus text.
 
 #![deny(missing_docs)]
@@ -40,8 +41,8 @@ pub mod framing;
 pub mod limits;
 pub mod load;
 pub mod metrics;
-pub mod nonblocking;
 pub mod protocol;
+pub mod readiness;
 pub mod serve;
 pub mod server;
 pub mod stats;

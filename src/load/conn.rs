@@ -8,7 +8,7 @@
 //! and the scenario's partial reply line.
 
 use super::scenario::Talk;
-use crate::nonblocking::write_some;
+use crate::readiness::write_some;
 use mio::net::TcpStream;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io::{self, ErrorKind, Read as _};

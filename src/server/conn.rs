@@ -8,10 +8,10 @@
 //! `server/mod.rs`; RSS per idle connection is in docs/benchmarks.md).
 //!
 //! The socket calls themselves live here too ([`read_some`], and
-//! [`Conn::flush`] over `crate::nonblocking::write_some`) so each readiness rule is implemented, and commented, in
+//! [`Conn::flush`] over `crate::readiness::write_some`) so each readiness rule is implemented, and commented, in
 //! exactly one place. Deciding what to do with the bytes is `server::tcp`'s.
 
-use crate::nonblocking::write_some;
+use crate::readiness::write_some;
 use crate::protocol::{CloseReason, Session};
 use mio::net::TcpStream;
 use std::io::{self, ErrorKind, Read as _};
