@@ -156,3 +156,48 @@ fn a_full_server_answers_a_scraper_503() {
         assert!(body.contains(sample), "no {sample:?} in {body}");
     }
 }
+
+/// An outside validator, Prometheus's own `promtool check metrics`, accepts
+/// the exposition after every service has been used (so every label value
+/// appears). Skipped, with a message, where promtool is not installed
+/// (`apt-get install prometheus` provides it).
+#[test]
+fn promtool_accepts_the_exposition() {
+    let has_promtool = std::process::Command::new("promtool")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_promtool {
+        eprintln!(
+            "SKIPPED promtool_accepts_the_exposition: no promtool (apt-get install prometheus)"
+        );
+        return;
+    }
+    let (server, addr) = start(&[]);
+    let mut greet = connect(server.greet());
+    exchange(&mut greet, b"Ada\n", b"Hi Ada\n");
+    let (head, body) = http(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_response(&head, &body, "HTTP/1.1 200 OK");
+    let mut check = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    use std::io::Write as _;
+    check
+        .stdin
+        .take()
+        .expect("promtool stdin")
+        .write_all(body.as_bytes())
+        .expect("write to promtool");
+    let out = check.wait_with_output().expect("promtool output");
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool check metrics: {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
