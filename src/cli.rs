@@ -113,6 +113,7 @@ pub struct ServeArgs {
 impl ServeArgs {
     /// The server configuration these flags describe.
     pub fn to_config(&self) -> Result<ServeConfig, String> {
+        // In `Service::ALL`'s order.
         let addrs = [
             self.echo,
             self.greet,
@@ -120,12 +121,12 @@ impl ServeArgs {
             self.command,
             self.udp_echo,
             self.udp_log,
+            self.metrics,
         ];
         let listeners = Service::ALL
-            .iter()
+            .into_iter()
             .zip(addrs)
-            .chain([(&Service::Metrics, self.metrics)])
-            .filter_map(|(&service, Endpoint(addr))| addr.map(|a| (service, a)))
+            .filter_map(|(service, Endpoint(addr))| addr.map(|a| (service, a)))
             .collect();
         let credentials = if self.users.is_empty() {
             Credentials::default_tutorial()

@@ -68,7 +68,7 @@ impl ServeConfig {
     /// All six services on 127.0.0.1 and their default ports.
     pub fn defaults() -> ServeConfig {
         ServeConfig {
-            listeners: Service::ALL
+            listeners: Service::TUTORIAL
                 .iter()
                 .map(|&s| (s, SocketAddr::from(([127, 0, 0, 1], s.default_port()))))
                 .collect(),
@@ -180,7 +180,10 @@ mod tests {
     #[test]
     fn default_credentials_allow_other_public_services() {
         let mut c = ServeConfig::defaults();
-        for service in Service::ALL.into_iter().filter(|s| *s != Service::Login) {
+        for service in Service::TUTORIAL
+            .into_iter()
+            .filter(|s| *s != Service::Login)
+        {
             listen(&mut c, service, "0.0.0.0:0");
         }
         c.listeners

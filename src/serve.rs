@@ -197,11 +197,7 @@ pub fn parse_listening(line: &str) -> Option<(Service, SocketAddr)> {
     if words.next()? != "listening" {
         return None;
     }
-    let name = words.next()?;
-    let service = Service::ALL
-        .into_iter()
-        .chain([Service::Metrics])
-        .find(|s| s.name() == name)?;
+    let service = Service::from_name(words.next()?)?;
     let _proto = words.next()?;
     Some((service, words.next()?.parse().ok()?))
 }
@@ -260,11 +256,7 @@ pub fn parse_listen_fd(s: &str) -> Result<(Service, RawFd), String> {
     let (name, fd) = s
         .split_once('=')
         .ok_or_else(|| format!("{s:?}: expected SERVICE=FD"))?;
-    let service = Service::ALL
-        .into_iter()
-        .chain([Service::Metrics])
-        .find(|s| s.name() == name)
-        .ok_or_else(|| format!("{name:?}: not a service"))?;
+    let service = Service::from_name(name).ok_or_else(|| format!("{name:?}: not a service"))?;
     let fd = fd
         .parse::<RawFd>()
         .ok()
@@ -277,7 +269,7 @@ pub fn parse_listen_fd(s: &str) -> Result<(Service, RawFd), String> {
 /// its sockets' addresses and descriptors, and a stats line at exit.
 fn worker_args(args: &ServeArgs, own: &[Bound]) -> std::io::Result<Vec<String>> {
     let mut out = vec!["serve".to_string()];
-    for service in Service::ALL.into_iter().chain([Service::Metrics]) {
+    for service in Service::ALL {
         let addr = match own.iter().find(|b| b.service() == service) {
             Some(bound) => {
                 out.push("--listen-fd".into());

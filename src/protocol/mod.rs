@@ -46,9 +46,21 @@ pub enum Service {
 }
 
 impl Service {
-    /// The six tutorial services, in the order `serve` binds and prints
-    /// them ([`Service::Metrics`] is an operator endpoint, not one of them).
-    pub const ALL: [Service; 6] = [
+    /// Every service, each once, in the order `serve` binds and prints
+    /// them: the tutorial's six, then the metrics endpoint.
+    pub const ALL: [Service; 7] = [
+        Service::Echo,
+        Service::Greet,
+        Service::Login,
+        Service::Command,
+        Service::UdpEcho,
+        Service::UdpLog,
+        Service::Metrics,
+    ];
+
+    /// The six services of the socket tutorial: [`Service::ALL`] without
+    /// the metrics endpoint, which is the operator's, off by default.
+    pub const TUTORIAL: [Service; 6] = [
         Service::Echo,
         Service::Greet,
         Service::Login,
@@ -56,6 +68,11 @@ impl Service {
         Service::UdpEcho,
         Service::UdpLog,
     ];
+
+    /// The service called `name` on the command line (see [`Service::name`]).
+    pub fn from_name(name: &str) -> Option<Service> {
+        Service::ALL.into_iter().find(|s| s.name() == name)
+    }
 
     /// The service's name as used on the command line and in `listening` lines.
     pub fn name(self) -> &'static str {
@@ -451,6 +468,17 @@ mod tests {
         let (out, fed) = feed_all(&mut s, b"\x00\xffno\nframing");
         assert_eq!(out, b"\x00\xffno\nframing");
         assert_eq!(fed.consumed, 12);
+    }
+
+    #[test]
+    fn every_service_is_listed_once_and_found_by_name() {
+        for (i, service) in Service::ALL.into_iter().enumerate() {
+            assert!(!Service::ALL[..i].contains(&service), "{service} twice");
+            assert_eq!(Service::from_name(service.name()), Some(service));
+        }
+        assert!(Service::TUTORIAL.iter().all(|s| Service::ALL.contains(s)));
+        assert!(!Service::TUTORIAL.contains(&Service::Metrics));
+        assert_eq!(Service::from_name("nope"), None);
     }
 
     #[test]
