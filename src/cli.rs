@@ -104,6 +104,9 @@ pub struct ServeArgs {
     /// Print `stats JSON` on stdout at exit (set by the worker parent).
     #[arg(long, hide = true)]
     pub report_stats: bool,
+    /// This process is worker N of a `--workers` parent (set by the parent).
+    #[arg(long, hide = true, value_name = "N")]
+    pub worker_index: Option<u16>,
     /// Serve on a socket inherited from the worker parent instead of
     /// binding: SERVICE=FD, once per listener (set by the worker parent).
     #[arg(long = "listen-fd", hide = true, value_name = "SERVICE=FD", value_parser = crate::serve::parse_listen_fd)]
@@ -141,6 +144,7 @@ impl ServeArgs {
             credentials,
             allow_remote_shutdown: self.allow_remote_shutdown,
             stats_interval: (!self.stats_interval.is_zero()).then_some(self.stats_interval),
+            worker: self.worker_index,
             ..ServeConfig::defaults()
         })
     }
@@ -164,6 +168,18 @@ pub fn parse_args() -> Result<Cli, ExitCode> {
             ExitCode::SUCCESS
         }
     })
+}
+
+impl Cli {
+    /// The worker index a `--workers` parent gave this process, if any
+    /// (`--worker-index`): `main.rs` tags every log line with it.
+    pub fn worker_index(&self) -> Option<u16> {
+        match &self.command {
+            Command::Serve(args) => args.worker_index,
+            Command::Load(args) => args.worker_index,
+            Command::Client(_) => None,
+        }
+    }
 }
 
 /// Runs the parsed command line; the process's exit status.

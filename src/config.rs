@@ -62,6 +62,10 @@ pub struct ServeConfig {
     pub reuse_port: bool,
     /// Log a stats line this often; `None` = never.
     pub stats_interval: Option<Duration>,
+    /// This process's index among the workers of `serve --workers`
+    /// (`--worker-index`, set by the parent); `None` for a single process.
+    /// Labels its metrics `worker="N"`.
+    pub worker: Option<u16>,
 }
 
 impl ServeConfig {
@@ -80,6 +84,7 @@ impl ServeConfig {
             output_cap: OUTPUT_CAP,
             reuse_port: false,
             stats_interval: None,
+            worker: None,
         }
     }
 

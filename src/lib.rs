@@ -17,7 +17,9 @@
 //!   `refused.rs` (refusing over `--max-conns`, a bounded lingering close),
 //!   `tcp.rs` (read, answer, write, close), `udp.rs`, `conn.rs` (one
 //!   connection's buffers and reads), `deadlines.rs` + `timers.rs`,
-//!   `shutdown.rs`, `bind.rs`.
+//!   `shutdown.rs`, `bind.rs`; [`server::stats`]: the counters the loop
+//!   keeps from what the protocols report, and `metrics.rs`: their
+//!   Prometheus text.
 //! - [`serve`]: `sockloop serve`, one process or a parent of workers;
 //!   [`workers`]: starting and supervising worker processes.
 //! - [`config`]: server settings and the rules between them.
@@ -28,7 +30,6 @@
 //! - [`load`]: the load generator.
 //! - [`limits`]: the open-file limit; [`nonblocking`]: the nonblocking
 //!   write both loops share.
-//! - [`stats`]: the server's counters; [`metrics`]: their Prometheus text.
 
 #![deny(missing_docs)]
 
@@ -39,10 +40,8 @@ pub mod flags;
 pub mod framing;
 pub mod limits;
 pub mod load;
-pub mod metrics;
 pub mod nonblocking;
 pub mod protocol;
 pub mod serve;
 pub mod server;
-pub mod stats;
 pub mod workers;

@@ -247,7 +247,7 @@ fn start_worker(
     index: usize,
 ) -> std::io::Result<()> {
     let fds: Vec<RawFd> = own.iter().map(Bound::raw_fd).collect();
-    pool.spawn_inheriting(index, &worker_args(args, own)?, &fds)
+    pool.spawn_inheriting(index, &worker_args(args, own, index)?, &fds)
 }
 
 /// `SERVICE=FD` (the hidden `--listen-fd`): a socket inherited from the
@@ -267,7 +267,7 @@ pub fn parse_listen_fd(s: &str) -> Result<(Service, RawFd), String> {
 
 /// The command line of a worker serving on `own`: the parent's settings,
 /// its sockets' addresses and descriptors, and a stats line at exit.
-fn worker_args(args: &ServeArgs, own: &[Bound]) -> std::io::Result<Vec<String>> {
+fn worker_args(args: &ServeArgs, own: &[Bound], index: usize) -> std::io::Result<Vec<String>> {
     let mut out = vec!["serve".to_string()];
     for service in Service::ALL {
         let addr = match own.iter().find(|b| b.service() == service) {
@@ -299,6 +299,7 @@ fn worker_args(args: &ServeArgs, own: &[Bound]) -> std::io::Result<Vec<String>> 
     if args.allow_remote_shutdown {
         out.push("--allow-remote-shutdown".into());
     }
+    out.extend(["--worker-index".into(), index.to_string()]);
     out.push("--report-stats".into());
     Ok(out)
 }

@@ -31,9 +31,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
-/// The environment variable that tells a process it is worker N.
-pub const WORKER_ENV: &str = "SOCKLOOP_WORKER";
-
 /// How long the parent waits for workers to exit after forwarding a signal
 /// before killing them (the workers' own grace period is 2 s).
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -136,7 +133,6 @@ impl Pool {
         }
         let mut child = command
             .args(args)
-            .env(WORKER_ENV, index.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -218,9 +214,4 @@ pub fn terminate(child: &Child) {
             libc::kill(pid, libc::SIGTERM);
         }
     }
-}
-
-/// This process's worker index, if it was started by a [`Pool`].
-pub fn worker_index() -> Option<usize> {
-    std::env::var(WORKER_ENV).ok()?.parse().ok()
 }

@@ -120,6 +120,8 @@ fn worker_args(args: &LoadArgs, config: &LoadConfig, conns: usize, index: usize)
         "--user".into(),
         args.user.clone(),
         "--report-measurements".into(),
+        "--worker-index".into(),
+        index.to_string(),
     ];
     if let Some(rate) = args.rate {
         out.extend(["--rate".into(), rate.to_string()]);

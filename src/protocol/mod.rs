@@ -2,8 +2,11 @@
 //!
 //! Each TCP connection owns one [`Session`]: bytes and a [`Ctx`] (time,
 //! randomness, credentials) go in, reply bytes and a [`Verdict`] come out.
-//! Only the event loop ([`crate::server`]) touches sockets; it hands every
-//! chunk it reads to [`Session::feed`] and writes whatever lands in `out`.
+//! Only the event loop (`server`) touches sockets; it hands every chunk it
+//! reads to [`Session::feed`] and writes whatever lands in `out`.
+//! Sessions report what happened ([`Ctx::tally`]) and the loop counts it:
+//! this module sits below everything else in the crate and uses nothing
+//! from it but [`crate::framing`] (`scripts/check-cycles.sh` checks that).
 //! That split is what lets every protocol be tested byte-for-byte without a
 //! socket, and what keeps the loop readable in one sitting.
 //!
@@ -193,8 +196,8 @@ pub struct Tally {
 }
 
 /// Everything a protocol needs from the outside world, passed in so that tests
-/// control it: the wall clock, randomness, credentials, options, and the
-/// counters (read by the metrics endpoint, added to through `tally`).
+/// control it: the wall clock, randomness, credentials, options, the
+/// metrics body; and what the call answered, for the caller to count.
 pub struct Ctx<'a> {
     /// The local wall-clock time, asked for only when a reply needs it (`T`).
     pub wall_clock: fn() -> DateTime<FixedOffset>,
@@ -204,8 +207,10 @@ pub struct Ctx<'a> {
     pub credentials: &'a Credentials,
     /// Whether `E` also stops the server.
     pub allow_remote_shutdown: bool,
-    /// The server's counters as of this loop turn (for `GET /metrics`).
-    pub stats: &'a crate::stats::Stats,
+    /// The metrics endpoint's body (the Prometheus text), rendered by the
+    /// caller when a scrape asks for it: the server owns the counters, the
+    /// endpoint knows only HTTP.
+    pub exposition: &'a dyn Fn() -> String,
     /// What this call answered; the caller adds it to its counters.
     pub tally: Tally,
 }
@@ -382,17 +387,20 @@ pub(crate) mod testing {
         DateTime::parse_from_rfc3339("2026-11-28T12:34:56+01:00").unwrap()
     }
 
+    /// The metrics body [`with_ctx`] hands out: a stand-in for the
+    /// server's exposition, which the endpoint must send unchanged.
+    pub const EXPOSITION: &str = "sockloop_connections_active 0\n";
+
     /// Runs `f` with a deterministic context.
     pub fn with_ctx<R>(allow_remote_shutdown: bool, f: impl FnOnce(&mut Ctx<'_>) -> R) -> R {
         let mut rng = SmallRng::seed_from_u64(7);
         let credentials = Credentials::default_tutorial();
-        let stats = crate::stats::Stats::default();
         let mut ctx = Ctx {
             wall_clock: fixed_clock,
             rng: &mut rng,
             credentials: &credentials,
             allow_remote_shutdown,
-            stats: &stats,
+            exposition: &|| EXPOSITION.to_owned(),
             tally: Tally::default(),
         };
         f(&mut ctx)
