@@ -20,22 +20,31 @@
 //!   `shutdown.rs`, `bind.rs`; [`server::stats`]: the counters the loop
 //!   keeps from what the protocols report, and `metrics.rs`: their
 //!   Prometheus text.
-//! - [`serve`]: `sockloop serve`, one process or a parent of workers;
+//! - [`serve`]: `sockloop serve`: its flags (`args.rs`), one process
+//!   (`mod.rs`) or the parent of `--workers` (`parent.rs`);
 //!   [`workers`]: starting and supervising worker processes.
 //! - [`config`]: server settings and the rules between them.
-//! - [`cli`]: command-line flags for `serve`, `client` and `load`;
-//!   [`flags`]: the parsers and range checks of flag values they share
-//!   (addresses, seconds, counts) and the error line.
+//! - [`cli`]: the command line, the top: parses the subcommands' flags,
+//!   runs one, and is the one place that prints an [`error`] and picks the
+//!   exit status; [`flags`]: the parsers and range checks of flag values the
+//!   subcommands share (addresses, seconds, counts).
 //! - [`client`]: the tutorial's client (blocking, for humans).
 //! - [`load`]: the load generator.
 //! - [`limits`]: the open-file limit; [`nonblocking`]: the nonblocking
 //!   write both loops share.
+//!
+//! Dependencies point down this list's layers, never up: `protocol` uses
+//! only `framing`; `server` uses `protocol` and `config`, never the
+//! command line; `serve`, `client` and `load` use the leaves (`flags`,
+//! `error`, `limits`, `workers`) and `cli` uses them. `scripts/check-cycles.sh`
+//! (run by `.ci/run`) fails on any import cycle between modules.
 
 #![deny(missing_docs)]
 
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod error;
 pub mod flags;
 pub mod framing;
 pub mod limits;

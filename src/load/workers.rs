@@ -14,23 +14,20 @@
 use super::config::{LoadArgs, LoadConfig};
 use super::live::{LiveMerge, LiveTo, PROGRESS_PREFIX, Progress};
 use super::measurements::Measurements;
+use crate::error::Error;
 use crate::workers::{Pool, WorkerLine, terminate};
 use clap::ValueEnum;
-use std::process::ExitCode;
 use std::time::Duration;
 
 /// Runs the workers and reports their merged measurements.
-pub fn run(args: &LoadArgs, config: &LoadConfig) -> ExitCode {
-    let mut pool = match Pool::new() {
-        Ok(p) => p,
-        Err(e) => return crate::cli::fail(&format!("load: cannot set up workers: {e}")),
-    };
+pub fn run(args: &LoadArgs, config: &LoadConfig) -> Result<(), Error> {
+    let mut pool = Pool::new().map_err(|e| format!("load: cannot set up workers: {e}"))?;
     let n = usize::from(args.workers);
     let share = |i: usize| config.conns / n + usize::from(i < config.conns % n);
     for index in 0..n {
         if let Err(e) = pool.spawn(index, &worker_args(args, config, share(index), index)) {
             pool.stop_all();
-            return crate::cli::fail(&format!("load: cannot start worker {index}: {e}"));
+            return Err(format!("load: cannot start worker {index}: {e}").into());
         }
     }
     let mut merged = Measurements::default();
