@@ -21,8 +21,10 @@
 //!   keeps from what the protocols report, and `metrics.rs`: their
 //!   Prometheus text.
 //! - [`serve`]: `sockloop serve`: its flags (`args.rs`), one process
-//!   (`mod.rs`) or the parent of `--workers` (`parent.rs`);
-//!   [`workers`]: starting and supervising worker processes.
+//!   (`mod.rs`) or the parent of `--workers` (`parent.rs`, with its
+//!   workers' command lines in `worker_flags.rs`); [`workers`]: starting
+//!   and supervising worker processes, and deriving a worker's command line
+//!   from the parent's own flags.
 //! - [`config`]: server settings and the rules between them.
 //! - [`cli`]: the command line, the top: parses the subcommands' flags,
 //!   runs one, and is the one place that prints an [`error`] and picks the

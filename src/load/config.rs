@@ -72,7 +72,7 @@ impl LoadService {
 }
 
 /// `sockloop load`: flags.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, PartialEq)]
 pub struct LoadArgs {
     /// The service to load.
     #[arg(long, value_enum, default_value_t = LoadService::Echo)]

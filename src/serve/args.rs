@@ -19,7 +19,7 @@ use std::time::Duration;
 const DEFAULT_IDLE_TIMEOUT_STR: &str = "300";
 
 /// `sockloop serve`: flags for every service address and limit.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, PartialEq)]
 pub struct ServeArgs {
     /// TCP echo address (`IP:PORT`, `[IPv6]:PORT`, `HOST:PORT`, or an IP
     /// for port 7000), or off.

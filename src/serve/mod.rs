@@ -4,10 +4,12 @@
 //! With `--workers N > 1` this process becomes the parent (`parent.rs`,
 //! process handling in [`crate::workers`]): it binds every worker's sockets
 //! ([`bind_for_workers`]) and each worker runs the one-process path on the
-//! sockets it inherited (`--listen-fd`). The flags are `args.rs`'s.
+//! sockets it inherited (`--listen-fd`), started with the parent's own
+//! flags and its sockets' (`worker_flags.rs`). The flags are `args.rs`'s.
 
 mod args;
 mod parent;
+mod worker_flags;
 
 pub use args::{ServeArgs, parse_listen_fd};
 pub use parent::{bind_for_workers, parse_listening};

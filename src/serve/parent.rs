@@ -4,12 +4,13 @@
 //! starting and reaping processes is [`crate::workers::Pool`]'s.
 
 use super::ServeArgs;
+use super::worker_flags::worker_args;
 use crate::error::Error;
-use crate::flags::Endpoint;
 use crate::protocol::Service;
 use crate::server::{BindError, Bound, Stats, bind_all, bind_shared};
-use crate::workers::{Pool, RESTART_INTERVAL, WorkerLine};
-use std::io::Write;
+use crate::workers::{Pool, RESTART_INTERVAL, WorkerLine, own_flags};
+use std::ffi::OsString;
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
@@ -23,13 +24,15 @@ pub(super) fn supervise(args: &ServeArgs) -> Result<(), Error> {
     // Fail in the parent, once, with the same message a single process gives.
     config.validate().map_err(|e| e.to_string())?;
     let workers = usize::from(args.workers);
+    // Each worker's command line starts from this process's own flags.
+    let parent_flags = own_flags();
     // Every socket is bound here, before any worker starts: a port in use
     // is one error line and exit status 1, as without workers.
     let sockets = bind_for_workers(&config.listeners, workers).map_err(|e| e.to_string())?;
     let mut pool = Pool::new().map_err(|e| format!("cannot set up workers: {e}"))?;
     let expected = config.listeners.len();
     for (index, own) in sockets.iter().enumerate() {
-        if let Err(e) = start_worker(&mut pool, args, own, index) {
+        if let Err(e) = start_worker(&mut pool, &parent_flags, own, index) {
             pool.stop_all();
             return Err(format!("cannot start worker {index}: {e}").into());
         }
@@ -80,7 +83,7 @@ pub(super) fn supervise(args: &ServeArgs) -> Result<(), Error> {
                 std::thread::sleep(RESTART_INTERVAL);
             }
             // The same sockets again: what queued on them meanwhile is served.
-            if let Err(e) = start_worker(&mut pool, args, &sockets[index], index) {
+            if let Err(e) = start_worker(&mut pool, &parent_flags, &sockets[index], index) {
                 log::error!("cannot restart worker {index}: {e}");
             }
         }
@@ -178,51 +181,17 @@ pub fn bind_for_workers(
 /// Starts (or restarts) worker `index` on its sockets `own`.
 fn start_worker(
     pool: &mut Pool,
-    args: &ServeArgs,
+    parent_flags: &[OsString],
     own: &[Bound],
     index: usize,
-) -> std::io::Result<()> {
+) -> io::Result<()> {
+    let mut sockets = Vec::with_capacity(own.len());
+    for bound in own {
+        sockets.push((bound.service(), bound.local_addr()?, bound.raw_fd()));
+    }
+    let args = worker_args(parent_flags, &sockets, index).map_err(io::Error::other)?;
     let fds: Vec<RawFd> = own.iter().map(Bound::raw_fd).collect();
-    pool.spawn_inheriting(index, &worker_args(args, own, index)?, &fds)
-}
-
-/// The command line of a worker serving on `own`: the parent's settings,
-/// its sockets' addresses and descriptors, and a stats line at exit.
-fn worker_args(args: &ServeArgs, own: &[Bound], index: usize) -> std::io::Result<Vec<String>> {
-    let mut out = vec!["serve".to_string()];
-    for service in Service::ALL {
-        let addr = match own.iter().find(|b| b.service() == service) {
-            Some(bound) => {
-                out.push("--listen-fd".into());
-                out.push(format!("{}={}", service.name(), bound.raw_fd()));
-                Some(bound.local_addr()?)
-            }
-            None => None,
-        };
-        out.push(format!("--{}", service.name()));
-        out.push(Endpoint(addr).to_string());
-    }
-    out.extend([
-        "--stats-interval".into(),
-        args.stats_interval.as_secs_f64().to_string(),
-    ]);
-    if let Some(n) = args.max_conns {
-        out.extend(["--max-conns".into(), n.to_string()]);
-    }
-    out.extend(["--max-line".into(), args.max_line.to_string()]);
-    out.extend([
-        "--idle-timeout".into(),
-        args.idle_timeout.as_secs_f64().to_string(),
-    ]);
-    for user in &args.users {
-        out.extend(["--user".into(), user.clone()]);
-    }
-    if args.allow_remote_shutdown {
-        out.push("--allow-remote-shutdown".into());
-    }
-    out.extend(["--worker-index".into(), index.to_string()]);
-    out.push("--report-stats".into());
-    Ok(out)
+    pool.spawn_inheriting(index, &args, &fds)
 }
 
 #[cfg(test)]

@@ -21,7 +21,15 @@
 //! queued on its socket meanwhile are served, not reset. It closes them
 //! before stopping the workers, so a stopping server refuses new
 //! connections instead of queueing them.
+//!
+//! A worker's command line is the parent's own flags passed through, with
+//! the worker's own appended ([`worker_command_line`], `command_line.rs`).
 
+mod command_line;
+
+pub use command_line::{own_flags, worker_command_line};
+
+use std::ffi::OsString;
 use std::io::{self, BufRead, BufReader};
 use std::os::fd::RawFd;
 use std::os::unix::process::CommandExt;
@@ -90,7 +98,7 @@ impl Pool {
     }
 
     /// Starts worker `index` running this binary with `args`.
-    pub fn spawn(&mut self, index: usize, args: &[String]) -> io::Result<()> {
+    pub fn spawn(&mut self, index: usize, args: &[OsString]) -> io::Result<()> {
         self.spawn_inheriting(index, args, &[])
     }
 
@@ -99,7 +107,7 @@ impl Pool {
     pub fn spawn_inheriting(
         &mut self,
         index: usize,
-        args: &[String],
+        args: &[OsString],
         inherit: &[RawFd],
     ) -> io::Result<()> {
         let inherit = inherit.to_vec();
