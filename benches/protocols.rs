@@ -84,13 +84,13 @@ fn bench_feed(
 ) {
     let mut rng = SmallRng::seed_from_u64(7);
     let credentials = Credentials::default_tutorial();
-    let stats = sockloop::stats::Stats::default();
     let mut ctx = Ctx {
         wall_clock: clock,
         rng: &mut rng,
         credentials: &credentials,
         allow_remote_shutdown: false,
-        stats: &stats,
+        // A stand-in for the server's exposition (`GET /metrics`).
+        exposition: &|| "sockloop_connections_active 0\n".to_owned(),
         tally: Default::default(),
     };
     let mut out = Vec::new();

@@ -6,11 +6,11 @@
 //! goes to stdout, and the client exits when either side closes. UDP: one
 //! datagram per stdin line, each reply printed on its own line.
 
-use crate::flags::{TIMER_RESOLUTION_SECS, connect_addr, fail, secs_in, show_secs};
+use crate::error::Error;
+use crate::flags::{TIMER_RESOLUTION_SECS, connect_addr, secs_in, show_secs};
 use clap::Args;
 use std::io::{self, BufRead, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
-use std::process::ExitCode;
 use std::time::Duration;
 
 /// `sockloop client ADDR`.
@@ -33,18 +33,15 @@ pub struct ClientArgs {
     pub timeout: Duration,
 }
 
-/// Runs the client; the exit status.
-pub fn run(args: &ClientArgs) -> ExitCode {
+/// Runs the client.
+pub fn run(args: &ClientArgs) -> Result<(), Error> {
     let addr = args.addr;
     let result = if args.udp {
         udp(addr, args)
     } else {
         tcp(addr, args.message.as_deref())
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&format!("client {addr}: {e}")),
-    }
+    result.map_err(|e| format!("client {addr}: {e}").into())
 }
 
 fn tcp(addr: SocketAddr, message: Option<&str>) -> io::Result<()> {

@@ -62,13 +62,17 @@ pub struct ServeConfig {
     pub reuse_port: bool,
     /// Log a stats line this often; `None` = never.
     pub stats_interval: Option<Duration>,
+    /// This process's index among the workers of `serve --workers`
+    /// (`--worker-index`, set by the parent); `None` for a single process.
+    /// Labels its metrics `worker="N"`.
+    pub worker: Option<u16>,
 }
 
 impl ServeConfig {
     /// All six services on 127.0.0.1 and their default ports.
     pub fn defaults() -> ServeConfig {
         ServeConfig {
-            listeners: Service::ALL
+            listeners: Service::TUTORIAL
                 .iter()
                 .map(|&s| (s, SocketAddr::from(([127, 0, 0, 1], s.default_port()))))
                 .collect(),
@@ -80,6 +84,7 @@ impl ServeConfig {
             output_cap: OUTPUT_CAP,
             reuse_port: false,
             stats_interval: None,
+            worker: None,
         }
     }
 
@@ -180,7 +185,10 @@ mod tests {
     #[test]
     fn default_credentials_allow_other_public_services() {
         let mut c = ServeConfig::defaults();
-        for service in Service::ALL.into_iter().filter(|s| *s != Service::Login) {
+        for service in Service::TUTORIAL
+            .into_iter()
+            .filter(|s| *s != Service::Login)
+        {
             listen(&mut c, service, "0.0.0.0:0");
         }
         c.listeners

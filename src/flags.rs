@@ -1,8 +1,7 @@
-//! Flag values: the parsers and range checks every subcommand shares, and
-//! the one error line ([`fail`]).
+//! Flag values: the parsers and range checks every subcommand shares.
 //!
-//! A leaf module (it uses nothing else in the crate), so `cli`, `client` and
-//! `load` can all use it. Each parser here is a clap `value_parser`: a bad
+//! A leaf module (it uses nothing else in the crate), so `serve`, `client`
+//! and `load` can all use it. Each parser here is a clap `value_parser`: a bad
 //! value is reported by clap as `invalid value 'V' for '--FLAG <N>': must be
 //! RANGE`, so the message always names the flag and what it accepts.
 //! Numeric flags also need `allow_negative_numbers = true`, or clap takes
@@ -18,7 +17,6 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::ops::RangeInclusive;
-use std::process::ExitCode;
 use std::time::Duration;
 
 /// Longest duration any flag takes: a week. Keeps deadline arithmetic on
@@ -38,12 +36,6 @@ pub const MAX_CONNS: u64 = 10_000_000;
 /// Most `--workers`: 1024 processes, more than the cores of any machine
 /// sockloop runs on (one single-threaded loop per core is the point).
 pub const MAX_WORKERS: u64 = 1024;
-
-/// Prints one clear error line and returns a failing exit status (1).
-pub fn fail(message: &str) -> ExitCode {
-    eprintln!("sockloop: error: {message}");
-    ExitCode::FAILURE
-}
 
 /// A clap value parser for a whole number in `range`. The text is read as
 /// an `i128` first, so `-5` and `99999999999` get the range message rather

@@ -17,33 +17,43 @@
 //!   `refused.rs` (refusing over `--max-conns`, a bounded lingering close),
 //!   `tcp.rs` (read, answer, write, close), `udp.rs`, `conn.rs` (one
 //!   connection's buffers and reads), `deadlines.rs` + `timers.rs`,
-//!   `shutdown.rs`, `bind.rs`.
-//! - [`serve`]: `sockloop serve`, one process or a parent of workers;
-//!   [`workers`]: starting and supervising worker processes.
+//!   `shutdown.rs`, `bind.rs`; [`server::stats`]: the counters the loop
+//!   keeps from what the protocols report, and `metrics.rs`: their
+//!   Prometheus text.
+//! - [`serve`]: `sockloop serve`: its flags (`args.rs`), one process
+//!   (`mod.rs`) or the parent of `--workers` (`parent.rs`, with its
+//!   workers' command lines in `worker_flags.rs`); [`workers`]: starting
+//!   and supervising worker processes, and deriving a worker's command line
+//!   from the parent's own flags.
 //! - [`config`]: server settings and the rules between them.
-//! - [`cli`]: command-line flags for `serve`, `client` and `load`;
-//!   [`flags`]: the parsers and range checks of flag values they share
-//!   (addresses, seconds, counts) and the error line.
+//! - [`cli`]: the command line, the top: parses the subcommands' flags,
+//!   runs one, and is the one place that prints an [`error`] and picks the
+//!   exit status; [`flags`]: the parsers and range checks of flag values the
+//!   subcommands share (addresses, seconds, counts).
 //! - [`client`]: the tutorial's client (blocking, for humans).
 //! - [`load`]: the load generator.
 //! - [`limits`]: the open-file limit.
 //! - [`readiness`]: the socket calls and edge-triggered rules both loops
 //!   share: `read_some`, `OutBuf`, the ready queue, `poll_events`.
-//! - [`stats`]: the server's counters; [`metrics`]: their Prometheus text.
+//!
+//! Dependencies point down this list's layers, never up: `protocol` uses
+//! only `framing`; `server` uses `protocol` and `config`, never the
+//! command line; `serve`, `client` and `load` use the leaves (`flags`,
+//! `error`, `limits`, `workers`) and `cli` uses them. `scripts/check-cycles.sh`
+//! (run by `.ci/run`) fails on any import cycle between modules.
 
 #![deny(missing_docs)]
 
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod error;
 pub mod flags;
 pub mod framing;
 pub mod limits;
 pub mod load;
-pub mod metrics;
 pub mod protocol;
 pub mod readiness;
 pub mod serve;
 pub mod server;
-pub mod stats;
 pub mod workers;

@@ -72,7 +72,7 @@ impl LoadService {
 }
 
 /// `sockloop load`: flags.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, PartialEq)]
 pub struct LoadArgs {
     /// The service to load.
     #[arg(long, value_enum, default_value_t = LoadService::Echo)]
@@ -143,6 +143,9 @@ pub struct LoadArgs {
     /// worker parent).
     #[arg(long, hide = true)]
     pub report_measurements: bool,
+    /// This process is worker N of a `--workers` parent (set by the parent).
+    #[arg(long, hide = true, value_name = "N")]
+    pub worker_index: Option<u16>,
 }
 
 /// The checked settings of a run.
@@ -180,6 +183,9 @@ pub struct LoadConfig {
     pub hdr_log: Option<PathBuf>,
     /// Where the one-second live line goes: stderr, or (a worker) the parent.
     pub live: LiveTo,
+    /// This process's index among the workers of `load --workers`
+    /// (`--worker-index`); `None` for a single process.
+    pub worker: Option<u16>,
 }
 
 impl LoadConfig {
@@ -229,6 +235,7 @@ impl LoadConfig {
             } else {
                 LiveTo::Stderr
             },
+            worker: a.worker_index,
         })
     }
 }

@@ -53,16 +53,13 @@ pub use config::{LoadArgs, LoadConfig, LoadService};
 pub use measurements::Measurements;
 pub use report::Report;
 
+use crate::error::Error;
 use std::io::Write;
-use std::process::ExitCode;
 
-/// Runs the generator; the exit status is non-zero when any connection
-/// failed or any reply failed verification.
-pub fn run(args: &LoadArgs) -> ExitCode {
-    let config = match LoadConfig::from_args(args) {
-        Ok(c) => c,
-        Err(e) => return crate::cli::fail(&format!("load: {e}")),
-    };
+/// Runs the generator; an error also when any connection failed or any
+/// reply failed verification ([`Error::LoadFailed`], after the report).
+pub fn run(args: &LoadArgs) -> Result<(), Error> {
+    let config = LoadConfig::from_args(args).map_err(|e| format!("load: {e}"))?;
     let (old, soft, hard) = crate::limits::raise_nofile();
     log::info!("open-file limit: soft {old} -> {soft}, hard {hard}");
     if args.workers > 1 {
@@ -70,36 +67,30 @@ pub fn run(args: &LoadArgs) -> ExitCode {
     }
     let needed = config.conns as u64 + config::FD_RESERVE;
     if needed > soft {
-        return crate::cli::fail(&format!(
+        return Err(format!(
             "load: {} connections need {needed} file descriptors, the limit is {soft} \
              (raise it with `ulimit -n`, or spread them with --workers)",
             config.conns
-        ));
+        )
+        .into());
     }
-    let engine = match engine::Engine::new(config.clone()) {
-        Ok(e) => e,
-        Err(e) => return crate::cli::fail(&format!("load: {e}")),
-    };
-    let measurements = match engine.run() {
-        Ok(m) => m,
-        Err(e) => return crate::cli::fail(&format!("load: event loop failed: {e}")),
-    };
+    let engine = engine::Engine::new(config.clone()).map_err(|e| format!("load: {e}"))?;
+    let measurements = engine
+        .run()
+        .map_err(|e| format!("load: event loop failed: {e}"))?;
     if args.report_measurements {
         // A worker: the parent merges and reports.
-        return match serde_json::to_string(&measurements) {
-            Ok(json) => {
-                println!("measurements {json}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => crate::cli::fail(&format!("load: cannot encode measurements: {e}")),
-        };
+        let json = serde_json::to_string(&measurements)
+            .map_err(|e| format!("load: cannot encode measurements: {e}"))?;
+        println!("measurements {json}");
+        return Ok(());
     }
     finish(&config, &measurements)
 }
 
 /// Prints the report of a finished run (one process or merged workers);
-/// the exit status says whether anything failed.
-fn finish(config: &LoadConfig, measurements: &Measurements) -> ExitCode {
+/// an error if anything failed.
+fn finish(config: &LoadConfig, measurements: &Measurements) -> Result<(), Error> {
     let report = Report::new(config, measurements);
     if report.generator.saturated {
         eprintln!(
@@ -117,9 +108,8 @@ fn finish(config: &LoadConfig, measurements: &Measurements) -> ExitCode {
         print!("{}", report.human());
     }
     if report.failed() {
-        eprintln!("sockloop load: FAILED: {}", report.failure_summary());
-        ExitCode::FAILURE
+        Err(Error::LoadFailed(report.failure_summary()))
     } else {
-        ExitCode::SUCCESS
+        Ok(())
     }
 }

@@ -124,8 +124,10 @@ impl Engine {
         .filter(|(n, _)| *n > 0)
         .map(|(n, how)| format!("{n} {how}"))
         .collect();
-        let worker =
-            crate::workers::worker_index().map_or(String::new(), |i| format!("worker {i}: "));
+        let worker = self
+            .cfg
+            .worker
+            .map_or(String::new(), |i| format!("worker {i}: "));
         eprintln!(
             "sockloop load: {worker}all {conns} connections failed ({}); stopping",
             ways.join(", ")

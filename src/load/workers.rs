@@ -10,27 +10,34 @@
 //! reaches only this parent (workers run in their own process group); it
 //! forwards one SIGTERM, and the workers end their windows early and still
 //! report.
+//!
+//! A worker's command line is this process's own flags, passed through as
+//! given, with its shares and the worker-only flags in place of the
+//! parent's ([`worker_args`]); the tests below check that every `load`
+//! flag reaches a worker.
 
 use super::config::{LoadArgs, LoadConfig};
 use super::live::{LiveMerge, LiveTo, PROGRESS_PREFIX, Progress};
 use super::measurements::Measurements;
-use crate::workers::{Pool, WorkerLine, terminate};
-use clap::ValueEnum;
-use std::process::ExitCode;
+use crate::error::Error;
+use crate::workers::{Pool, WorkerLine, own_flags, terminate, worker_command_line};
+use clap::{Args, Command};
+use std::ffi::OsString;
 use std::time::Duration;
 
 /// Runs the workers and reports their merged measurements.
-pub fn run(args: &LoadArgs, config: &LoadConfig) -> ExitCode {
-    let mut pool = match Pool::new() {
-        Ok(p) => p,
-        Err(e) => return crate::cli::fail(&format!("load: cannot set up workers: {e}")),
-    };
+pub fn run(args: &LoadArgs, config: &LoadConfig) -> Result<(), Error> {
+    let mut pool = Pool::new().map_err(|e| format!("load: cannot set up workers: {e}"))?;
     let n = usize::from(args.workers);
     let share = |i: usize| config.conns / n + usize::from(i < config.conns % n);
+    // Each worker's command line starts from this process's own flags.
+    let parent_flags = own_flags();
     for index in 0..n {
-        if let Err(e) = pool.spawn(index, &worker_args(args, config, share(index), index)) {
+        let started = worker_args(&parent_flags, config, args.workers, share(index), index)
+            .and_then(|worker| pool.spawn(index, &worker).map_err(|e| e.to_string()));
+        if let Err(e) = started {
             pool.stop_all();
-            return crate::cli::fail(&format!("load: cannot start worker {index}: {e}"));
+            return Err(format!("load: cannot start worker {index}: {e}").into());
         }
     }
     let mut merged = Measurements::default();
@@ -90,49 +97,150 @@ pub fn run(args: &LoadArgs, config: &LoadConfig) -> ExitCode {
     super::finish(config, &merged)
 }
 
-/// The command line of worker `index`: the parent's settings with its share
-/// of the connections and of the connect rate.
-fn worker_args(args: &LoadArgs, config: &LoadConfig, conns: usize, index: usize) -> Vec<String> {
-    let service = args
-        .service
-        .to_possible_value()
-        .map_or_else(|| "echo".to_owned(), |v| v.get_name().to_owned());
-    let mut out: Vec<String> = vec![
-        "load".into(),
-        "--service".into(),
-        service,
-        "--target".into(),
-        config.target.to_string(),
-        "--conns".into(),
-        conns.to_string(),
-        "--connect-rate".into(),
-        (args.connect_rate / f64::from(args.workers)).to_string(),
-        "--connect-timeout".into(),
-        args.connect_timeout.as_secs_f64().to_string(),
-        "--duration".into(),
-        args.duration.as_secs_f64().to_string(),
-        "--drain-timeout".into(),
-        args.drain_timeout.as_secs_f64().to_string(),
-        "--depth".into(),
-        args.depth.to_string(),
-        "--size".into(),
-        args.size.to_string(),
-        "--user".into(),
-        args.user.clone(),
-        "--report-measurements".into(),
+/// The flags a worker does not take from the parent as given: `--workers`
+/// (a worker is one process), its share of `--conns` and `--connect-rate`,
+/// the target the parent resolved once (a name might resolve differently in
+/// each worker), its own `--hdr-log` file, and the flags only a parent sets.
+const NOT_PASSED: [&str; 7] = [
+    "workers",
+    "conns",
+    "connect-rate",
+    "target",
+    "hdr-log",
+    "report-measurements",
+    "worker-index",
+];
+
+/// The arguments of worker `index` of `workers`: the parent's own flags
+/// (`parent_flags`: its arguments after `load`) as it was given them
+/// ([`worker_command_line`]), with its share of the connections and of the
+/// connect rate, the resolved target, its own `--hdr-log` file, and the
+/// worker-only flags.
+fn worker_args(
+    parent_flags: &[OsString],
+    config: &LoadConfig,
+    workers: u16,
+    conns: usize,
+    index: usize,
+) -> Result<Vec<OsString>, String> {
+    let mut worker: Vec<OsString> = vec![
+        format!("--target={}", config.target).into(),
+        format!("--conns={conns}").into(),
+        format!(
+            "--connect-rate={}",
+            config.connect_rate / f64::from(workers)
+        )
+        .into(),
     ];
-    if let Some(rate) = args.rate {
-        out.extend(["--rate".into(), rate.to_string()]);
-    }
-    if let Some(source) = &args.source {
-        out.extend(["--source".into(), source.clone()]);
-    }
-    if args.idle {
-        out.push("--idle".into());
-    }
-    if let Some(path) = &args.hdr_log {
+    if let Some(path) = &config.hdr_log {
         // One log per worker: interval logs merge with HdrHistogram tools.
-        out.extend(["--hdr-log".into(), format!("{}.{index}", path.display())]);
+        let mut flag = OsString::from("--hdr-log=");
+        flag.push(path);
+        flag.push(format!(".{index}"));
+        worker.push(flag);
     }
-    out
+    worker.push("--report-measurements".into());
+    worker.push(format!("--worker-index={index}").into());
+    let flags = LoadArgs::augment_args(Command::new("load"));
+    worker_command_line(flags, parent_flags, &NOT_PASSED, worker)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{ArgAction, FromArgMatches};
+    use std::path::PathBuf;
+
+    /// A value other than its default for every `load` flag, by long name
+    /// (no values: a switch). A flag added to `LoadArgs` without a sample
+    /// here fails `every_load_flag_reaches_a_worker`.
+    const SAMPLES: &[(&str, &[&str])] = &[
+        ("service", &["greet"]),
+        ("target", &["127.0.0.2"]),
+        ("conns", &["9"]),
+        ("connect-rate", &["30"]),
+        ("connect-timeout", &["1.5"]),
+        ("drain-timeout", &["0"]),
+        ("duration", &["0.5"]),
+        ("depth", &["4"]),
+        ("rate", &["20"]),
+        ("size", &["32"]),
+        ("user", &["bob:-pw"]),
+        ("source", &["127.0.0.2-127.0.0.3"]),
+        ("idle", &[]),
+        ("json", &[]),
+        ("hdr-log", &["/tmp/run.hlog"]),
+        ("workers", &["3"]),
+        ("report-measurements", &[]),
+        ("worker-index", &["7"]),
+    ];
+
+    /// `--NAME VALUE` for each sample value (`--NAME` for a switch), but
+    /// for the flag `left_out`.
+    fn flags_of(samples: &[(&str, &[&str])], left_out: &str) -> Vec<OsString> {
+        let mut out = Vec::new();
+        for (long, values) in samples.iter().filter(|(long, _)| *long != left_out) {
+            if values.is_empty() {
+                out.push(format!("--{long}").into());
+            }
+            for value in *values {
+                out.extend([format!("--{long}").into(), OsString::from(value)]);
+            }
+        }
+        out
+    }
+
+    /// The flags as `sockloop load` parses them.
+    #[track_caller]
+    fn parse(flags: &[OsString]) -> LoadArgs {
+        let argv = std::iter::once(OsString::from("load")).chain(flags.iter().cloned());
+        let command = LoadArgs::augment_args(Command::new("load"));
+        let matches = command.try_get_matches_from(argv).expect("flags parse");
+        LoadArgs::from_arg_matches(&matches).expect("flags parse")
+    }
+
+    #[test]
+    fn every_load_flag_has_a_sample_that_is_not_its_default() {
+        let defaults = parse(&[]);
+        for arg in LoadArgs::augment_args(Command::new("load")).get_arguments() {
+            if matches!(arg.get_action(), ArgAction::Help | ArgAction::Version) {
+                continue;
+            }
+            let long = arg.get_long().expect("every load flag has a long name");
+            let sample = SAMPLES.iter().find(|(name, _)| *name == long);
+            let sample = sample.unwrap_or_else(|| {
+                panic!("--{long} has no sample in SAMPLES: add one, and see that workers get it")
+            });
+            assert_ne!(
+                parse(&flags_of(&[*sample], "")),
+                defaults,
+                "--{long}'s sample"
+            );
+        }
+    }
+
+    /// A worker parses the parent's settings back, every flag's sample
+    /// included, with its shares, the resolved target, its own log file and
+    /// the worker-only flags instead of the parent's. `--rate` and `--idle`
+    /// exclude each other, so each is left out of one parent.
+    #[test]
+    fn every_load_flag_reaches_a_worker() {
+        for left_out in ["rate", "idle"] {
+            let parent_flags = flags_of(SAMPLES, left_out);
+            let parent = parse(&parent_flags);
+            let config = LoadConfig::from_args(&parent).unwrap();
+            let worker = worker_args(&parent_flags, &config, parent.workers, 4, 1).unwrap();
+            assert_eq!(worker[0], "load");
+
+            let mut expected = parent;
+            expected.target = Some("127.0.0.2:7001".into());
+            expected.conns = 4;
+            expected.connect_rate = 10.0;
+            expected.hdr_log = Some(PathBuf::from("/tmp/run.hlog.1"));
+            expected.workers = 1;
+            expected.report_measurements = true;
+            expected.worker_index = Some(1);
+            assert_eq!(parse(&worker[1..]), expected, "{worker:?}");
+        }
+    }
 }

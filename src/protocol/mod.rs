@@ -2,8 +2,11 @@
 //!
 //! Each TCP connection owns one [`Session`]: bytes and a [`Ctx`] (time,
 //! randomness, credentials) go in, reply bytes and a [`Verdict`] come out.
-//! Only the event loop ([`crate::server`]) touches sockets; it hands every
-//! chunk it reads to [`Session::feed`] and writes whatever lands in `out`.
+//! Only the event loop (`server`) touches sockets; it hands every chunk it
+//! reads to [`Session::feed`] and writes whatever lands in `out`.
+//! Sessions report what happened ([`Ctx::tally`]) and the loop counts it:
+//! this module sits below everything else in the crate and uses nothing
+//! from it but [`crate::framing`] (`scripts/check-cycles.sh` checks that).
 //! That split is what lets every protocol be tested byte-for-byte without a
 //! socket, and what keeps the loop readable in one sitting.
 //!
@@ -46,9 +49,21 @@ pub enum Service {
 }
 
 impl Service {
-    /// The six tutorial services, in the order `serve` binds and prints
-    /// them ([`Service::Metrics`] is an operator endpoint, not one of them).
-    pub const ALL: [Service; 6] = [
+    /// Every service, each once, in the order `serve` binds and prints
+    /// them: the tutorial's six, then the metrics endpoint.
+    pub const ALL: [Service; 7] = [
+        Service::Echo,
+        Service::Greet,
+        Service::Login,
+        Service::Command,
+        Service::UdpEcho,
+        Service::UdpLog,
+        Service::Metrics,
+    ];
+
+    /// The six services of the socket tutorial: [`Service::ALL`] without
+    /// the metrics endpoint, which is the operator's, off by default.
+    pub const TUTORIAL: [Service; 6] = [
         Service::Echo,
         Service::Greet,
         Service::Login,
@@ -56,6 +71,11 @@ impl Service {
         Service::UdpEcho,
         Service::UdpLog,
     ];
+
+    /// The service called `name` on the command line (see [`Service::name`]).
+    pub fn from_name(name: &str) -> Option<Service> {
+        Service::ALL.into_iter().find(|s| s.name() == name)
+    }
 
     /// The service's name as used on the command line and in `listening` lines.
     pub fn name(self) -> &'static str {
@@ -176,8 +196,8 @@ pub struct Tally {
 }
 
 /// Everything a protocol needs from the outside world, passed in so that tests
-/// control it: the wall clock, randomness, credentials, options, and the
-/// counters (read by the metrics endpoint, added to through `tally`).
+/// control it: the wall clock, randomness, credentials, options, the
+/// metrics body; and what the call answered, for the caller to count.
 pub struct Ctx<'a> {
     /// The local wall-clock time, asked for only when a reply needs it (`T`).
     pub wall_clock: fn() -> DateTime<FixedOffset>,
@@ -187,8 +207,10 @@ pub struct Ctx<'a> {
     pub credentials: &'a Credentials,
     /// Whether `E` also stops the server.
     pub allow_remote_shutdown: bool,
-    /// The server's counters as of this loop turn (for `GET /metrics`).
-    pub stats: &'a crate::stats::Stats,
+    /// The metrics endpoint's body (the Prometheus text), rendered by the
+    /// caller when a scrape asks for it: the server owns the counters, the
+    /// endpoint knows only HTTP.
+    pub exposition: &'a dyn Fn() -> String,
     /// What this call answered; the caller adds it to its counters.
     pub tally: Tally,
 }
@@ -365,17 +387,20 @@ pub(crate) mod testing {
         DateTime::parse_from_rfc3339("2026-11-28T12:34:56+01:00").unwrap()
     }
 
+    /// The metrics body [`with_ctx`] hands out: a stand-in for the
+    /// server's exposition, which the endpoint must send unchanged.
+    pub const EXPOSITION: &str = "sockloop_connections_active 0\n";
+
     /// Runs `f` with a deterministic context.
     pub fn with_ctx<R>(allow_remote_shutdown: bool, f: impl FnOnce(&mut Ctx<'_>) -> R) -> R {
         let mut rng = SmallRng::seed_from_u64(7);
         let credentials = Credentials::default_tutorial();
-        let stats = crate::stats::Stats::default();
         let mut ctx = Ctx {
             wall_clock: fixed_clock,
             rng: &mut rng,
             credentials: &credentials,
             allow_remote_shutdown,
-            stats: &stats,
+            exposition: &|| EXPOSITION.to_owned(),
             tally: Tally::default(),
         };
         f(&mut ctx)
@@ -451,6 +476,17 @@ mod tests {
         let (out, fed) = feed_all(&mut s, b"\x00\xffno\nframing");
         assert_eq!(out, b"\x00\xffno\nframing");
         assert_eq!(fed.consumed, 12);
+    }
+
+    #[test]
+    fn every_service_is_listed_once_and_found_by_name() {
+        for (i, service) in Service::ALL.into_iter().enumerate() {
+            assert!(!Service::ALL[..i].contains(&service), "{service} twice");
+            assert_eq!(Service::from_name(service.name()), Some(service));
+        }
+        assert!(Service::TUTORIAL.iter().all(|s| Service::ALL.contains(s)));
+        assert!(!Service::TUTORIAL.contains(&Service::Metrics));
+        assert_eq!(Service::from_name("nope"), None);
     }
 
     #[test]

@@ -24,16 +24,18 @@ mod accept;
 mod bind;
 mod conn;
 mod deadlines;
+mod metrics;
 mod refused;
 mod shutdown;
+pub mod stats;
 mod tcp;
 mod timers;
 mod udp;
 
-pub use crate::stats::Stats;
 pub use accept::ERR_SERVER_FULL;
 pub use bind::{BindError, Bound, LISTEN_BACKLOG, bind_all, bind_shared};
 pub use refused::{REFUSED_LINGER_MAX, REFUSED_LINGER_MS};
+pub use stats::Stats;
 
 use crate::config::{ConfigError, ServeConfig};
 use crate::protocol::Service;

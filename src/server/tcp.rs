@@ -9,11 +9,11 @@
 //! Each readiness rule is commented where it is applied.
 
 use super::conn::{Conn, Phase, ReadOutcome, read_some};
+use super::metrics;
 use super::{Entry, Server};
 use crate::config::ServeConfig;
 use crate::protocol::{CloseReason, Ctx, Service, Session, Tally, Verdict, local_now};
 use crate::readiness::write_some;
-use crate::stats::Stats;
 use rand::rngs::SmallRng;
 use std::io;
 use std::net::Shutdown;
@@ -126,7 +126,8 @@ impl Server {
             stats.count(Service::Echo, &one);
             write_and_queue(conn, new)
         } else {
-            let mut ctx = protocol_ctx(config, rng, stats);
+            let exposition = || metrics::render(stats, config.worker);
+            let mut ctx = protocol_ctx(config, rng, &exposition);
             reply.clear();
             let budget = config.output_cap.saturating_sub(conn.pending());
             let consumed = if conn.input.is_empty() {
@@ -212,7 +213,8 @@ impl Server {
         let Some(Entry::Conn(conn)) = entries.get_mut(key) else {
             return;
         };
-        let mut ctx = protocol_ctx(config, rng, stats);
+        let exposition = || metrics::render(stats, config.worker);
+        let mut ctx = protocol_ctx(config, rng, &exposition);
         reply.clear();
         let rest = std::mem::take(&mut conn.input);
         let verdict = conn.session.finish(&rest, &mut ctx, reply);
@@ -338,14 +340,19 @@ impl Server {
 }
 
 /// What the protocols get from the server: the real clock, the loop's rng,
-/// the settings, and this turn's counters.
-fn protocol_ctx<'a>(config: &'a ServeConfig, rng: &'a mut SmallRng, stats: &'a Stats) -> Ctx<'a> {
+/// the settings, and this turn's counters as Prometheus text (rendered only
+/// when a scrape asks for them).
+fn protocol_ctx<'a>(
+    config: &'a ServeConfig,
+    rng: &'a mut SmallRng,
+    exposition: &'a dyn Fn() -> String,
+) -> Ctx<'a> {
     Ctx {
         wall_clock: local_now,
         rng,
         credentials: &config.credentials,
         allow_remote_shutdown: config.allow_remote_shutdown,
-        stats,
+        exposition,
         tally: Tally::default(),
     }
 }

@@ -21,8 +21,9 @@
 //! to `HEAD` is the same head without the body (RFC 9110 9.3.2). The line
 //! framing is the other services' ([`crate::framing`]) with this endpoint's
 //! own limits, so `--max-line` (a setting for the tutorial services) does
-//! not apply here. The responses are written by `metrics/response.rs`, the
-//! body by [`crate::metrics::render`].
+//! not apply here. The responses are written by `metrics/response.rs`; the
+//! body of a `200` is the caller's ([`Ctx::exposition`]): the server owns
+//! the counters and renders them, this endpoint only speaks HTTP.
 //!
 //! # States
 //! ```text
@@ -170,7 +171,7 @@ fn is_field_line(line: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::testing::with_ctx;
+    use crate::protocol::testing::{EXPOSITION, with_ctx};
     use crate::protocol::{CloseReason, Session};
 
     /// Feeds `head` in one piece to a new metrics session; returns the
@@ -210,6 +211,7 @@ mod tests {
             )
         );
         assert!(body.contains("sockloop_connections_active 0\n"), "{body}");
+        assert_eq!(body, EXPOSITION, "the caller's exposition, unchanged");
         assert_eq!(v, Verdict::Close(CloseReason::Bye));
         assert_eq!(status, Some(Status::Ok));
     }

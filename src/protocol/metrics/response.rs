@@ -107,7 +107,7 @@ pub(super) fn error(status: Status) -> Answer {
 pub(super) fn respond(answer: Answer, ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Verdict {
     let status = answer.status;
     let (content_type, body) = match status {
-        Status::Ok => (EXPOSITION_TYPE, crate::metrics::render(ctx.stats)),
+        Status::Ok => (EXPOSITION_TYPE, (ctx.exposition)()),
         other => ("text/plain; charset=utf-8", other.explanation().to_owned()),
     };
     // RFC 9110 6.6.1: an origin server with a clock sends Date in 2xx-4xx.

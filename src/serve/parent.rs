@@ -1,106 +1,45 @@
-//! `sockloop serve`: one process, or a supervisor of `--workers N`.
-//!
-//! One process: bind, print the `listening` lines, run the loop. With
-//! `--workers N > 1` this process becomes the parent described in
-//! [`crate::workers`]: it binds every worker's sockets ([`bind_for_workers`])
-//! and each worker runs the one-process path on the sockets it inherited
-//! (`--listen-fd`).
+//! The `serve --workers N` parent: binds every worker's sockets, starts
+//! the workers on them, prints the `listening` lines once, supervises, and
+//! sums the workers' counters at the end. It never touches a client socket;
+//! starting and reaping processes is [`crate::workers::Pool`]'s.
 
-use crate::cli::ServeArgs;
-use crate::flags::{Endpoint, fail, show_secs};
+use super::ServeArgs;
+use super::worker_flags::worker_args;
+use crate::error::Error;
 use crate::protocol::Service;
-use crate::server::{BindError, Bound, Server, Stats, bind_all, bind_shared};
-use crate::workers::{Pool, RESTART_INTERVAL, WorkerLine};
-use std::io::Write;
+use crate::server::{BindError, Bound, Stats, bind_all, bind_shared};
+use crate::workers::{Pool, RESTART_INTERVAL, WorkerLine, own_flags};
+use std::ffi::OsString;
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 /// How long the parent waits for a worker's `listening` lines.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Runs `serve` with the given flags.
-pub fn run(args: &ServeArgs) -> ExitCode {
-    let (old, soft, hard) = crate::limits::raise_nofile();
-    log::info!("open-file limit: soft {old} -> {soft}, hard {hard}");
-    if args.workers > 1 {
-        return supervise(args);
-    }
-    let mut config = match args.to_config() {
-        Ok(c) => c,
-        Err(e) => return fail(&e),
-    };
-    config.reuse_port = args.reuse_port;
-    log::info!(
-        "max-conns {}, max-line {}, idle-timeout {}",
-        config.max_conns,
-        config.max_line,
-        config.idle_timeout.map_or("never".to_owned(), show_secs)
-    );
-    let server = if args.listen_fds.is_empty() {
-        Server::bind(config)
-    } else {
-        Server::adopt(config, &args.listen_fds)
-    };
-    let server = match server {
-        Ok(s) => s,
-        Err(e) => return fail(&e.to_string()),
-    };
-    let mut stdout = std::io::stdout().lock();
-    for (service, addr) in server.listening() {
-        // The exact format tests, scripts and the worker parent wait for.
-        let _ = writeln!(stdout, "listening {} {} {}", service, service.proto(), addr);
-    }
-    let _ = stdout.flush();
-    drop(stdout);
-    match server.run() {
-        Ok(stats) => {
-            if args.report_stats {
-                // For the worker parent: one machine-readable line at exit.
-                if let Ok(json) = serde_json::to_string(&stats) {
-                    println!("stats {json}");
-                }
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(&format!("event loop failed: {e}")),
-    }
-}
-
 /// The worker parent: start, print, supervise, stop, sum.
-fn supervise(args: &ServeArgs) -> ExitCode {
-    let config = match args.to_config() {
-        Ok(c) => c,
-        Err(e) => return fail(&e),
-    };
+pub(super) fn supervise(args: &ServeArgs) -> Result<(), Error> {
+    let config = args.to_config()?;
     // Fail in the parent, once, with the same message a single process gives.
-    if let Err(e) = config.validate() {
-        return fail(&e.to_string());
-    }
+    config.validate().map_err(|e| e.to_string())?;
     let workers = usize::from(args.workers);
+    // Each worker's command line starts from this process's own flags.
+    let parent_flags = own_flags();
     // Every socket is bound here, before any worker starts: a port in use
     // is one error line and exit status 1, as without workers.
-    let sockets = match bind_for_workers(&config.listeners, workers) {
-        Ok(s) => s,
-        Err(e) => return fail(&e.to_string()),
-    };
-    let mut pool = match Pool::new() {
-        Ok(p) => p,
-        Err(e) => return fail(&format!("cannot set up workers: {e}")),
-    };
+    let sockets = bind_for_workers(&config.listeners, workers).map_err(|e| e.to_string())?;
+    let mut pool = Pool::new().map_err(|e| format!("cannot set up workers: {e}"))?;
     let expected = config.listeners.len();
     for (index, own) in sockets.iter().enumerate() {
-        if let Err(e) = start_worker(&mut pool, args, own, index) {
+        if let Err(e) = start_worker(&mut pool, &parent_flags, own, index) {
             pool.stop_all();
-            return fail(&format!("cannot start worker {index}: {e}"));
+            return Err(format!("cannot start worker {index}: {e}").into());
         }
         // Its `listening` lines say it took the sockets over and serves.
         if !await_listening(&pool, expected) {
             pool.stop_all();
-            return fail(&format!(
-                "worker {index} did not start (see its error above)"
-            ));
+            return Err(format!("worker {index} did not start (see its error above)").into());
         }
     }
     // The service ports are shared (print worker 0's); each worker's
@@ -144,7 +83,7 @@ fn supervise(args: &ServeArgs) -> ExitCode {
                 std::thread::sleep(RESTART_INTERVAL);
             }
             // The same sockets again: what queued on them meanwhile is served.
-            if let Err(e) = start_worker(&mut pool, args, &sockets[index], index) {
+            if let Err(e) = start_worker(&mut pool, &parent_flags, &sockets[index], index) {
                 log::error!("cannot restart worker {index}: {e}");
             }
         }
@@ -171,7 +110,7 @@ fn supervise(args: &ServeArgs) -> ExitCode {
         "shutdown complete ({} workers, {killed} killed): {totals}",
         args.workers
     );
-    ExitCode::SUCCESS
+    Ok(())
 }
 
 /// Reads `listening SERVICE PROTO ADDR` lines until `expected` arrived;
@@ -197,11 +136,7 @@ pub fn parse_listening(line: &str) -> Option<(Service, SocketAddr)> {
     if words.next()? != "listening" {
         return None;
     }
-    let name = words.next()?;
-    let service = Service::ALL
-        .into_iter()
-        .chain([Service::Metrics])
-        .find(|s| s.name() == name)?;
+    let service = Service::from_name(words.next()?)?;
     let _proto = words.next()?;
     Some((service, words.next()?.parse().ok()?))
 }
@@ -246,69 +181,17 @@ pub fn bind_for_workers(
 /// Starts (or restarts) worker `index` on its sockets `own`.
 fn start_worker(
     pool: &mut Pool,
-    args: &ServeArgs,
+    parent_flags: &[OsString],
     own: &[Bound],
     index: usize,
-) -> std::io::Result<()> {
+) -> io::Result<()> {
+    let mut sockets = Vec::with_capacity(own.len());
+    for bound in own {
+        sockets.push((bound.service(), bound.local_addr()?, bound.raw_fd()));
+    }
+    let args = worker_args(parent_flags, &sockets, index).map_err(io::Error::other)?;
     let fds: Vec<RawFd> = own.iter().map(Bound::raw_fd).collect();
-    pool.spawn_inheriting(index, &worker_args(args, own)?, &fds)
-}
-
-/// `SERVICE=FD` (the hidden `--listen-fd`): a socket inherited from the
-/// worker parent.
-pub fn parse_listen_fd(s: &str) -> Result<(Service, RawFd), String> {
-    let (name, fd) = s
-        .split_once('=')
-        .ok_or_else(|| format!("{s:?}: expected SERVICE=FD"))?;
-    let service = Service::ALL
-        .into_iter()
-        .chain([Service::Metrics])
-        .find(|s| s.name() == name)
-        .ok_or_else(|| format!("{name:?}: not a service"))?;
-    let fd = fd
-        .parse::<RawFd>()
-        .ok()
-        .filter(|fd| *fd > 2)
-        .ok_or_else(|| format!("{fd:?}: not a descriptor number above 2"))?;
-    Ok((service, fd))
-}
-
-/// The command line of a worker serving on `own`: the parent's settings,
-/// its sockets' addresses and descriptors, and a stats line at exit.
-fn worker_args(args: &ServeArgs, own: &[Bound]) -> std::io::Result<Vec<String>> {
-    let mut out = vec!["serve".to_string()];
-    for service in Service::ALL.into_iter().chain([Service::Metrics]) {
-        let addr = match own.iter().find(|b| b.service() == service) {
-            Some(bound) => {
-                out.push("--listen-fd".into());
-                out.push(format!("{}={}", service.name(), bound.raw_fd()));
-                Some(bound.local_addr()?)
-            }
-            None => None,
-        };
-        out.push(format!("--{}", service.name()));
-        out.push(Endpoint(addr).to_string());
-    }
-    out.extend([
-        "--stats-interval".into(),
-        args.stats_interval.as_secs_f64().to_string(),
-    ]);
-    if let Some(n) = args.max_conns {
-        out.extend(["--max-conns".into(), n.to_string()]);
-    }
-    out.extend(["--max-line".into(), args.max_line.to_string()]);
-    out.extend([
-        "--idle-timeout".into(),
-        args.idle_timeout.as_secs_f64().to_string(),
-    ]);
-    for user in &args.users {
-        out.extend(["--user".into(), user.clone()]);
-    }
-    if args.allow_remote_shutdown {
-        out.push("--allow-remote-shutdown".into());
-    }
-    out.push("--report-stats".into());
-    Ok(out)
+    pool.spawn_inheriting(index, &args, &fds)
 }
 
 #[cfg(test)]

@@ -1,19 +1,23 @@
 //! The Prometheus text exposition (format 0.0.4) of the server's counters.
 //!
-//! Rendered on demand by the metrics endpoint ([`crate::protocol::metrics`])
-//! from [`Stats`]; nothing is kept between scrapes. With `--workers`, each
-//! worker serves its own endpoint and labels every sample `worker="N"`.
+//! Rendered by the loop from [`Stats`] when the metrics endpoint
+//! ([`crate::protocol::metrics`], which knows HTTP but not the counters)
+//! asks for its body through `Ctx::exposition` (`tcp.rs`); nothing is kept
+//! between scrapes. With `--workers`, each worker serves its own endpoint
+//! and labels every sample `worker="N"`, N from its configuration
+//! ([`crate::config::ServeConfig::worker`]).
 //! Label values are snake_case, as Prometheus's own are
 //! (`reason="line_too_long"`, `reason="loop_guard"`).
 
+use super::stats::{Stats, TCP_SERVICES};
 use crate::protocol::CloseReason;
 use crate::protocol::metrics::Status;
-use crate::stats::{Stats, TCP_SERVICES};
 use std::fmt::Write;
 
-/// The exposition text of `stats`.
-pub fn render(stats: &Stats) -> String {
-    let worker = crate::workers::worker_index().map(|w| format!("worker=\"{w}\""));
+/// The exposition text of `stats`, every sample labelled `worker="N"` for
+/// worker N of a `--workers` parent.
+pub fn render(stats: &Stats, worker: Option<u16>) -> String {
+    let worker = worker.map(|w| format!("worker=\"{w}\""));
     let mut out = Exposition {
         text: String::with_capacity(4096),
         worker,
@@ -247,7 +251,7 @@ mod tests {
         let mut stats = Stats::default();
         stats.opened(crate::protocol::Service::Greet);
         stats.closed(crate::protocol::Service::Greet, CloseReason::Idle);
-        let text = render(&stats);
+        let text = render(&stats, None);
         assert!(text.contains("# TYPE sockloop_connections_accepted_total counter\n"));
         assert!(text.contains("sockloop_connections_accepted_total 1\n"));
         assert!(text.contains("sockloop_connections_closed_total{reason=\"idle\"} 1\n"));
@@ -262,7 +266,7 @@ mod tests {
     /// Prometheus's usual style: every label value is snake_case.
     #[test]
     fn label_values_are_snake_case() {
-        let text = render(&Stats::default());
+        let text = render(&Stats::default(), Some(3));
         for value in text.split('"').skip(1).step_by(2) {
             assert!(
                 value

@@ -21,7 +21,15 @@
 //! queued on its socket meanwhile are served, not reset. It closes them
 //! before stopping the workers, so a stopping server refuses new
 //! connections instead of queueing them.
+//!
+//! A worker's command line is the parent's own flags passed through, with
+//! the worker's own appended ([`worker_command_line`], `command_line.rs`).
 
+mod command_line;
+
+pub use command_line::{own_flags, worker_command_line};
+
+use std::ffi::OsString;
 use std::io::{self, BufRead, BufReader};
 use std::os::fd::RawFd;
 use std::os::unix::process::CommandExt;
@@ -30,9 +38,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
-
-/// The environment variable that tells a process it is worker N.
-pub const WORKER_ENV: &str = "SOCKLOOP_WORKER";
 
 /// How long the parent waits for workers to exit after forwarding a signal
 /// before killing them (the workers' own grace period is 2 s).
@@ -93,7 +98,7 @@ impl Pool {
     }
 
     /// Starts worker `index` running this binary with `args`.
-    pub fn spawn(&mut self, index: usize, args: &[String]) -> io::Result<()> {
+    pub fn spawn(&mut self, index: usize, args: &[OsString]) -> io::Result<()> {
         self.spawn_inheriting(index, args, &[])
     }
 
@@ -102,7 +107,7 @@ impl Pool {
     pub fn spawn_inheriting(
         &mut self,
         index: usize,
-        args: &[String],
+        args: &[OsString],
         inherit: &[RawFd],
     ) -> io::Result<()> {
         let inherit = inherit.to_vec();
@@ -136,7 +141,6 @@ impl Pool {
         }
         let mut child = command
             .args(args)
-            .env(WORKER_ENV, index.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -218,9 +222,4 @@ pub fn terminate(child: &Child) {
             libc::kill(pid, libc::SIGTERM);
         }
     }
-}
-
-/// This process's worker index, if it was started by a [`Pool`].
-pub fn worker_index() -> Option<usize> {
-    std::env::var(WORKER_ENV).ok()?.parse().ok()
 }

@@ -2,7 +2,9 @@
 //!
 //! Plain integers bumped by the event loop as things happen; nothing here
 //! does IO or takes time. The shutdown summary, the `--stats-interval` line
-//! and the Prometheus exposition ([`crate::metrics`]) all read these fields.
+//! and the Prometheus exposition (`metrics.rs`) all read these fields. They
+//! live with the server, which owns them; the protocols only report what
+//! happened ([`crate::protocol::Tally`]) and the loop counts it here.
 //!
 //! The metrics endpoint's own connections are counted apart
 //! ([`Stats::metrics`]): a scrape must not move the counters it reads, or
