@@ -1,8 +1,8 @@
 //! A running `sockloop serve`: its addresses, its stderr log, signals and
-//! exit, and what /proc says about it (RSS, CPU time, descriptors).
+//! exit, and what /proc says about it (RSS, descriptors).
 
-use super::IO_TIMEOUT;
 use super::spawn::Builder;
+use super::{IO_TIMEOUT, UDP_RESEND};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::unix::process::ExitStatusExt;
@@ -107,16 +107,44 @@ impl Server {
     /// this polls with a deadline; it never assumes a delay is enough.)
     #[track_caller]
     pub fn wait_for_log(&self, needle: &str) -> String {
+        self.log_line_within(needle, IO_TIMEOUT).unwrap_or_else(|| {
+            panic!(
+                "no log line containing {needle:?}; stderr:\n{}",
+                self.stderr()
+            )
+        })
+    }
+
+    /// [`Server::wait_for_log`] for a line caused by a datagram, which UDP
+    /// may drop (e.g. when a burst has filled the server's receive queue):
+    /// calls `send` at the start and again every [`UDP_RESEND`] until the
+    /// line appears. Panics after [`IO_TIMEOUT`].
+    #[track_caller]
+    pub fn wait_for_log_resending(&self, needle: &str, send: impl Fn()) -> String {
         let deadline = Instant::now() + IO_TIMEOUT;
+        while Instant::now() < deadline {
+            send();
+            if let Some(line) = self.log_line_within(needle, UDP_RESEND) {
+                return line;
+            }
+        }
+        panic!(
+            "no log line containing {needle:?}; stderr:\n{}",
+            self.stderr()
+        )
+    }
+
+    /// Polls the stderr log for up to `within` until a line contains `needle`.
+    fn log_line_within(&self, needle: &str, within: Duration) -> Option<String> {
+        let deadline = Instant::now() + within;
         loop {
             let log = self.stderr();
             if let Some(line) = log.lines().find(|l| l.contains(needle)) {
-                return line.to_owned();
+                return Some(line.to_owned());
             }
-            assert!(
-                Instant::now() < deadline,
-                "no log line containing {needle:?}; stderr:\n{log}"
-            );
+            if Instant::now() >= deadline {
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(10));
         }
     }
