@@ -192,31 +192,14 @@ impl Server {
 
     /// The child's resident set size in KiB (VmRSS in /proc/PID/status).
     pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .expect("read /proc/PID/status");
-        let line = status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .expect("VmRSS line");
-        line.split_whitespace()
-            .nth(1)
-            .expect("VmRSS value")
-            .parse()
-            .expect("VmRSS number")
+        proc_status_kib(self.pid(), "VmRSS")
     }
 
-    /// CPU time used by the child so far (user + system), from /proc/PID/stat.
-    pub fn cpu_time(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
-            .expect("read /proc/PID/stat");
-        // Fields after the `(comm)` (which may contain spaces): state is
-        // field 3, utime 14 and stime 15, i.e. indexes 11 and 12 after `)`.
-        let after_comm = &stat[stat.rfind(')').expect("comm") + 2..];
-        let fields: Vec<&str> = after_comm.split_whitespace().collect();
-        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-        // SAFETY: sysconf only reads a system constant.
-        let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
-        Duration::from_millis(ticks * 1000 / per_sec)
+    /// The most the child's resident set has ever been, in KiB (VmHWM, the
+    /// kernel's high-water mark): a peak that a sample taken afterwards
+    /// could miss.
+    pub fn peak_rss_kib(&self) -> u64 {
+        proc_status_kib(self.pid(), "VmHWM")
     }
 
     /// Number of the child's open file descriptors numbered below `limit`
@@ -239,6 +222,25 @@ impl Drop for Server {
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.stderr_path);
     }
+}
+
+/// One `kB` field of /proc/`pid`/status, e.g. `VmRSS`; usable from any
+/// thread (a [`Server`] cannot be shared between threads).
+#[track_caller]
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/PID/status");
+    let line = status
+        .lines()
+        .find(|l| {
+            l.strip_prefix(field)
+                .is_some_and(|rest| rest.starts_with(':'))
+        })
+        .unwrap_or_else(|| panic!("no {field} line in /proc/{pid}/status"));
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or_else(|| panic!("bad {field} line: {line:?}"))
 }
 
 /// Waits up to [`IO_TIMEOUT`] for `child` to exit; `None` if it did not.
