@@ -257,10 +257,12 @@ fn open_loop_sends_on_schedule_and_writes_an_hdr_log() {
         "1",
         "--rate",
         "50",
-        // Slots for 8 owed requests: only a 160 ms stall of this test's
-        // process could leave one unsent at the window's end.
+        // A slot for every request of the window (50 per connection): a
+        // request due while all slots wait for replies is sent only once
+        // one frees, and not at all if the window ends first, so with fewer
+        // slots a stalled server (8 slots: 160 ms) would leave some unsent.
         "--depth",
-        "8",
+        "50",
         "--hdr-log",
         log.to_str().unwrap(),
     ]);
@@ -343,13 +345,18 @@ fn a_corrupted_echo_fails_verification_and_the_run() {
 
 #[test]
 fn a_refused_target_fails_every_connection() {
-    // A port that was just free: bind, note it, close.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
+    // A port bound but not listening: connects are refused, and no other
+    // process (another test's server) can take the port meanwhile, as it
+    // could a port that was closed again.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    socket.bind(&addr.into()).unwrap();
+    let target = socket
         .local_addr()
         .unwrap()
-        .port();
-    let target = format!("127.0.0.1:{port}");
+        .as_socket()
+        .unwrap()
+        .to_string();
     let output = load(&["--target", &target, "-c", "3", "-d", "0.5"]);
     let r = report(&output);
     assert_shape(&r);
@@ -362,6 +369,7 @@ fn a_refused_target_fails_every_connection() {
         stderr.contains("all 3 connections failed (3 could not connect); stopping"),
         "{stderr}"
     );
+    drop(socket);
 }
 
 #[test]

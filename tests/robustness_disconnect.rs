@@ -12,26 +12,24 @@ use std::io::{ErrorKind, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::Duration;
 
-/// Bytes a flooding client tries to send: above what the kernel buffers of
-/// one loopback connection absorb (about 4.4 MiB, see robustness_slow.rs),
-/// so the server ends up with reply bytes it cannot send.
-const FLOOD_BUDGET: usize = 8 << 20;
-
 /// Repeats `unit` (a request) without reading until a write blocks for the
 /// write timeout: from then on the server has replies pending that it
 /// cannot send (it only stops reading once its output is at the cap).
-/// Panics if the budget runs out first.
+/// Panics if [`flood_budget`] (more than the kernel can buffer) runs out
+/// first.
 fn flood_until_blocked(stream: &mut TcpStream, unit: &[u8]) {
+    let budget = flood_budget();
     let chunk = unit.repeat(16 * 1024 / unit.len());
     let mut sent = 0;
-    while sent < FLOOD_BUDGET {
+    while sent < budget {
         match stream.write(&chunk) {
             Ok(n) => sent += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => return,
             Err(e) => panic!("flood write after {sent} bytes: {e}"),
         }
     }
-    panic!("{FLOOD_BUDGET} bytes sent without blocking: no backpressure?");
+    panic!("{budget} bytes sent without blocking: no backpressure?");
 }
 
 /// Floods echo (a big echo reply), greet and command (many small replies)

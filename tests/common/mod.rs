@@ -42,6 +42,12 @@ use std::time::Duration;
 /// build on a busy 2-core machine), short enough that a bug fails the test.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a test waits for the answer to a datagram before sending it
+/// again: UDP may drop a datagram (the server's receive queue is full after
+/// a burst), and a lost probe must not fail a test about something else.
+/// Far above a loopback round trip, even to a busy debug build.
+pub const UDP_RESEND: Duration = Duration::from_millis(200);
+
 /// The services in the order `serve` binds them and its flags are named.
 pub const SERVICES: [&str; 6] = ["echo", "greet", "login", "command", "udp-echo", "udp-log"];
 

@@ -4,6 +4,7 @@
 use super::IO_TIMEOUT;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Connects with [`IO_TIMEOUT`] read and write timeouts and TCP_NODELAY (so
 /// each small write is its own segment, as a split line test wants).
@@ -98,10 +99,15 @@ pub fn exchange(stream: &mut TcpStream, request: &[u8], expected: &[u8]) {
 #[track_caller]
 pub fn expect_closed(stream: &mut TcpStream) {
     let mut buf = [0u8; 256];
-    match stream.read(&mut buf) {
-        Ok(0) => {}
-        Ok(n) => panic!("expected EOF, got {:?}", show(&buf[..n])),
-        Err(e) => panic!("expected EOF, got error: {e}"),
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => panic!("expected EOF, got {:?}", show(&buf[..n])),
+            // A read with a timeout fails with EINTR after the test process
+            // was stopped and continued (signal(7)); it is not an answer.
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => panic!("expected EOF, got error: {e}"),
+        }
     }
 }
 
@@ -110,9 +116,10 @@ pub fn show(bytes: &[u8]) -> String {
     bytes.escape_ascii().to_string()
 }
 
-/// A client with small kernel buffers both ways (16 KiB), so what it sends
-/// and never reads backs up into the server quickly instead of being
-/// absorbed by the kernel. Writes give up after 1 s blocked: a blocked write
+/// A client with small kernel buffers both ways (16 KiB), so that of what
+/// it sends and never reads, the client's own kernel buffers hold little
+/// (the server socket's buffers still hold megabytes: see
+/// [`flood_budget`]). Writes give up after 1 s blocked: a blocked write
 /// means the server stopped reading us, which bounds a flood in time.
 #[track_caller]
 pub fn connect_small_buffers(addr: SocketAddr) -> TcpStream {
@@ -139,18 +146,63 @@ pub fn connect_small_buffers(addr: SocketAddr) -> TcpStream {
 /// until done or a write blocks for the write timeout; returns bytes sent.
 #[track_caller]
 pub fn flood(stream: &mut TcpStream, budget: usize, byte: fn(usize) -> u8) -> usize {
+    flood_unless_stopped(stream, budget, byte, &AtomicBool::new(false))
+}
+
+/// [`flood`], which also gives up as soon as `stop` is set (checked between
+/// writes), so a test can end a flood that a broken server would let run.
+#[track_caller]
+pub fn flood_unless_stopped(
+    stream: &mut TcpStream,
+    budget: usize,
+    byte: fn(usize) -> u8,
+    stop: &AtomicBool,
+) -> usize {
     let mut sent = 0;
     let mut chunk = vec![0u8; 64 * 1024];
-    while sent < budget {
+    while sent < budget && !stop.load(Ordering::Relaxed) {
         let n = chunk.len().min(budget - sent);
         for (j, b) in chunk[..n].iter_mut().enumerate() {
             *b = byte(sent + j);
         }
         match stream.write(&chunk[..n]) {
             Ok(w) => sent += w,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
             Err(e) => panic!("flood write after {sent} bytes: {e}"),
         }
     }
     sent
+}
+
+/// Bytes a flood from one [`connect_small_buffers`] client must offer so
+/// that, against a server that stops reading it (backpressure), its writes
+/// certainly end up blocked: more than the kernel can buffer for the
+/// connection, plus 1 MiB for what the server itself holds (its 64 KiB
+/// output cap, one 64 KiB read chunk, a held-back partial line).
+///
+/// What the kernel buffers is bounded by the client's two buffers (16 KiB
+/// each, doubled by the kernel) and the server socket's receive and send
+/// buffers, which TCP autotuning grows up to the maxima of
+/// `net.ipv4.tcp_rmem` and `tcp_wmem` (read here from /proc/sys). How far it
+/// really grows them depends on timing, so no measured typical value will
+/// do: with 100 slow readers, the server's receive buffers stayed near
+/// 0.8 MiB (4.4 MiB per connection in all) while the server ran freely, but
+/// one grew past 3 MiB, and a client got 8 MiB through unblocked, when the
+/// server was starved (stopped 200 ms in every 250) and read in bursts.
+pub fn flood_budget() -> usize {
+    const SERVER_HOLDS: usize = 1 << 20;
+    4 * 16 * 1024 + tcp_buffer_max("tcp_rmem") + tcp_buffer_max("tcp_wmem") + SERVER_HOLDS
+}
+
+/// The maximum (third) field of /proc/sys/net/ipv4/`name` (`tcp_rmem`,
+/// `tcp_wmem`: "min default max" in bytes).
+#[track_caller]
+fn tcp_buffer_max(name: &str) -> usize {
+    let path = format!("/proc/sys/net/ipv4/{name}");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    text.split_whitespace()
+        .nth(2)
+        .and_then(|max| max.parse().ok())
+        .unwrap_or_else(|| panic!("no maximum in {path}: {text:?}"))
 }

@@ -3,12 +3,14 @@
 //! attack, and reading the counters of the SIGTERM summary line.
 //!
 //! "Still serving" is always shown the same way, by [`Server::assert_serving`]:
-//! a fresh connection (or datagram) per enabled service with an exact-byte
-//! exchange, closed cleanly so it leaves nothing open behind it.
+//! a fresh connection (or datagram, sent again until answered: UDP may drop
+//! it) per enabled service with an exact-byte exchange, closed cleanly so it
+//! leaves nothing open behind it.
 
 use super::server::Server;
-use super::{IO_TIMEOUT, connect, exchange, expect_closed, read_to_end, send, show};
-use std::net::{Shutdown, UdpSocket};
+use super::{IO_TIMEOUT, UDP_RESEND, connect, exchange, expect_closed, read_to_end, send, show};
+use std::io::ErrorKind;
+use std::net::{Shutdown, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -88,24 +90,45 @@ impl Server {
             close_cleanly(s);
         }
         if self.addrs.contains_key("udp-echo") {
-            let socket = udp_socket();
-            socket.send_to(b"udp probe", self.udp_echo()).unwrap();
-            let mut buf = [0u8; 64];
-            let (n, from) = socket.recv_from(&mut buf).expect("udp-echo probe reply");
-            assert_eq!(
-                (from, show(&buf[..n])),
-                (self.udp_echo(), "udp probe".into())
-            );
+            let (reply, from) = udp_exchange(&udp_socket(), self.udp_echo(), b"udp probe");
+            assert_eq!((from, show(&reply)), (self.udp_echo(), "udp probe".into()));
         }
         if self.addrs.contains_key("udp-log") {
             let n = NEXT_PROBE.fetch_add(1, Ordering::Relaxed);
             let payload = format!("udp-log-probe-{}-{n}", std::process::id());
-            udp_socket()
-                .send_to(payload.as_bytes(), self.udp_log())
-                .unwrap();
-            self.wait_for_log(&payload);
+            let socket = udp_socket();
+            self.wait_for_log_resending(&payload, || {
+                socket.send_to(payload.as_bytes(), self.udp_log()).unwrap();
+            });
         }
     }
+}
+
+/// Sends `datagram` from `socket` to `to` and returns the first reply and
+/// its source, sending again every [`UDP_RESEND`] until one arrives (UDP may
+/// drop either). Panics after [`IO_TIMEOUT`]. A late duplicate reply may
+/// still arrive afterwards, so use `socket` for nothing else.
+#[track_caller]
+pub fn udp_exchange(socket: &UdpSocket, to: SocketAddr, datagram: &[u8]) -> (Vec<u8>, SocketAddr) {
+    let mut buf = vec![0u8; 65_536];
+    socket.set_read_timeout(Some(UDP_RESEND)).unwrap();
+    let deadline = Instant::now() + IO_TIMEOUT;
+    while Instant::now() < deadline {
+        socket.send_to(datagram, to).unwrap();
+        match socket.recv_from(&mut buf) {
+            Ok((n, from)) => {
+                socket.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+                return (buf[..n].to_vec(), from);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) => {}
+            Err(e) => panic!("recv reply to {} bytes: {e}", datagram.len()),
+        }
+    }
+    panic!("no reply to {} bytes from {to}", datagram.len());
 }
 
 /// A loopback UDP socket with the test IO timeout.

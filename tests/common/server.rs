@@ -1,8 +1,8 @@
 //! A running `sockloop serve`: its addresses, its stderr log, signals and
-//! exit, and what /proc says about it (RSS, CPU time, descriptors).
+//! exit, and what /proc says about it (RSS, descriptors).
 
-use super::IO_TIMEOUT;
 use super::spawn::Builder;
+use super::{IO_TIMEOUT, UDP_RESEND};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::unix::process::ExitStatusExt;
@@ -107,16 +107,44 @@ impl Server {
     /// this polls with a deadline; it never assumes a delay is enough.)
     #[track_caller]
     pub fn wait_for_log(&self, needle: &str) -> String {
+        self.log_line_within(needle, IO_TIMEOUT).unwrap_or_else(|| {
+            panic!(
+                "no log line containing {needle:?}; stderr:\n{}",
+                self.stderr()
+            )
+        })
+    }
+
+    /// [`Server::wait_for_log`] for a line caused by a datagram, which UDP
+    /// may drop (e.g. when a burst has filled the server's receive queue):
+    /// calls `send` at the start and again every [`UDP_RESEND`] until the
+    /// line appears. Panics after [`IO_TIMEOUT`].
+    #[track_caller]
+    pub fn wait_for_log_resending(&self, needle: &str, send: impl Fn()) -> String {
         let deadline = Instant::now() + IO_TIMEOUT;
+        while Instant::now() < deadline {
+            send();
+            if let Some(line) = self.log_line_within(needle, UDP_RESEND) {
+                return line;
+            }
+        }
+        panic!(
+            "no log line containing {needle:?}; stderr:\n{}",
+            self.stderr()
+        )
+    }
+
+    /// Polls the stderr log for up to `within` until a line contains `needle`.
+    fn log_line_within(&self, needle: &str, within: Duration) -> Option<String> {
+        let deadline = Instant::now() + within;
         loop {
             let log = self.stderr();
             if let Some(line) = log.lines().find(|l| l.contains(needle)) {
-                return line.to_owned();
+                return Some(line.to_owned());
             }
-            assert!(
-                Instant::now() < deadline,
-                "no log line containing {needle:?}; stderr:\n{log}"
-            );
+            if Instant::now() >= deadline {
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -164,31 +192,14 @@ impl Server {
 
     /// The child's resident set size in KiB (VmRSS in /proc/PID/status).
     pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .expect("read /proc/PID/status");
-        let line = status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .expect("VmRSS line");
-        line.split_whitespace()
-            .nth(1)
-            .expect("VmRSS value")
-            .parse()
-            .expect("VmRSS number")
+        proc_status_kib(self.pid(), "VmRSS")
     }
 
-    /// CPU time used by the child so far (user + system), from /proc/PID/stat.
-    pub fn cpu_time(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
-            .expect("read /proc/PID/stat");
-        // Fields after the `(comm)` (which may contain spaces): state is
-        // field 3, utime 14 and stime 15, i.e. indexes 11 and 12 after `)`.
-        let after_comm = &stat[stat.rfind(')').expect("comm") + 2..];
-        let fields: Vec<&str> = after_comm.split_whitespace().collect();
-        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-        // SAFETY: sysconf only reads a system constant.
-        let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
-        Duration::from_millis(ticks * 1000 / per_sec)
+    /// The most the child's resident set has ever been, in KiB (VmHWM, the
+    /// kernel's high-water mark): a peak that a sample taken afterwards
+    /// could miss.
+    pub fn peak_rss_kib(&self) -> u64 {
+        proc_status_kib(self.pid(), "VmHWM")
     }
 
     /// Number of the child's open file descriptors numbered below `limit`
@@ -211,6 +222,25 @@ impl Drop for Server {
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.stderr_path);
     }
+}
+
+/// One `kB` field of /proc/`pid`/status, e.g. `VmRSS`; usable from any
+/// thread (a [`Server`] cannot be shared between threads).
+#[track_caller]
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/PID/status");
+    let line = status
+        .lines()
+        .find(|l| {
+            l.strip_prefix(field)
+                .is_some_and(|rest| rest.starts_with(':'))
+        })
+        .unwrap_or_else(|| panic!("no {field} line in /proc/{pid}/status"));
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or_else(|| panic!("bad {field} line: {line:?}"))
 }
 
 /// Waits up to [`IO_TIMEOUT`] for `child` to exit; `None` if it did not.
