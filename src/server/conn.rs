@@ -2,26 +2,26 @@
 //!
 //! A [`Conn`] owns its socket, its protocol [`Session`], and two buffers
 //! that exist only while they hold something: `input` (a partial line, or
-//! lines held back by backpressure) and `output` (reply bytes the kernel has
-//! not taken yet). An idle connection holds neither, so it costs only this
-//! struct in the slab (128 bytes, held to that by a unit test in
-//! `server/mod.rs`; RSS per idle connection is in docs/benchmarks.md).
+//! lines held back by backpressure) and `out` (an [`OutBuf`]: reply bytes
+//! the kernel has not taken yet). An idle connection holds neither, so it
+//! costs only this struct in the slab (128 bytes, held to that by a unit
+//! test in `server/mod.rs`; RSS per idle connection is in
+//! docs/benchmarks.md).
 //!
-//! The socket calls themselves live here too ([`read_some`], and
-//! [`Conn::flush`] over `crate::readiness::write_some`) so each readiness rule is implemented, and commented, in
-//! exactly one place. Deciding what to do with the bytes is `server::tcp`'s.
+//! The socket calls and their edge-triggered rules are
+//! `crate::readiness`'s; deciding what to do with the bytes is
+//! `server::tcp`'s.
 
-use crate::readiness::write_some;
 use crate::protocol::{CloseReason, Session};
+use crate::readiness::OutBuf;
 use mio::net::TcpStream;
-use std::io::{self, ErrorKind, Read as _};
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Reading requests and writing replies.
     Open,
-    /// No more reading: flush `output`, then close (or linger) for this reason.
+    /// No more reading: flush `out`, then close (or linger) for this reason.
     Closing(CloseReason),
     /// Output flushed and our write side shut (FIN sent); reading and
     /// discarding until the peer's FIN or the linger deadline. Closing with
@@ -43,11 +43,9 @@ pub struct Conn {
     pub session: Session,
     /// Unconsumed input; empty (and unallocated) most of the time.
     pub input: Vec<u8>,
-    /// Reply bytes the kernel has not accepted yet; `output[written..]` is
-    /// pending. Empty and unallocated unless a write came up short.
-    pub output: Vec<u8>,
-    /// How much of `output` has been written.
-    pub written: usize,
+    /// Reply bytes the kernel has not accepted yet; unallocated unless a
+    /// write came up short.
+    pub out: OutBuf,
     /// Where the connection is in its life.
     pub phase: Phase,
     /// Distinguishes this connection from a later one with the same key.
@@ -60,8 +58,8 @@ pub struct Conn {
     pub armed_at: u64,
     /// Already in the loop's ready queue.
     pub queued: bool,
-    /// An event said the peer closed its side: keep reading until `Ok(0)`,
-    /// the short-read shortcut does not apply (see [`read_some`]).
+    /// An event said the peer closed its side: keep reading until `Ok(0)`
+    /// (`read_some`'s `drain_fully`: the FIN raises no new edge).
     pub peer_closed_seen: bool,
 }
 
@@ -72,8 +70,7 @@ impl Conn {
             stream,
             session,
             input: Vec::new(),
-            output: Vec::new(),
-            written: 0,
+            out: OutBuf::default(),
             phase: Phase::Open,
             serial,
             last_active: now,
@@ -83,86 +80,11 @@ impl Conn {
         }
     }
 
-    /// Reply bytes waiting for the kernel.
-    pub fn pending(&self) -> usize {
-        self.output.len() - self.written
-    }
-
-    /// Queues reply bytes behind what is already pending.
-    pub fn queue_output(&mut self, bytes: &[u8]) {
-        if self.written > 0 {
-            // Reclaim the written prefix before growing, so `output` never
-            // holds more than the pending bytes plus this append.
-            self.output.drain(..self.written);
-            self.written = 0;
-        }
-        self.output.extend_from_slice(bytes);
-    }
-
-    /// Writes pending output until done or the kernel's buffer is full.
-    /// Returns the bytes written; frees the buffer once it is empty.
-    pub fn flush(&mut self) -> io::Result<usize> {
-        let n = write_some(&mut self.stream, &self.output[self.written..])?;
-        self.written += n;
-        if self.written == self.output.len() {
-            // Idle connections hold no buffers.
-            self.output = Vec::new();
-            self.written = 0;
-        }
-        Ok(n)
-    }
-
     /// When this connection must next be looked at by the timer, if ever.
     pub fn deadline(&self, idle_timeout_ms: Option<u64>, linger_ms: u64) -> Option<u64> {
         match self.phase {
             Phase::Lingering(_) => Some(self.last_active + linger_ms),
             Phase::Open | Phase::Closing(_) => idle_timeout_ms.map(|t| self.last_active + t),
-        }
-    }
-}
-
-/// The outcome of one [`read_some`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadOutcome {
-    /// `n` bytes arrived and the socket is drained: wait for the next event.
-    Drained(usize),
-    /// `n` bytes filled the whole buffer: more may be waiting. The caller
-    /// must requeue the connection, because edge-triggered readiness will
-    /// not report data that was already there.
-    Full(usize),
-    /// Nothing to read now (`WouldBlock`): a spurious or already-served event.
-    Empty,
-    /// `Ok(0)`: the peer closed its side.
-    Eof,
-}
-
-/// One read into `buf`: the loop's read for every connection.
-///
-/// Readiness rules:
-/// - `Interrupted` is retried.
-/// - A read that fills `buf` may leave more behind: [`ReadOutcome::Full`].
-/// - A read shorter than `buf` on a stream socket means the receive queue
-///   was empty at that instant (epoll(7): "if read returns a lower number of
-///   bytes ... you can be sure of having exhausted the read I/O space"); any
-///   byte arriving after it raises a new edge. So we stop without the extra
-///   read that would only say `WouldBlock`, saving one syscall per message,
-///   as hand-written C epoll loops do. Exception: if an event already said
-///   the peer closed (`peer_closed_seen`), its FIN will raise no new edge,
-///   so keep reading until `Ok(0)`.
-pub fn read_some(conn: &mut Conn, buf: &mut [u8]) -> io::Result<ReadOutcome> {
-    loop {
-        match conn.stream.read(buf) {
-            Ok(0) => return Ok(ReadOutcome::Eof),
-            Ok(n) if n == buf.len() => return Ok(ReadOutcome::Full(n)),
-            Ok(n) if conn.peer_closed_seen => {
-                // The FIN is behind these bytes; report them as "more waiting"
-                // so the caller comes back for the Ok(0).
-                return Ok(ReadOutcome::Full(n));
-            }
-            Ok(n) => return Ok(ReadOutcome::Drained(n)),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(ReadOutcome::Empty),
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
         }
     }
 }

@@ -15,10 +15,14 @@
 //! Connections are registered edge-triggered, once, for READABLE|WRITABLE:
 //! no `reregister` syscalls, and WRITABLE is simply ignored unless output is
 //! pending. Listeners and UDP sockets are registered READABLE only (a UDP
-//! reply that would block is dropped, never waited for). The rules that follow from edge triggering are implemented in
-//! `accept.rs` / `tcp.rs` / `udp.rs` / `conn.rs`, each with a comment where
-//! it happens; `deadlines.rs` (with `timers.rs`) owns time and `shutdown.rs`
-//! the graceful stop.
+//! reply that would block is dropped, never waited for).
+//!
+//! The socket calls and the edge-triggered rules behind them (`read_some`,
+//! `OutBuf`, the ready queue's fairness pass, `poll_events`) are
+//! [`crate::readiness`]'s, shared with the load generator. The handlers
+//! that use them are `accept.rs`, `tcp.rs` (with `conn.rs`, one
+//! connection's state), `refused.rs` and `udp.rs`; `deadlines.rs` (with
+//! `timers.rs`) owns time and `shutdown.rs` the graceful stop.
 
 mod accept;
 mod bind;
@@ -37,6 +41,7 @@ pub use refused::{REFUSED_LINGER_MAX, REFUSED_LINGER_MS};
 
 use crate::config::{ConfigError, ServeConfig};
 use crate::protocol::Service;
+use crate::readiness::{Queueable, ReadyQueue, poll_events};
 use conn::Conn;
 use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Interest, Poll, Token};
@@ -47,7 +52,7 @@ use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 use std::collections::VecDeque;
 use std::fmt;
-use std::io::{self, ErrorKind};
+use std::io;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::time::Instant;
@@ -106,7 +111,7 @@ enum Entry {
     },
 }
 
-impl Entry {
+impl Queueable for Entry {
     /// The ready-queue flag, so a socket is queued at most once.
     fn queued(&mut self) -> &mut bool {
         match self {
@@ -145,8 +150,8 @@ impl std::error::Error for ServerError {}
 pub struct Server {
     poll: Poll,
     entries: Slab<Entry>,
-    /// Sockets with work left over from an earlier turn (see module docs).
-    ready: VecDeque<usize>,
+    /// Sockets with work left that no new event will announce.
+    ready: ReadyQueue,
     timers: Timers,
     /// The loop's one read buffer, shared by every socket.
     scratch: Box<[u8]>,
@@ -259,7 +264,7 @@ impl Server {
         Ok(Server {
             poll,
             entries,
-            ready: VecDeque::new(),
+            ready: ReadyQueue::default(),
             timers: Timers::default(),
             scratch: vec![0; READ_CHUNK].into_boxed_slice(),
             reply: Vec::new(),
@@ -290,13 +295,8 @@ impl Server {
         loop {
             let timeout = self.poll_timeout();
             let before = Instant::now();
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
-                // A signal landed during epoll_wait: not an error, poll again.
-                if e.kind() == ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
-            }
+            // A signal during epoll_wait is a wake-up with no events.
+            poll_events(&mut self.poll, &mut events, timeout)?;
             let woke = Instant::now();
             self.now = woke.duration_since(self.started).as_millis() as u64;
             self.stats.loop_turns += 1;
@@ -379,37 +379,25 @@ impl Server {
 
     /// Puts a socket on the ready queue (once) to be served next turn. Used
     /// wherever we stop before `WouldBlock`: edge-triggered readiness will not
-    /// report the data that is already waiting.
+    /// report the work that is already waiting.
     fn requeue(&mut self, key: usize) {
-        if let Some(entry) = self.entries.get_mut(key) {
-            let queued = entry.queued();
-            if !*queued {
-                *queued = true;
-                self.ready.push_back(key);
-                log::trace!("requeue #{key}: work left that no new event will announce");
-            }
+        if self.ready.push(&mut self.entries, key) {
+            log::trace!("requeue #{key}: work left that no new event will announce");
         }
     }
 
-    /// Serves each socket that was queued before this pass once. Sockets
-    /// requeued during the pass wait for the next turn, after new events:
-    /// that is the fairness rule.
+    /// Serves each socket that was queued before this pass once (the
+    /// fairness rule is `ReadyQueue`'s).
     fn serve_ready_queue(&mut self) {
-        for _ in 0..self.ready.len() {
-            let Some(key) = self.ready.pop_front() else {
-                break;
-            };
-            match self.entries.get_mut(key) {
-                Some(entry) => *entry.queued() = false,
-                // Closed since it was queued.
-                None => continue,
-            }
+        let mut pass = self.ready.start_pass();
+        while let Some(key) = self.ready.next(&mut pass, &mut self.entries) {
             match self.entries.get(key) {
                 Some(Entry::Listener { .. }) => self.accept_ready(key),
                 Some(Entry::Udp { .. }) => self.udp_ready(key),
                 Some(Entry::Conn(_)) => self.read_ready(key),
                 Some(Entry::Refused { .. }) => self.refused_ready(key),
-                None => {}
+                // `next` yields only keys still in the slab.
+                None => log::trace!("requeue #{key}: closed meanwhile"),
             }
         }
     }

@@ -37,7 +37,7 @@ impl Server {
                 continue;
             };
             match conn.phase {
-                Phase::Open | Phase::Closing(_) if conn.pending() > 0 => {
+                Phase::Open | Phase::Closing(_) if !conn.out.is_empty() => {
                     conn.phase = Phase::Closing(CloseReason::Shutdown);
                 }
                 Phase::Open | Phase::Closing(_) => self.close(key, CloseReason::Shutdown),

@@ -6,13 +6,13 @@
 //! causes is decided here. Two other places also end connections: the timer
 //! (`deadlines.rs`: idle timeout, end of a lingering close) and shutdown
 //! (`shutdown.rs`); all of them go through [`Server::close`] here.
-//! Each readiness rule is commented where it is applied.
+//! The socket calls are `crate::readiness`'s, which documents their rules.
 
-use super::conn::{Conn, Phase, ReadOutcome, read_some};
+use super::conn::{NOT_ARMED, Phase};
 use super::{Entry, Server};
 use crate::config::ServeConfig;
-use crate::readiness::write_some;
 use crate::protocol::{CloseReason, Ctx, Service, Session, Tally, Verdict, local_now};
+use crate::readiness::{ReadOutcome, read_some};
 use crate::stats::Stats;
 use rand::rngs::SmallRng;
 use std::io;
@@ -25,15 +25,17 @@ impl Server {
         let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
             return;
         };
-        // WRITABLE matters only while output is pending; otherwise it is just
-        // the other half of an edge-triggered event.
-        if conn.pending() == 0 {
+        // Nothing pending: the other half of an edge-triggered event.
+        if conn.out.is_empty() {
             return;
         }
-        let was_paused = conn.pending() >= cap;
-        match conn.flush() {
+        let was_paused = conn.out.pending() >= cap;
+        match conn.out.flush(&mut conn.stream) {
             Ok(n) => {
-                log::trace!("write #{key}: {n} bytes, {} still pending", conn.pending());
+                log::trace!(
+                    "write #{key}: {n} bytes, {} still pending",
+                    conn.out.pending()
+                );
                 self.stats.wrote(conn.session.service(), n);
                 if n > 0 {
                     conn.last_active = self.now;
@@ -42,10 +44,10 @@ impl Server {
             Err(e) => return self.close_on_error(key, "write", e),
         }
         match conn.phase {
-            Phase::Closing(reason) if conn.pending() == 0 => self.finish_close(key, reason),
+            Phase::Closing(reason) if conn.out.pending() == 0 => self.finish_close(key, reason),
             // Backpressure lifted: resume reading. The input that waited in the
             // kernel meanwhile raises no new edge, so requeue explicitly.
-            Phase::Open if was_paused && conn.pending() < cap => self.requeue(key),
+            Phase::Open if was_paused && conn.out.pending() < cap => self.requeue(key),
             Phase::Open | Phase::Closing(_) | Phase::Lingering(_) => {}
         }
     }
@@ -65,8 +67,8 @@ impl Server {
         // Backpressure: while too much output waits, leave input in the
         // kernel (its receive window then slows the sender); write_ready
         // requeues us once the output drains.
-        if conn.pending() >= cap {
-            log::trace!("read #{key}: paused, {} bytes pending", conn.pending());
+        if conn.out.pending() >= cap {
+            log::trace!("read #{key}: paused, {} bytes pending", conn.out.pending());
             return;
         }
         // Lines held back by backpressure are answered before reading more,
@@ -77,9 +79,9 @@ impl Server {
             return self.answer(key, 0, true);
         }
         let service = conn.session.service();
-        match read_some(conn, &mut self.scratch) {
+        match read_some(&mut conn.stream, &mut self.scratch, conn.peer_closed_seen) {
             Ok(ReadOutcome::Drained(n)) => self.on_bytes(key, service, n, false),
-            Ok(ReadOutcome::Full(n)) => self.on_bytes(key, service, n, true),
+            Ok(ReadOutcome::More(n)) => self.on_bytes(key, service, n, true),
             // Nothing there: a spurious wakeup, or data already taken. Harmless.
             Ok(ReadOutcome::Empty) => log::trace!("read #{key}: would block"),
             // Ok(0): the peer closed its side.
@@ -115,7 +117,7 @@ impl Server {
         };
         let new = &scratch[..n];
         let mut verdict = Verdict::Continue;
-        let sent = if matches!(conn.session, Session::Echo) && conn.pending() == 0 {
+        let sent = if matches!(conn.session, Session::Echo) && conn.out.is_empty() {
             // Echo fast path: the reply IS the input, so write the read buffer
             // straight back instead of copying it through `echo::respond`.
             conn.last_active = *now;
@@ -124,11 +126,11 @@ impl Server {
                 ..Tally::default()
             };
             stats.count(Service::Echo, &one);
-            write_and_queue(conn, new)
+            conn.out.send(&mut conn.stream, new)
         } else {
             let mut ctx = protocol_ctx(config, rng, stats);
             reply.clear();
-            let budget = config.output_cap.saturating_sub(conn.pending());
+            let budget = config.output_cap.saturating_sub(conn.out.pending());
             let consumed = if conn.input.is_empty() {
                 let fed = conn
                     .session
@@ -165,7 +167,7 @@ impl Server {
                 reply.len(),
                 conn.input.len()
             );
-            write_and_queue(conn, reply)
+            conn.out.send(&mut conn.stream, reply)
         };
         match sent {
             Ok(w) => self.wrote(key, w),
@@ -185,7 +187,7 @@ impl Server {
                 let held_back = memchr::memchr(b'\n', &conn.input).is_some();
                 // Stopped before WouldBlock (full read, or lines held back) and
                 // not paused by backpressure: come back next turn.
-                if (more_waiting || held_back) && conn.pending() < cap {
+                if (more_waiting || held_back) && conn.out.pending() < cap {
                     self.requeue(key);
                 }
             }
@@ -218,12 +220,7 @@ impl Server {
         let verdict = conn.session.finish(&rest, &mut ctx, reply);
         let tally = ctx.tally;
         stats.count(conn.session.service(), &tally);
-        let sent = if conn.pending() == 0 {
-            write_and_queue(conn, reply)
-        } else {
-            conn.queue_output(reply);
-            Ok(0)
-        };
+        let sent = conn.out.send(&mut conn.stream, reply);
         match sent {
             Ok(w) => self.wrote(key, w),
             Err(e) => return self.close_on_error(key, "write", e),
@@ -247,12 +244,12 @@ impl Server {
         if written > 0 {
             log::trace!(
                 "write #{key}: {written} bytes, {} still pending",
-                conn.pending()
+                conn.out.pending()
             );
-        } else if conn.pending() > 0 {
+        } else if conn.out.pending() > 0 {
             log::trace!(
                 "write #{key}: queued behind pending output, {} pending",
-                conn.pending()
+                conn.out.pending()
             );
         }
     }
@@ -268,7 +265,7 @@ impl Server {
             reason.name()
         );
         conn.phase = Phase::Closing(reason);
-        if conn.pending() == 0 {
+        if conn.out.pending() == 0 {
             self.finish_close(key, reason);
         }
     }
@@ -303,12 +300,12 @@ impl Server {
         let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
             return;
         };
-        match read_some(conn, &mut self.scratch) {
+        match read_some(&mut conn.stream, &mut self.scratch, conn.peer_closed_seen) {
             // The peer's FIN (or a reset): the reply was delivered or never
             // will be; either way the close counts under its original reason.
             Ok(ReadOutcome::Eof) | Err(_) => self.close(key, reason),
-            // A full chunk: more may wait and no edge will say so.
-            Ok(ReadOutcome::Full(_)) => self.requeue(key),
+            // More may wait and no edge will say so.
+            Ok(ReadOutcome::More(_)) => self.requeue(key),
             // Discarded and drained (or nothing there): the next edge, or the
             // linger deadline, brings us back.
             Ok(ReadOutcome::Drained(_) | ReadOutcome::Empty) => {}
@@ -328,7 +325,7 @@ impl Server {
             return;
         };
         let service = conn.session.service();
-        if conn.armed_at != super::conn::NOT_ARMED {
+        if conn.armed_at != NOT_ARMED {
             self.timers.forget_one();
         }
         self.entries.remove(key);
@@ -348,22 +345,4 @@ fn protocol_ctx<'a>(config: &'a ServeConfig, rng: &'a mut SmallRng, stats: &'a S
         stats,
         tally: Tally::default(),
     }
-}
-
-/// Writes `bytes` now if nothing is pending (keeping any rest for WRITABLE),
-/// or queues them behind pending output to keep the byte order.
-fn write_and_queue(conn: &mut Conn, bytes: &[u8]) -> io::Result<usize> {
-    if bytes.is_empty() {
-        return Ok(0);
-    }
-    if conn.pending() > 0 {
-        conn.queue_output(bytes);
-        return Ok(0);
-    }
-    let written = write_some(&mut conn.stream, bytes)?;
-    if written < bytes.len() {
-        // Short write: keep the rest; the WRITABLE edge will flush it.
-        conn.queue_output(&bytes[written..]);
-    }
-    Ok(written)
 }
