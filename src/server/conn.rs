@@ -1,22 +1,26 @@
-//! One TCP connection's state as the event loop sees it.
+//! One TCP connection's state as the event loop sees it, and its [`Phase`].
 //!
 //! A [`Conn`] owns its socket, its protocol [`Session`], and two buffers
 //! that exist only while they hold something: `input` (a partial line, or
 //! lines held back by backpressure) and `out` (an [`OutBuf`]: reply bytes
 //! the kernel has not taken yet). An idle connection holds neither, so it
-//! costs only this struct in the slab (128 bytes, held to that by a unit
-//! test in `server/mod.rs`; RSS per idle connection is in
+//! costs only this struct in the slab (at most 128 bytes, held to that by a
+//! unit test in `server/mod.rs`; RSS per idle connection is in
 //! docs/benchmarks.md).
 //!
-//! The socket calls and their edge-triggered rules are
-//! `crate::readiness`'s; deciding what to do with the bytes is
-//! `server::tcp`'s.
+//! The phase is private: it changes only through [`Conn::set_phase`], which
+//! traces every change (`conn #K: Open -> Closing(peer)`). The socket calls
+//! and their edge-triggered rules are `crate::readiness`'s; what to do with
+//! the bytes is `server::tcp`'s.
 
-use crate::protocol::{CloseReason, Session};
+use crate::config::ServeConfig;
+use crate::protocol::{CloseReason, Ctx, Session, Verdict};
 use crate::readiness::OutBuf;
 use mio::net::TcpStream;
+use std::fmt;
 
-/// Where a connection is in its life.
+/// Where a connection is in its life:
+/// `Open -> Closing(reason) -> [Lingering(reason)] -> closed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Reading requests and writing replies.
@@ -29,6 +33,40 @@ pub enum Phase {
     /// `ERR line too long`) before the client reads it; nginx's
     /// "lingering close" avoids the same trap.
     Lingering(CloseReason),
+}
+
+impl Phase {
+    /// Whether a connection may go from `self` to `next`. Closing may be
+    /// entered again: a shutdown turns any close into `Closing(shutdown)`.
+    fn may_become(self, next: Phase) -> bool {
+        match (self, next) {
+            (Phase::Open, Phase::Closing(_)) => true,
+            (Phase::Closing(_), Phase::Closing(_) | Phase::Lingering(_)) => true,
+            // Nothing reopens, and lingering only ends in the close itself.
+            (Phase::Open | Phase::Closing(_) | Phase::Lingering(_), _) => false,
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    /// As the trace prints it: `Open`, `Closing(bye)`, `Lingering(bye)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Phase::Open => f.write_str("Open"),
+            Phase::Closing(reason) => write!(f, "Closing({})", reason.name()),
+            Phase::Lingering(reason) => write!(f, "Lingering({})", reason.name()),
+        }
+    }
+}
+
+/// What [`Conn::feed`] or [`Conn::finish`] produced, besides the replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answered {
+    /// What to do with the connection.
+    pub verdict: Verdict,
+    /// Echo's fast path: the reply is the input, byte for byte, and nothing
+    /// was put in `reply`; the caller writes the bytes it read.
+    pub reply_is_input: bool,
 }
 
 /// Marks "no deadline armed" in [`Conn::armed_at`].
@@ -46,8 +84,8 @@ pub struct Conn {
     /// Reply bytes the kernel has not accepted yet; unallocated unless a
     /// write came up short.
     pub out: OutBuf,
-    /// Where the connection is in its life.
-    pub phase: Phase,
+    /// Where the connection is in its life; see [`Conn::set_phase`].
+    phase: Phase,
     /// Distinguishes this connection from a later one with the same key.
     pub serial: u32,
     /// Last activity, in loop milliseconds, for the idle timeout: a complete
@@ -78,6 +116,92 @@ impl Conn {
             queued: false,
             peer_closed_seen: false,
         }
+    }
+
+    /// Where the connection is in its life.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// The one place the phase changes; traced as `conn #K: OLD -> NEW`.
+    pub fn set_phase(&mut self, key: usize, next: Phase) {
+        debug_assert!(
+            self.phase.may_become(next),
+            "conn #{key}: {} -> {next} is not a transition",
+            self.phase
+        );
+        log::trace!("conn #{key}: {} -> {next}", self.phase);
+        self.phase = next;
+    }
+
+    /// Hands `new` bytes, behind any held-back input, to the session, its
+    /// replies going to `reply`; `config` gives `--max-line` and the output
+    /// cap, which bounds the replies pending plus this answer. Keeps what
+    /// the protocol did not consume: a partial line, or lines held back
+    /// because the output budget ran out.
+    pub fn feed(
+        &mut self,
+        new: &[u8],
+        ctx: &mut Ctx<'_>,
+        reply: &mut Vec<u8>,
+        config: &ServeConfig,
+        now: u64,
+    ) -> Answered {
+        if matches!(self.session, Session::Echo) && self.out.is_empty() {
+            // Echo fast path: the reply IS the input, so the caller writes
+            // its read buffer straight back instead of a copy made by
+            // `echo::respond` (which does the rest: behind pending output,
+            // the copy is what gets queued).
+            ctx.tally.requests += 1;
+            self.last_active = now;
+            return Answered {
+                verdict: Verdict::Continue,
+                reply_is_input: true,
+            };
+        }
+        let budget = config.output_cap.saturating_sub(self.out.pending());
+        let max_line = config.max_line;
+        let fed = if self.input.is_empty() {
+            // The common case: the bytes just read are not copied.
+            let fed = self.session.feed(new, ctx, reply, max_line, budget);
+            self.input.extend_from_slice(&new[fed.consumed..]);
+            fed
+        } else {
+            let mut input = std::mem::take(&mut self.input);
+            input.extend_from_slice(new);
+            let fed = self.session.feed(&input, ctx, reply, max_line, budget);
+            input.drain(..fed.consumed);
+            if !input.is_empty() {
+                self.input = input;
+            }
+            fed
+        };
+        // Only complete requests count as activity: a slowloris client
+        // dripping bytes into a line that never ends is idle, and the idle
+        // timeout closes it.
+        if fed.consumed > 0 {
+            self.last_active = now;
+        }
+        Answered {
+            verdict: fed.verdict,
+            reply_is_input: false,
+        }
+    }
+
+    /// The peer closed its side: hands the session what input is left (a
+    /// final line without its `\n`) to answer into `reply`.
+    pub fn finish(&mut self, ctx: &mut Ctx<'_>, reply: &mut Vec<u8>) -> Answered {
+        let rest = std::mem::take(&mut self.input);
+        Answered {
+            verdict: self.session.finish(&rest, ctx, reply),
+            reply_is_input: false,
+        }
+    }
+
+    /// Whether `input` holds a whole line held back by backpressure: an
+    /// answer the kernel will announce no edge for.
+    pub fn holds_a_line(&self) -> bool {
+        memchr::memchr(b'\n', &self.input).is_some()
     }
 
     /// When this connection must next be looked at by the timer, if ever.

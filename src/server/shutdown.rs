@@ -36,9 +36,9 @@ impl Server {
             let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
                 continue;
             };
-            match conn.phase {
+            match conn.phase() {
                 Phase::Open | Phase::Closing(_) if !conn.out.is_empty() => {
-                    conn.phase = Phase::Closing(CloseReason::Shutdown);
+                    conn.set_phase(key, Phase::Closing(CloseReason::Shutdown));
                 }
                 Phase::Open | Phase::Closing(_) => self.close(key, CloseReason::Shutdown),
                 Phase::Lingering(reason) => self.close(key, reason),
