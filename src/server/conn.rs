@@ -38,7 +38,7 @@ pub enum Phase {
 impl Phase {
     /// Whether a connection may go from `self` to `next`. Closing may be
     /// entered again: a shutdown turns any close into `Closing(shutdown)`.
-    fn may_become(self, next: Phase) -> bool {
+    pub fn may_become(self, next: Phase) -> bool {
         match (self, next) {
             (Phase::Open, Phase::Closing(_)) => true,
             (Phase::Closing(_), Phase::Closing(_) | Phase::Lingering(_)) => true,

@@ -285,6 +285,9 @@ impl Server {
 }
 
 #[cfg(test)]
+mod phase_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
