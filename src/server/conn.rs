@@ -14,7 +14,7 @@
 //! the bytes is `server::tcp`'s.
 
 use crate::config::ServeConfig;
-use crate::protocol::{CloseReason, Ctx, Session, Verdict};
+use crate::protocol::{CloseReason, Ctx, Fed, Session, Verdict};
 use crate::readiness::OutBuf;
 use mio::net::TcpStream;
 use std::fmt;
@@ -57,16 +57,6 @@ impl fmt::Display for Phase {
             Phase::Lingering(reason) => write!(f, "Lingering({})", reason.name()),
         }
     }
-}
-
-/// What [`Conn::feed`] or [`Conn::finish`] produced, besides the replies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Answered {
-    /// What to do with the connection.
-    pub verdict: Verdict,
-    /// Echo's fast path: the reply is the input, byte for byte, and nothing
-    /// was put in `reply`; the caller writes the bytes it read.
-    pub reply_is_input: bool,
 }
 
 /// Marks "no deadline armed" in [`Conn::armed_at`].
@@ -146,19 +136,7 @@ impl Conn {
         reply: &mut Vec<u8>,
         config: &ServeConfig,
         now: u64,
-    ) -> Answered {
-        if matches!(self.session, Session::Echo) && self.out.is_empty() {
-            // Echo fast path: the reply IS the input, so the caller writes
-            // its read buffer straight back instead of a copy made by
-            // `echo::respond` (which does the rest: behind pending output,
-            // the copy is what gets queued).
-            ctx.tally.requests += 1;
-            self.last_active = now;
-            return Answered {
-                verdict: Verdict::Continue,
-                reply_is_input: true,
-            };
-        }
+    ) -> Fed {
         let budget = config.output_cap.saturating_sub(self.out.pending());
         let max_line = config.max_line;
         let fed = if self.input.is_empty() {
@@ -182,20 +160,14 @@ impl Conn {
         if fed.consumed > 0 {
             self.last_active = now;
         }
-        Answered {
-            verdict: fed.verdict,
-            reply_is_input: false,
-        }
+        fed
     }
 
     /// The peer closed its side: hands the session what input is left (a
     /// final line without its `\n`) to answer into `reply`.
-    pub fn finish(&mut self, ctx: &mut Ctx<'_>, reply: &mut Vec<u8>) -> Answered {
+    pub fn finish(&mut self, ctx: &mut Ctx<'_>, reply: &mut Vec<u8>) -> Verdict {
         let rest = std::mem::take(&mut self.input);
-        Answered {
-            verdict: self.session.finish(&rest, ctx, reply),
-            reply_is_input: false,
-        }
+        self.session.finish(&rest, ctx, reply)
     }
 
     /// Whether `input` holds a whole line held back by backpressure: an

@@ -17,7 +17,7 @@
 use super::conn::{NOT_ARMED, Phase};
 use super::{Entry, Server};
 use crate::config::ServeConfig;
-use crate::protocol::{CloseReason, Ctx, Tally, Verdict, local_now};
+use crate::protocol::{CloseReason, Ctx, Session, Tally, Verdict, local_now};
 use crate::readiness::{ReadOutcome, read_some};
 use crate::stats::Stats;
 use rand::rngs::SmallRng;
@@ -128,31 +128,35 @@ impl Server {
         // 1. Feed.
         let mut ctx = protocol_ctx(&self.config, &mut self.rng, &self.stats);
         self.reply.clear();
-        let (new, answered) = match input {
+        let (verdict, reply): (Verdict, &[u8]) = match input {
+            // Echo's fast path: the reply IS the input, so the read buffer
+            // is written straight back instead of a copy made by
+            // `echo::respond` (which still answers behind pending output,
+            // where a copy is what gets queued).
+            Input::Read { new, .. }
+                if matches!(conn.session, Session::Echo) && conn.out.is_empty() =>
+            {
+                ctx.tally.requests += 1;
+                conn.last_active = self.now;
+                (Verdict::Continue, &self.scratch[..new])
+            }
             Input::Read { new, .. } => {
                 let new = &self.scratch[..new];
-                let answered = conn.feed(new, &mut ctx, &mut self.reply, &self.config, self.now);
-                if !answered.reply_is_input {
-                    log::trace!(
-                        "answer #{key}: {} requests, {} reply bytes, {} input bytes kept",
-                        ctx.tally.requests,
-                        self.reply.len(),
-                        conn.input.len()
-                    );
-                }
-                (new, answered)
+                let fed = conn.feed(new, &mut ctx, &mut self.reply, &self.config, self.now);
+                log::trace!(
+                    "answer #{key}: {} requests, {} reply bytes, {} input bytes kept",
+                    ctx.tally.requests,
+                    self.reply.len(),
+                    conn.input.len()
+                );
+                (fed.verdict, &self.reply)
             }
-            Input::Fin => (&[][..], conn.finish(&mut ctx, &mut self.reply)),
+            Input::Fin => (conn.finish(&mut ctx, &mut self.reply), &self.reply),
         };
         // 2. Count.
         let tally = ctx.tally;
         self.stats.count(service, &tally);
         // 3. Write now, or queue behind pending output to keep the byte order.
-        let reply = if answered.reply_is_input {
-            new
-        } else {
-            &self.reply[..]
-        };
         match conn.out.send(&mut conn.stream, reply) {
             Ok(written) => {
                 self.stats.wrote(service, written);
@@ -161,7 +165,7 @@ impl Server {
             Err(e) => return self.close_on_error(key, "write", e),
         }
         // 4. Act on the verdict.
-        self.act(key, answered.verdict, input);
+        self.act(key, verdict, input);
     }
 
     /// Acts on a protocol verdict after its replies were written or queued.
