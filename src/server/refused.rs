@@ -6,7 +6,7 @@
 //! before it read the line destroys the line. So a refusal closes the way
 //! `BYE` does (`Phase::Lingering` in `conn.rs`): write the line, shut our
 //! write side (FIN right behind the line), read and discard until the
-//! peer's FIN, then close.
+//! peer's FIN (`readiness::read_some` with `drain_fully`), then close.
 //!
 //! Refusals happen when the server is already full, possibly under a
 //! connection flood, so lingering ones are held on a short leash:

@@ -53,7 +53,7 @@ impl Server {
 
     /// Like [`Server::bind`], but takes over the sockets a worker parent
     /// bound for this process (`fds`: one descriptor per service of
-    /// `config.listeners`, see [`bind_shared`]) instead of binding.
+    /// `config.listeners`, see [`bind_shared`](crate::server::bind_shared)) instead of binding.
     pub fn adopt(config: ServeConfig, fds: &[(Service, RawFd)]) -> Result<Server, ServerError> {
         config.validate().map_err(ServerError::Config)?;
         // One descriptor per listener, each number taken over once (see the

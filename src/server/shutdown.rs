@@ -1,6 +1,7 @@
 //! Stopping: SIGINT/SIGTERM arrive through signal-hook's self-pipe as an
 //! ordinary readable token; shutdown stops accepting, lets pending output
-//! flush for a bounded time, then closes everything.
+//! flush for a bounded time (such connections become `Closing(shutdown)`,
+//! through `Conn::set_phase`), then closes everything.
 
 use super::conn::Phase;
 use super::{Entry, Server};
