@@ -13,11 +13,12 @@
 //!   and a verdict out. One file per service. No sockets.
 //! - [`framing`]: finding lines in a byte stream, with the line-length cap.
 //! - [`server`]: the event loop, the only code that touches server sockets:
-//!   `mod.rs` (the loop, tokens, dispatch, ready queue), `accept.rs`,
-//!   `refused.rs` (refusing over `--max-conns`, a bounded lingering close),
-//!   `tcp.rs` (read, answer, write, close), `udp.rs`, `conn.rs` (one
-//!   connection's buffers and reads), `deadlines.rs` + `timers.rs`,
-//!   `shutdown.rs`, `bind.rs`; [`server::stats`]: the counters the loop
+//!   `mod.rs` (the loop, tokens, dispatch, serving the ready queue),
+//!   `setup.rs` + `bind.rs` (starting), `accept.rs`, `refused.rs`
+//!   (refusing over `--max-conns`, a bounded lingering close), `tcp.rs`
+//!   (read, then `answer`: the one path from bytes to verdict; write,
+//!   close), `conn.rs` (one connection's buffers and its `Phase`), `udp.rs`,
+//!   `deadlines.rs` + `timers.rs`, `shutdown.rs`; [`server::stats`]: the counters the loop
 //!   keeps from what the protocols report, and `metrics.rs`: their
 //!   Prometheus text.
 //! - [`serve`]: `sockloop serve`: its flags (`args.rs`), one process

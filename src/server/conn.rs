@@ -1,27 +1,31 @@
-//! One TCP connection's state as the event loop sees it.
+//! One TCP connection's state as the event loop sees it, and its [`Phase`].
 //!
 //! A [`Conn`] owns its socket, its protocol [`Session`], and two buffers
 //! that exist only while they hold something: `input` (a partial line, or
-//! lines held back by backpressure) and `output` (reply bytes the kernel has
-//! not taken yet). An idle connection holds neither, so it costs only this
-//! struct in the slab (128 bytes, held to that by a unit test in
-//! `server/mod.rs`; RSS per idle connection is in docs/benchmarks.md).
+//! lines held back by backpressure) and `out` (an [`OutBuf`]: reply bytes
+//! the kernel has not taken yet). An idle connection holds neither, so it
+//! costs only this struct in the slab (at most 128 bytes, held to that by a
+//! unit test in `server/mod.rs`; RSS per idle connection is in
+//! docs/benchmarks.md).
 //!
-//! The socket calls themselves live here too ([`read_some`], and
-//! [`Conn::flush`] over `crate::readiness::write_some`) so each readiness rule is implemented, and commented, in
-//! exactly one place. Deciding what to do with the bytes is `server::tcp`'s.
+//! The phase is private: it changes only through [`Conn::set_phase`], which
+//! traces every change (`conn #K: Open -> Closing(peer)`). The socket calls
+//! and their edge-triggered rules are `crate::readiness`'s; what to do with
+//! the bytes is `server::tcp`'s.
 
-use crate::protocol::{CloseReason, Session};
-use crate::readiness::write_some;
+use crate::config::ServeConfig;
+use crate::protocol::{CloseReason, Ctx, Fed, Session, Verdict};
+use crate::readiness::OutBuf;
 use mio::net::TcpStream;
-use std::io::{self, ErrorKind, Read as _};
+use std::fmt;
 
-/// Where a connection is in its life.
+/// Where a connection is in its life:
+/// `Open -> Closing(reason) -> [Lingering(reason)] -> closed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Reading requests and writing replies.
     Open,
-    /// No more reading: flush `output`, then close (or linger) for this reason.
+    /// No more reading: flush `out`, then close (or linger) for this reason.
     Closing(CloseReason),
     /// Output flushed and our write side shut (FIN sent); reading and
     /// discarding until the peer's FIN or the linger deadline. Closing with
@@ -29,6 +33,30 @@ pub enum Phase {
     /// `ERR line too long`) before the client reads it; nginx's
     /// "lingering close" avoids the same trap.
     Lingering(CloseReason),
+}
+
+impl Phase {
+    /// Whether a connection may go from `self` to `next`. Closing may be
+    /// entered again: a shutdown turns any close into `Closing(shutdown)`.
+    pub fn may_become(self, next: Phase) -> bool {
+        match (self, next) {
+            (Phase::Open, Phase::Closing(_)) => true,
+            (Phase::Closing(_), Phase::Closing(_) | Phase::Lingering(_)) => true,
+            // Nothing reopens, and lingering only ends in the close itself.
+            (Phase::Open | Phase::Closing(_) | Phase::Lingering(_), _) => false,
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    /// As the trace prints it: `Open`, `Closing(bye)`, `Lingering(bye)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Phase::Open => f.write_str("Open"),
+            Phase::Closing(reason) => write!(f, "Closing({})", reason.name()),
+            Phase::Lingering(reason) => write!(f, "Lingering({})", reason.name()),
+        }
+    }
 }
 
 /// Marks "no deadline armed" in [`Conn::armed_at`].
@@ -43,13 +71,11 @@ pub struct Conn {
     pub session: Session,
     /// Unconsumed input; empty (and unallocated) most of the time.
     pub input: Vec<u8>,
-    /// Reply bytes the kernel has not accepted yet; `output[written..]` is
-    /// pending. Empty and unallocated unless a write came up short.
-    pub output: Vec<u8>,
-    /// How much of `output` has been written.
-    pub written: usize,
-    /// Where the connection is in its life.
-    pub phase: Phase,
+    /// Reply bytes the kernel has not accepted yet; unallocated unless a
+    /// write came up short.
+    pub out: OutBuf,
+    /// Where the connection is in its life; see [`Conn::set_phase`].
+    phase: Phase,
     /// Distinguishes this connection from a later one with the same key.
     pub serial: u32,
     /// Last activity, in loop milliseconds, for the idle timeout: a complete
@@ -60,8 +86,8 @@ pub struct Conn {
     pub armed_at: u64,
     /// Already in the loop's ready queue.
     pub queued: bool,
-    /// An event said the peer closed its side: keep reading until `Ok(0)`,
-    /// the short-read shortcut does not apply (see [`read_some`]).
+    /// An event said the peer closed its side: keep reading until `Ok(0)`
+    /// (`read_some`'s `drain_fully`: the FIN raises no new edge).
     pub peer_closed_seen: bool,
 }
 
@@ -72,8 +98,7 @@ impl Conn {
             stream,
             session,
             input: Vec::new(),
-            output: Vec::new(),
-            written: 0,
+            out: OutBuf::default(),
             phase: Phase::Open,
             serial,
             last_active: now,
@@ -83,33 +108,72 @@ impl Conn {
         }
     }
 
-    /// Reply bytes waiting for the kernel.
-    pub fn pending(&self) -> usize {
-        self.output.len() - self.written
+    /// Where the connection is in its life.
+    pub fn phase(&self) -> Phase {
+        self.phase
     }
 
-    /// Queues reply bytes behind what is already pending.
-    pub fn queue_output(&mut self, bytes: &[u8]) {
-        if self.written > 0 {
-            // Reclaim the written prefix before growing, so `output` never
-            // holds more than the pending bytes plus this append.
-            self.output.drain(..self.written);
-            self.written = 0;
-        }
-        self.output.extend_from_slice(bytes);
+    /// The one place the phase changes; traced as `conn #K: OLD -> NEW`.
+    pub fn set_phase(&mut self, key: usize, next: Phase) {
+        debug_assert!(
+            self.phase.may_become(next),
+            "conn #{key}: {} -> {next} is not a transition",
+            self.phase
+        );
+        log::trace!("conn #{key}: {} -> {next}", self.phase);
+        self.phase = next;
     }
 
-    /// Writes pending output until done or the kernel's buffer is full.
-    /// Returns the bytes written; frees the buffer once it is empty.
-    pub fn flush(&mut self) -> io::Result<usize> {
-        let n = write_some(&mut self.stream, &self.output[self.written..])?;
-        self.written += n;
-        if self.written == self.output.len() {
-            // Idle connections hold no buffers.
-            self.output = Vec::new();
-            self.written = 0;
+    /// Hands `new` bytes, behind any held-back input, to the session, its
+    /// replies going to `reply`; `config` gives `--max-line` and the output
+    /// cap, which bounds the replies pending plus this answer. Keeps what
+    /// the protocol did not consume: a partial line, or lines held back
+    /// because the output budget ran out.
+    pub fn feed(
+        &mut self,
+        new: &[u8],
+        ctx: &mut Ctx<'_>,
+        reply: &mut Vec<u8>,
+        config: &ServeConfig,
+        now: u64,
+    ) -> Fed {
+        let budget = config.output_cap.saturating_sub(self.out.pending());
+        let max_line = config.max_line;
+        let fed = if self.input.is_empty() {
+            // The common case: the bytes just read are not copied.
+            let fed = self.session.feed(new, ctx, reply, max_line, budget);
+            self.input.extend_from_slice(&new[fed.consumed..]);
+            fed
+        } else {
+            let mut input = std::mem::take(&mut self.input);
+            input.extend_from_slice(new);
+            let fed = self.session.feed(&input, ctx, reply, max_line, budget);
+            input.drain(..fed.consumed);
+            if !input.is_empty() {
+                self.input = input;
+            }
+            fed
+        };
+        // Only complete requests count as activity: a slowloris client
+        // dripping bytes into a line that never ends is idle, and the idle
+        // timeout closes it.
+        if fed.consumed > 0 {
+            self.last_active = now;
         }
-        Ok(n)
+        fed
+    }
+
+    /// The peer closed its side: hands the session what input is left (a
+    /// final line without its `\n`) to answer into `reply`.
+    pub fn finish(&mut self, ctx: &mut Ctx<'_>, reply: &mut Vec<u8>) -> Verdict {
+        let rest = std::mem::take(&mut self.input);
+        self.session.finish(&rest, ctx, reply)
+    }
+
+    /// Whether `input` holds a whole line held back by backpressure: an
+    /// answer the kernel will announce no edge for.
+    pub fn holds_a_line(&self) -> bool {
+        memchr::memchr(b'\n', &self.input).is_some()
     }
 
     /// When this connection must next be looked at by the timer, if ever.
@@ -117,52 +181,6 @@ impl Conn {
         match self.phase {
             Phase::Lingering(_) => Some(self.last_active + linger_ms),
             Phase::Open | Phase::Closing(_) => idle_timeout_ms.map(|t| self.last_active + t),
-        }
-    }
-}
-
-/// The outcome of one [`read_some`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadOutcome {
-    /// `n` bytes arrived and the socket is drained: wait for the next event.
-    Drained(usize),
-    /// `n` bytes filled the whole buffer: more may be waiting. The caller
-    /// must requeue the connection, because edge-triggered readiness will
-    /// not report data that was already there.
-    Full(usize),
-    /// Nothing to read now (`WouldBlock`): a spurious or already-served event.
-    Empty,
-    /// `Ok(0)`: the peer closed its side.
-    Eof,
-}
-
-/// One read into `buf`: the loop's read for every connection.
-///
-/// Readiness rules:
-/// - `Interrupted` is retried.
-/// - A read that fills `buf` may leave more behind: [`ReadOutcome::Full`].
-/// - A read shorter than `buf` on a stream socket means the receive queue
-///   was empty at that instant (epoll(7): "if read returns a lower number of
-///   bytes ... you can be sure of having exhausted the read I/O space"); any
-///   byte arriving after it raises a new edge. So we stop without the extra
-///   read that would only say `WouldBlock`, saving one syscall per message,
-///   as hand-written C epoll loops do. Exception: if an event already said
-///   the peer closed (`peer_closed_seen`), its FIN will raise no new edge,
-///   so keep reading until `Ok(0)`.
-pub fn read_some(conn: &mut Conn, buf: &mut [u8]) -> io::Result<ReadOutcome> {
-    loop {
-        match conn.stream.read(buf) {
-            Ok(0) => return Ok(ReadOutcome::Eof),
-            Ok(n) if n == buf.len() => return Ok(ReadOutcome::Full(n)),
-            Ok(n) if conn.peer_closed_seen => {
-                // The FIN is behind these bytes; report them as "more waiting"
-                // so the caller comes back for the Ok(0).
-                return Ok(ReadOutcome::Full(n));
-            }
-            Ok(n) => return Ok(ReadOutcome::Drained(n)),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(ReadOutcome::Empty),
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
         }
     }
 }

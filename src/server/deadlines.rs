@@ -72,7 +72,7 @@ impl Server {
             conn.armed_at = NOT_ARMED;
             match conn.deadline(idle_timeout, LINGER_MS) {
                 Some(at) if at <= now => {
-                    let reason = match conn.phase {
+                    let reason = match conn.phase() {
                         Phase::Lingering(reason) => reason,
                         Phase::Open | Phase::Closing(_) => CloseReason::Idle,
                     };

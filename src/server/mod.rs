@@ -15,10 +15,15 @@
 //! Connections are registered edge-triggered, once, for READABLE|WRITABLE:
 //! no `reregister` syscalls, and WRITABLE is simply ignored unless output is
 //! pending. Listeners and UDP sockets are registered READABLE only (a UDP
-//! reply that would block is dropped, never waited for). The rules that follow from edge triggering are implemented in
-//! `accept.rs` / `tcp.rs` / `udp.rs` / `conn.rs`, each with a comment where
-//! it happens; `deadlines.rs` (with `timers.rs`) owns time and `shutdown.rs`
-//! the graceful stop.
+//! reply that would block is dropped, never waited for).
+//!
+//! The socket calls and the edge-triggered rules behind them (`read_some`,
+//! `OutBuf`, the ready queue's fairness pass, `poll_events`) are
+//! [`crate::readiness`]'s, shared with the load generator. The handlers
+//! that use them are `accept.rs`, `tcp.rs` (with `conn.rs`, one
+//! connection's state), `refused.rs` and `udp.rs`; `deadlines.rs` (with
+//! `timers.rs`) owns time and `shutdown.rs` the graceful stop. `setup.rs`
+//! builds the server around the sockets `bind.rs` binds.
 
 mod accept;
 mod bind;
@@ -26,6 +31,7 @@ mod conn;
 mod deadlines;
 mod metrics;
 mod refused;
+mod setup;
 mod shutdown;
 pub mod stats;
 mod tcp;
@@ -35,23 +41,21 @@ mod udp;
 pub use accept::ERR_SERVER_FULL;
 pub use bind::{BindError, Bound, LISTEN_BACKLOG, bind_all, bind_shared};
 pub use refused::{REFUSED_LINGER_MAX, REFUSED_LINGER_MS};
+pub use setup::ServerError;
 pub use stats::Stats;
 
-use crate::config::{ConfigError, ServeConfig};
+use crate::config::ServeConfig;
 use crate::protocol::Service;
+use crate::readiness::{Queueable, ReadyQueue, poll_events};
 use conn::Conn;
 use mio::net::{TcpListener, UdpSocket};
-use mio::{Events, Interest, Poll, Token};
-use rand::SeedableRng;
+use mio::{Events, Poll, Token};
 use rand::rngs::SmallRng;
-use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 use std::collections::VecDeque;
-use std::fmt;
-use std::io::{self, ErrorKind};
+use std::io;
 use std::net::SocketAddr;
-use std::os::fd::RawFd;
 use std::time::Instant;
 use timers::Timers;
 
@@ -108,7 +112,7 @@ enum Entry {
     },
 }
 
-impl Entry {
+impl Queueable for Entry {
     /// The ready-queue flag, so a socket is queued at most once.
     fn queued(&mut self) -> &mut bool {
         match self {
@@ -120,35 +124,12 @@ impl Entry {
     }
 }
 
-/// Why the server could not start.
-#[derive(Debug)]
-pub enum ServerError {
-    /// The settings are inconsistent.
-    Config(ConfigError),
-    /// A listener could not be bound.
-    Bind(BindError),
-    /// The poll or signal setup failed.
-    Io(io::Error),
-}
-
-impl fmt::Display for ServerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ServerError::Config(e) => e.fmt(f),
-            ServerError::Bind(e) => e.fmt(f),
-            ServerError::Io(e) => write!(f, "cannot start the event loop: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for ServerError {}
-
 /// The server: its loop state and every socket it owns.
 pub struct Server {
     poll: Poll,
     entries: Slab<Entry>,
-    /// Sockets with work left over from an earlier turn (see module docs).
-    ready: VecDeque<usize>,
+    /// Sockets with work left that no new event will announce.
+    ready: ReadyQueue,
     timers: Timers,
     /// The loop's one read buffer, shared by every socket.
     scratch: Box<[u8]>,
@@ -177,110 +158,6 @@ pub struct Server {
 }
 
 impl Server {
-    /// Validates `config`, binds every listener and registers it. Nothing is
-    /// served until [`Server::run`].
-    pub fn bind(config: ServeConfig) -> Result<Server, ServerError> {
-        config.validate().map_err(ServerError::Config)?;
-        let bound = bind_all(&config.listeners, config.reuse_port).map_err(ServerError::Bind)?;
-        Server::with_sockets(config, bound)
-    }
-
-    /// Like [`Server::bind`], but takes over the sockets a worker parent
-    /// bound for this process (`fds`: one descriptor per service of
-    /// `config.listeners`, see [`bind_shared`]) instead of binding.
-    pub fn adopt(config: ServeConfig, fds: &[(Service, RawFd)]) -> Result<Server, ServerError> {
-        config.validate().map_err(ServerError::Config)?;
-        // One descriptor per listener, each number taken over once (see the
-        // SAFETY note in `bind::adopt`).
-        let distinct = fds
-            .iter()
-            .enumerate()
-            .all(|(n, &(service, fd))| !fds[..n].iter().any(|&(s, f)| s == service || f == fd));
-        let mismatch = || {
-            ServerError::Io(io::Error::other(format!(
-                "inherited descriptors {fds:?} do not match the listeners {:?}",
-                config.listeners
-            )))
-        };
-        if !distinct || fds.len() != config.listeners.len() {
-            return Err(mismatch());
-        }
-        let mut bound = Vec::new();
-        for &(service, addr) in &config.listeners {
-            let Some(&(_, fd)) = fds.iter().find(|(s, _)| *s == service) else {
-                return Err(mismatch());
-            };
-            bound.push(bind::adopt(service, addr, fd).map_err(ServerError::Bind)?);
-        }
-        Server::with_sockets(config, bound)
-    }
-
-    /// Registers the bound sockets and builds the loop state.
-    fn with_sockets(config: ServeConfig, bound: Vec<Bound>) -> Result<Server, ServerError> {
-        let poll = Poll::new().map_err(ServerError::Io)?;
-        let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(ServerError::Io)?;
-        poll.registry()
-            .register(&mut signals, SIGNALS, Interest::READABLE)
-            .map_err(ServerError::Io)?;
-        let mut entries = Slab::new();
-        let mut listening = Vec::new();
-        let mut udp_ports = Vec::new();
-        for b in bound {
-            let addr = b.local_addr().map_err(ServerError::Io)?;
-            listening.push((b.service(), addr));
-            let entry = entries.vacant_entry();
-            let token = Token(entry.key());
-            let registry = poll.registry();
-            match b {
-                Bound::Tcp(service, mut socket) => {
-                    registry
-                        .register(&mut socket, token, Interest::READABLE)
-                        .map_err(ServerError::Io)?;
-                    entry.insert(Entry::Listener {
-                        socket,
-                        service,
-                        queued: false,
-                    });
-                }
-                Bound::Udp(service, mut socket) => {
-                    udp_ports.push(addr.port());
-                    // READABLE only: a reply that would block is dropped, never
-                    // waited for, so writability is of no interest.
-                    registry
-                        .register(&mut socket, token, Interest::READABLE)
-                        .map_err(ServerError::Io)?;
-                    entry.insert(Entry::Udp {
-                        socket,
-                        service,
-                        queued: false,
-                    });
-                }
-            }
-        }
-        let next_stats_at = config.stats_interval.map(|d| d.as_millis() as u64);
-        Ok(Server {
-            poll,
-            entries,
-            ready: VecDeque::new(),
-            timers: Timers::default(),
-            scratch: vec![0; READ_CHUNK].into_boxed_slice(),
-            reply: Vec::new(),
-            config,
-            rng: SmallRng::from_rng(&mut rand::rng()),
-            signals,
-            started: Instant::now(),
-            now: 0,
-            next_serial: 0,
-            refusals: VecDeque::new(),
-            udp_ports,
-            accept_paused_until: None,
-            shutdown_at: None,
-            next_stats_at,
-            listening,
-            stats: Stats::default(),
-        })
-    }
-
     /// The bound services and addresses (port 0 resolved), in bind order.
     pub fn listening(&self) -> &[(Service, SocketAddr)] {
         &self.listening
@@ -292,13 +169,8 @@ impl Server {
         loop {
             let timeout = self.poll_timeout();
             let before = Instant::now();
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
-                // A signal landed during epoll_wait: not an error, poll again.
-                if e.kind() == ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
-            }
+            // A signal during epoll_wait is a wake-up with no events.
+            poll_events(&mut self.poll, &mut events, timeout)?;
             let woke = Instant::now();
             self.now = woke.duration_since(self.started).as_millis() as u64;
             self.stats.loop_turns += 1;
@@ -381,37 +253,25 @@ impl Server {
 
     /// Puts a socket on the ready queue (once) to be served next turn. Used
     /// wherever we stop before `WouldBlock`: edge-triggered readiness will not
-    /// report the data that is already waiting.
+    /// report the work that is already waiting.
     fn requeue(&mut self, key: usize) {
-        if let Some(entry) = self.entries.get_mut(key) {
-            let queued = entry.queued();
-            if !*queued {
-                *queued = true;
-                self.ready.push_back(key);
-                log::trace!("requeue #{key}: work left that no new event will announce");
-            }
+        if self.ready.push(&mut self.entries, key) {
+            log::trace!("requeue #{key}: work left that no new event will announce");
         }
     }
 
-    /// Serves each socket that was queued before this pass once. Sockets
-    /// requeued during the pass wait for the next turn, after new events:
-    /// that is the fairness rule.
+    /// Serves each socket that was queued before this pass once (the
+    /// fairness rule is `ReadyQueue`'s).
     fn serve_ready_queue(&mut self) {
-        for _ in 0..self.ready.len() {
-            let Some(key) = self.ready.pop_front() else {
-                break;
-            };
-            match self.entries.get_mut(key) {
-                Some(entry) => *entry.queued() = false,
-                // Closed since it was queued.
-                None => continue,
-            }
+        let mut pass = self.ready.start_pass();
+        while let Some(key) = self.ready.next(&mut pass, &mut self.entries) {
             match self.entries.get(key) {
                 Some(Entry::Listener { .. }) => self.accept_ready(key),
                 Some(Entry::Udp { .. }) => self.udp_ready(key),
                 Some(Entry::Conn(_)) => self.read_ready(key),
                 Some(Entry::Refused { .. }) => self.refused_ready(key),
-                None => {}
+                // `next` yields only keys still in the slab.
+                None => log::trace!("requeue #{key}: closed meanwhile"),
             }
         }
     }
@@ -425,6 +285,9 @@ impl Server {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod phase_tests;
 
 #[cfg(test)]
 mod tests {

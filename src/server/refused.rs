@@ -6,7 +6,7 @@
 //! before it read the line destroys the line. So a refusal closes the way
 //! `BYE` does (`Phase::Lingering` in `conn.rs`): write the line, shut our
 //! write side (FIN right behind the line), read and discard until the
-//! peer's FIN, then close.
+//! peer's FIN (`readiness::read_some` with `drain_fully`), then close.
 //!
 //! Refusals happen when the server is already full, possibly under a
 //! connection flood, so lingering ones are held on a short leash:
@@ -26,10 +26,11 @@
 use super::accept::ERR_SERVER_FULL;
 use super::{Entry, READ_CHUNK, Server};
 use crate::protocol::{Service, metrics};
+use crate::readiness::{ReadOutcome, read_some};
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 use std::borrow::Cow;
-use std::io::{ErrorKind, Read, Write};
+use std::io::Write;
 use std::net::{Shutdown, SocketAddr};
 
 /// Refused connections lingering at once. Their descriptors come out of
@@ -133,22 +134,21 @@ impl Server {
         };
         let serial = *serial;
         let mut discarded = 0;
-        // Until WouldBlock, not the short-read shortcut of `read_some`: the
-        // FIN may sit right behind the data and would raise no new edge.
+        // `drain_fully`: until `WouldBlock`, not the short-read shortcut, since
+        // the FIN may sit right behind the data and would raise no new edge.
         // Bounded like any read (`READ_CHUNK` per turn): a peer that keeps
         // sending is requeued behind the others, and the deadline ends it.
         let close = loop {
-            match stream.read(&mut self.scratch) {
-                Ok(0) => break true,
-                Ok(n) => {
+            match read_some(stream, &mut self.scratch, true) {
+                Ok(ReadOutcome::Eof) => break true,
+                Ok(ReadOutcome::More(n) | ReadOutcome::Drained(n)) => {
                     discarded += n;
                     if discarded >= READ_CHUNK {
                         self.requeue(key);
                         break false;
                     }
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Ok(ReadOutcome::Empty) => break false,
                 // A reset: the peer is gone, whatever it had read.
                 Err(_) => break true,
             }

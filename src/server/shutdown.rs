@@ -1,6 +1,7 @@
 //! Stopping: SIGINT/SIGTERM arrive through signal-hook's self-pipe as an
 //! ordinary readable token; shutdown stops accepting, lets pending output
-//! flush for a bounded time, then closes everything.
+//! flush for a bounded time (such connections become `Closing(shutdown)`,
+//! through `Conn::set_phase`), then closes everything.
 
 use super::conn::Phase;
 use super::{Entry, Server};
@@ -36,9 +37,9 @@ impl Server {
             let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
                 continue;
             };
-            match conn.phase {
-                Phase::Open | Phase::Closing(_) if conn.pending() > 0 => {
-                    conn.phase = Phase::Closing(CloseReason::Shutdown);
+            match conn.phase() {
+                Phase::Open | Phase::Closing(_) if !conn.out.is_empty() => {
+                    conn.set_phase(key, Phase::Closing(CloseReason::Shutdown));
                 }
                 Phase::Open | Phase::Closing(_) => self.close(key, CloseReason::Shutdown),
                 Phase::Lingering(reason) => self.close(key, reason),

@@ -1,22 +1,39 @@
 //! TCP connections in the event loop: reading, answering, writing, closing
 //! (accepting them is `accept.rs`).
 //!
-//! The handlers here are the only code that calls a connection's protocol
-//! ([`Session`]), so every close a protocol asks for or a socket error
-//! causes is decided here. Two other places also end connections: the timer
-//! (`deadlines.rs`: idle timeout, end of a lingering close) and shutdown
-//! (`shutdown.rs`); all of them go through [`Server::close`] here.
-//! Each readiness rule is commented where it is applied.
+//! Every request takes one path from bytes to verdict, [`Server::answer`]:
+//! feed the protocol (`Conn::feed`, or `Conn::finish` at the peer's FIN),
+//! count what it answered, write the replies, act on the verdict. Bytes
+//! just read, lines held back by backpressure, echo's fast path (the read
+//! buffer written straight back, no copy) and the FIN all go through it.
+//! It is the only caller of a connection's protocol, so every close a
+//! protocol asks for is decided there. The timer (`deadlines.rs`: idle timeout, end of a
+//! lingering close) and shutdown (`shutdown.rs`) end connections too; all
+//! go through [`Server::close`] here.
+//!
+//! The socket calls are `crate::readiness`'s, which documents their rules;
+//! the comments here say what each outcome means for a connection.
 
-use super::conn::{Conn, Phase, ReadOutcome, read_some};
-use super::metrics;
-use super::{Entry, Server};
+use super::conn::{NOT_ARMED, Phase};
+use super::{Entry, Server, metrics};
 use crate::config::ServeConfig;
-use crate::protocol::{CloseReason, Ctx, Service, Session, Tally, Verdict, local_now};
-use crate::readiness::write_some;
+use crate::protocol::{CloseReason, Ctx, Session, Tally, Verdict, local_now};
+use crate::readiness::{ReadOutcome, read_some};
 use rand::rngs::SmallRng;
 use std::io;
 use std::net::Shutdown;
+
+/// What [`Server::answer`] hands the protocol.
+#[derive(Debug, Clone, Copy)]
+enum Input {
+    /// `scratch[..new]`, just read, behind any lines held back in
+    /// `Conn::input` (`new` is 0 when only those are answered).
+    /// `more_waiting`: we stopped before `WouldBlock`, so unless paused the
+    /// connection must be requeued.
+    Read { new: usize, more_waiting: bool },
+    /// The peer's FIN: what is left in `Conn::input` is its final line.
+    Fin,
+}
 
 impl Server {
     /// The socket has room again: flush pending output.
@@ -25,15 +42,17 @@ impl Server {
         let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
             return;
         };
-        // WRITABLE matters only while output is pending; otherwise it is just
-        // the other half of an edge-triggered event.
-        if conn.pending() == 0 {
+        // Nothing pending: the other half of an edge-triggered event.
+        if conn.out.is_empty() {
             return;
         }
-        let was_paused = conn.pending() >= cap;
-        match conn.flush() {
+        let was_paused = conn.out.pending() >= cap;
+        match conn.out.flush(&mut conn.stream) {
             Ok(n) => {
-                log::trace!("write #{key}: {n} bytes, {} still pending", conn.pending());
+                log::trace!(
+                    "write #{key}: {n} bytes, {} still pending",
+                    conn.out.pending()
+                );
                 self.stats.wrote(conn.session.service(), n);
                 if n > 0 {
                     conn.last_active = self.now;
@@ -41,11 +60,11 @@ impl Server {
             }
             Err(e) => return self.close_on_error(key, "write", e),
         }
-        match conn.phase {
-            Phase::Closing(reason) if conn.pending() == 0 => self.finish_close(key, reason),
+        match conn.phase() {
+            Phase::Closing(reason) if conn.out.is_empty() => self.finish_close(key, reason),
             // Backpressure lifted: resume reading. The input that waited in the
             // kernel meanwhile raises no new edge, so requeue explicitly.
-            Phase::Open if was_paused && conn.pending() < cap => self.requeue(key),
+            Phase::Open if was_paused && conn.out.pending() < cap => self.requeue(key),
             Phase::Open | Phase::Closing(_) | Phase::Lingering(_) => {}
         }
     }
@@ -56,7 +75,7 @@ impl Server {
         let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
             return;
         };
-        match conn.phase {
+        match conn.phase() {
             Phase::Open => {}
             // Closing: no more requests are read; the flush decides.
             Phase::Closing(_) => return,
@@ -65,197 +84,113 @@ impl Server {
         // Backpressure: while too much output waits, leave input in the
         // kernel (its receive window then slows the sender); write_ready
         // requeues us once the output drains.
-        if conn.pending() >= cap {
-            log::trace!("read #{key}: paused, {} bytes pending", conn.pending());
+        if conn.out.pending() >= cap {
+            log::trace!("read #{key}: paused, {} bytes pending", conn.out.pending());
             return;
         }
         // Lines held back by backpressure are answered before reading more,
         // so `input` never grows past one read chunk plus one partial line.
         // `more_waiting`: reading was paused, so the kernel may hold input
         // that raised its edge long ago; come back for it after the stash.
-        if memchr::memchr(b'\n', &conn.input).is_some() {
-            return self.answer(key, 0, true);
+        if conn.holds_a_line() {
+            let held_back = Input::Read {
+                new: 0,
+                more_waiting: true,
+            };
+            return self.answer(key, held_back);
         }
         let service = conn.session.service();
-        match read_some(conn, &mut self.scratch) {
-            Ok(ReadOutcome::Drained(n)) => self.on_bytes(key, service, n, false),
-            Ok(ReadOutcome::Full(n)) => self.on_bytes(key, service, n, true),
-            // Nothing there: a spurious wakeup, or data already taken. Harmless.
-            Ok(ReadOutcome::Empty) => log::trace!("read #{key}: would block"),
-            // Ok(0): the peer closed its side.
-            Ok(ReadOutcome::Eof) => {
-                log::trace!("read #{key}: end of stream (peer sent FIN)");
-                self.peer_closed(key);
-            }
-            Err(e) => self.close_on_error(key, "read", e),
-        }
-    }
-
-    fn on_bytes(&mut self, key: usize, service: Service, n: usize, more_waiting: bool) {
-        log::trace!("read #{key}: {n} bytes");
-        self.stats.read(service, n);
-        self.answer(key, n, more_waiting);
-    }
-
-    /// Feeds `scratch[..n]` (after any held-back input) to the protocol and
-    /// sends the replies. `more_waiting`: the read filled the buffer.
-    fn answer(&mut self, key: usize, n: usize, more_waiting: bool) {
-        let Server {
-            entries,
-            scratch,
-            reply,
-            config,
-            rng,
-            now,
-            stats,
-            ..
-        } = self;
-        let Some(Entry::Conn(conn)) = entries.get_mut(key) else {
-            return;
-        };
-        let new = &scratch[..n];
-        let mut verdict = Verdict::Continue;
-        let sent = if matches!(conn.session, Session::Echo) && conn.pending() == 0 {
-            // Echo fast path: the reply IS the input, so write the read buffer
-            // straight back instead of copying it through `echo::respond`.
-            conn.last_active = *now;
-            let one = Tally {
-                requests: 1,
-                ..Tally::default()
-            };
-            stats.count(Service::Echo, &one);
-            write_and_queue(conn, new)
-        } else {
-            let exposition = || metrics::render(stats, config.worker);
-            let mut ctx = protocol_ctx(config, rng, &exposition);
-            reply.clear();
-            let budget = config.output_cap.saturating_sub(conn.pending());
-            let consumed = if conn.input.is_empty() {
-                let fed = conn
-                    .session
-                    .feed(new, &mut ctx, reply, config.max_line, budget);
-                // Keep what the protocol did not use: a partial line, or lines
-                // held back because the output budget ran out.
-                conn.input.extend_from_slice(&new[fed.consumed..]);
-                verdict = fed.verdict;
-                fed.consumed
-            } else {
-                let mut input = std::mem::take(&mut conn.input);
-                input.extend_from_slice(new);
-                let fed = conn
-                    .session
-                    .feed(&input, &mut ctx, reply, config.max_line, budget);
-                input.drain(..fed.consumed);
-                if !input.is_empty() {
-                    conn.input = input;
+        let (new, more_waiting) =
+            match read_some(&mut conn.stream, &mut self.scratch, conn.peer_closed_seen) {
+                Ok(ReadOutcome::Drained(n)) => (n, false),
+                Ok(ReadOutcome::More(n)) => (n, true),
+                // Nothing there: a spurious wakeup, or data already taken.
+                Ok(ReadOutcome::Empty) => return log::trace!("read #{key}: would block"),
+                Ok(ReadOutcome::Eof) => {
+                    log::trace!("read #{key}: end of stream (peer sent FIN)");
+                    return self.answer(key, Input::Fin);
                 }
-                verdict = fed.verdict;
-                fed.consumed
+                Err(e) => return self.close_on_error(key, "read", e),
             };
-            // Only complete requests count as activity: a slowloris client
-            // dripping bytes into a line that never ends is idle, and the
-            // idle timeout closes it.
-            if consumed > 0 {
-                conn.last_active = *now;
-            }
-            let tally = ctx.tally;
-            stats.count(conn.session.service(), &tally);
-            log::trace!(
-                "answer #{key}: {} requests, {} reply bytes, {} input bytes kept",
-                tally.requests,
-                reply.len(),
-                conn.input.len()
-            );
-            write_and_queue(conn, reply)
-        };
-        match sent {
-            Ok(w) => self.wrote(key, w),
-            Err(e) => return self.close_on_error(key, "write", e),
-        }
-        self.apply(key, verdict, more_waiting);
+        log::trace!("read #{key}: {new} bytes");
+        self.stats.read(service, new);
+        self.answer(key, Input::Read { new, more_waiting });
     }
 
-    /// Acts on a protocol verdict after its replies were queued.
-    fn apply(&mut self, key: usize, verdict: Verdict, more_waiting: bool) {
-        let cap = self.config.output_cap;
+    /// The one path from bytes to verdict: feed the protocol, count what it
+    /// answered, write the replies, then act on the verdict.
+    fn answer(&mut self, key: usize, input: Input) {
         let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
             return;
         };
-        match verdict {
-            Verdict::Continue => {
-                let held_back = memchr::memchr(b'\n', &conn.input).is_some();
+        let service = conn.session.service();
+        // 1. Feed.
+        // The metrics endpoint's body, rendered only if a scrape asks for it.
+        let exposition = || metrics::render(&self.stats, self.config.worker);
+        let mut ctx = protocol_ctx(&self.config, &mut self.rng, &exposition);
+        self.reply.clear();
+        let (verdict, reply): (Verdict, &[u8]) = match input {
+            // Echo's fast path: the reply IS the input, so the read buffer
+            // is written straight back instead of a copy made by
+            // `echo::respond` (which still answers behind pending output,
+            // where a copy is what gets queued).
+            Input::Read { new, .. }
+                if matches!(conn.session, Session::Echo) && conn.out.is_empty() =>
+            {
+                ctx.tally.requests += 1;
+                conn.last_active = self.now;
+                (Verdict::Continue, &self.scratch[..new])
+            }
+            Input::Read { new, .. } => {
+                let new = &self.scratch[..new];
+                let fed = conn.feed(new, &mut ctx, &mut self.reply, &self.config, self.now);
+                log::trace!(
+                    "answer #{key}: {} requests, {} reply bytes, {} input bytes kept",
+                    ctx.tally.requests,
+                    self.reply.len(),
+                    conn.input.len()
+                );
+                (fed.verdict, &self.reply)
+            }
+            Input::Fin => (conn.finish(&mut ctx, &mut self.reply), &self.reply),
+        };
+        // 2. Count.
+        let tally = ctx.tally;
+        self.stats.count(service, &tally);
+        // 3. Write now, or queue behind pending output to keep the byte order.
+        match conn.out.send(&mut conn.stream, reply) {
+            Ok(written) => {
+                self.stats.wrote(service, written);
+                trace_write(key, written, conn.out.pending());
+            }
+            Err(e) => return self.close_on_error(key, "write", e),
+        }
+        // 4. Act on the verdict.
+        self.act(key, verdict, input);
+    }
+
+    /// Acts on a protocol verdict after its replies were written or queued.
+    fn act(&mut self, key: usize, verdict: Verdict, input: Input) {
+        match (verdict, input) {
+            (Verdict::Continue, Input::Read { more_waiting, .. }) => {
+                let cap = self.config.output_cap;
+                let Some(Entry::Conn(conn)) = self.entries.get(key) else {
+                    return;
+                };
                 // Stopped before WouldBlock (full read, or lines held back) and
                 // not paused by backpressure: come back next turn.
-                if (more_waiting || held_back) && conn.pending() < cap {
+                if (more_waiting || conn.holds_a_line()) && conn.out.pending() < cap {
                     self.requeue(key);
                 }
             }
-            Verdict::Close(reason) => self.start_close(key, reason),
-            Verdict::Shutdown => {
+            // The peer sent all it will send, and it has been answered.
+            (Verdict::Continue, Input::Fin) => self.start_close(key, CloseReason::Peer),
+            (Verdict::Close(reason), _) => self.start_close(key, reason),
+            (Verdict::Shutdown, _) => {
                 log::info!("remote shutdown requested on #{key}");
                 self.start_close(key, CloseReason::Bye);
                 self.begin_shutdown();
             }
-        }
-    }
-
-    /// Read returned 0: answer a final unterminated line, then close once
-    /// the output is flushed.
-    fn peer_closed(&mut self, key: usize) {
-        let Server {
-            entries,
-            reply,
-            config,
-            rng,
-            stats,
-            ..
-        } = self;
-        let Some(Entry::Conn(conn)) = entries.get_mut(key) else {
-            return;
-        };
-        let exposition = || metrics::render(stats, config.worker);
-        let mut ctx = protocol_ctx(config, rng, &exposition);
-        reply.clear();
-        let rest = std::mem::take(&mut conn.input);
-        let verdict = conn.session.finish(&rest, &mut ctx, reply);
-        let tally = ctx.tally;
-        stats.count(conn.session.service(), &tally);
-        let sent = if conn.pending() == 0 {
-            write_and_queue(conn, reply)
-        } else {
-            conn.queue_output(reply);
-            Ok(0)
-        };
-        match sent {
-            Ok(w) => self.wrote(key, w),
-            Err(e) => return self.close_on_error(key, "write", e),
-        }
-        match verdict {
-            Verdict::Close(reason) => self.start_close(key, reason),
-            Verdict::Continue => self.start_close(key, CloseReason::Peer),
-            Verdict::Shutdown => {
-                self.start_close(key, CloseReason::Bye);
-                self.begin_shutdown();
-            }
-        }
-    }
-
-    /// Counts (and traces) bytes written straight after answering.
-    fn wrote(&mut self, key: usize, written: usize) {
-        let Some(Entry::Conn(conn)) = self.entries.get(key) else {
-            return;
-        };
-        self.stats.wrote(conn.session.service(), written);
-        if written > 0 {
-            log::trace!(
-                "write #{key}: {written} bytes, {} still pending",
-                conn.pending()
-            );
-        } else if conn.pending() > 0 {
-            log::trace!(
-                "write #{key}: queued behind pending output, {} pending",
-                conn.pending()
-            );
         }
     }
 
@@ -264,13 +199,8 @@ impl Server {
         let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
             return;
         };
-        log::trace!(
-            "conn #{key}: {:?} -> Closing({})",
-            conn.phase,
-            reason.name()
-        );
-        conn.phase = Phase::Closing(reason);
-        if conn.pending() == 0 {
+        conn.set_phase(key, Phase::Closing(reason));
+        if conn.out.is_empty() {
             self.finish_close(key, reason);
         }
     }
@@ -293,8 +223,7 @@ impl Server {
         if conn.stream.shutdown(Shutdown::Write).is_err() {
             return self.close(key, reason);
         }
-        log::trace!("conn #{key}: Closing({0}) -> Lingering({0})", reason.name());
-        conn.phase = Phase::Lingering(reason);
+        conn.set_phase(key, Phase::Lingering(reason));
         conn.last_active = self.now;
         self.arm_deadline(key);
         self.linger_read(key, reason);
@@ -305,12 +234,12 @@ impl Server {
         let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
             return;
         };
-        match read_some(conn, &mut self.scratch) {
+        match read_some(&mut conn.stream, &mut self.scratch, conn.peer_closed_seen) {
             // The peer's FIN (or a reset): the reply was delivered or never
             // will be; either way the close counts under its original reason.
             Ok(ReadOutcome::Eof) | Err(_) => self.close(key, reason),
-            // A full chunk: more may wait and no edge will say so.
-            Ok(ReadOutcome::Full(_)) => self.requeue(key),
+            // More may wait and no edge will say so.
+            Ok(ReadOutcome::More(_)) => self.requeue(key),
             // Discarded and drained (or nothing there): the next edge, or the
             // linger deadline, brings us back.
             Ok(ReadOutcome::Drained(_) | ReadOutcome::Empty) => {}
@@ -330,7 +259,7 @@ impl Server {
             return;
         };
         let service = conn.session.service();
-        if conn.armed_at != super::conn::NOT_ARMED {
+        if conn.armed_at != NOT_ARMED {
             self.timers.forget_one();
         }
         self.entries.remove(key);
@@ -357,20 +286,11 @@ fn protocol_ctx<'a>(
     }
 }
 
-/// Writes `bytes` now if nothing is pending (keeping any rest for WRITABLE),
-/// or queues them behind pending output to keep the byte order.
-fn write_and_queue(conn: &mut Conn, bytes: &[u8]) -> io::Result<usize> {
-    if bytes.is_empty() {
-        return Ok(0);
+/// The trace line of a write made while answering.
+fn trace_write(key: usize, written: usize, pending: usize) {
+    if written > 0 {
+        log::trace!("write #{key}: {written} bytes, {pending} still pending");
+    } else if pending > 0 {
+        log::trace!("write #{key}: queued behind pending output, {pending} pending");
     }
-    if conn.pending() > 0 {
-        conn.queue_output(bytes);
-        return Ok(0);
-    }
-    let written = write_some(&mut conn.stream, bytes)?;
-    if written < bytes.len() {
-        // Short write: keep the rest; the WRITABLE edge will flush it.
-        conn.queue_output(&bytes[written..]);
-    }
-    Ok(written)
 }
