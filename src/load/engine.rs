@@ -1,5 +1,7 @@
 //! The generator's event loop: one thread, one `mio::Poll`, one `Slab` of
-//! connections (or UDP sockets), the same edge-triggered rules as the server.
+//! connections (or UDP sockets), the same edge-triggered rules as the server,
+//! from the same readiness layer (`crate::readiness`: `read_some`, `OutBuf`,
+//! the ready queue, `poll_events`).
 //!
 //! Every socket is registered once for READABLE | WRITABLE, edge-triggered:
 //! no `reregister` syscalls; WRITABLE means "connect finished" while
@@ -29,6 +31,7 @@ use super::scenario::udp::UdpEcho;
 use super::scenario::{Pattern, Workload, echo, login};
 use super::stats::Recorder;
 use super::udp::UdpConn;
+use crate::readiness::{Queueable, ReadyQueue, poll_events};
 use mio::{Events, Interest, Poll, Token};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -36,7 +39,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 use std::collections::VecDeque;
-use std::io::{self, ErrorKind};
+use std::io;
 use std::time::{Duration, Instant};
 
 /// Default `--drain-timeout`: how long the drain after the window waits for
@@ -88,6 +91,15 @@ pub(super) enum Entry {
     Udp(UdpConn),
 }
 
+impl Queueable for Entry {
+    fn queued(&mut self) -> &mut bool {
+        match self {
+            Entry::Tcp(c) => &mut c.queued,
+            Entry::Udp(u) => &mut u.queued,
+        }
+    }
+}
+
 /// Where the run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -108,7 +120,7 @@ pub struct Engine {
     pub(super) poll: Poll,
     pub(super) entries: Slab<Entry>,
     /// Sockets that stopped before `WouldBlock` (see module docs).
-    pub(super) ready: VecDeque<usize>,
+    pub(super) ready: ReadyQueue,
     pub(super) scratch: Box<[u8]>,
     /// Where requests are built before their one write.
     pub(super) out: Vec<u8>,
@@ -179,7 +191,7 @@ impl Engine {
         Ok(Engine {
             poll,
             entries: Slab::with_capacity(cfg.conns.min(65_536)),
-            ready: VecDeque::new(),
+            ready: ReadyQueue::default(),
             scratch: vec![0; READ_CHUNK].into_boxed_slice(),
             out: Vec::new(),
             send_times: vec![0; slots].into_boxed_slice(),
@@ -228,13 +240,7 @@ impl Engine {
             }
             let timeout = self.poll_timeout();
             self.pacer.arm(self.clock_ns());
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
-                // A signal landed during epoll_wait: not an error, poll again.
-                if e.kind() == ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
-            }
+            poll_events(&mut self.poll, &mut events, timeout)?;
             self.now = self.clock_ns();
             for event in events.iter() {
                 self.dispatch(event);
@@ -346,33 +352,18 @@ impl Engine {
     /// wherever we stop before `WouldBlock`: no new edge will report the
     /// data already waiting.
     pub(super) fn requeue(&mut self, key: usize) {
-        let queued = match self.entries.get_mut(key) {
-            Some(Entry::Tcp(c)) => &mut c.queued,
-            Some(Entry::Udp(u)) => &mut u.queued,
-            None => return,
-        };
-        if !*queued {
-            *queued = true;
-            self.ready.push_back(key);
-        }
+        self.ready.push(&mut self.entries, key);
     }
 
     /// Serves each socket queued before this pass once; those requeued
     /// during the pass wait for the next turn (fairness).
     fn serve_ready_queue(&mut self) {
-        for _ in 0..self.ready.len() {
-            let Some(key) = self.ready.pop_front() else {
-                break;
-            };
-            match self.entries.get_mut(key) {
-                Some(Entry::Tcp(c)) => {
-                    c.queued = false;
-                    self.tcp_read(key);
-                }
-                Some(Entry::Udp(u)) => {
-                    u.queued = false;
-                    self.udp_read(key);
-                }
+        let mut pass = self.ready.start_pass();
+        while let Some(key) = self.ready.next(&mut pass, &mut self.entries) {
+            match self.entries.get(key) {
+                Some(Entry::Tcp(_)) => self.tcp_read(key),
+                Some(Entry::Udp(_)) => self.udp_read(key),
+                // `next` returns only keys in the slab.
                 None => {}
             }
         }

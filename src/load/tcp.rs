@@ -2,11 +2,10 @@
 //! flush, close. Each handler takes a slab key and copes with a key that is
 //! gone (stale events are harmless).
 
-use super::conn::{
-    Conn, ConnectOutcome, ReadOutcome, State, connect_outcome, error_name, read_some, start_connect,
-};
+use super::conn::{Conn, ConnectOutcome, State, connect_outcome, error_name, start_connect};
 use super::engine::{Engine, Entry, Phase, ns};
 use super::scenario::{Talk, VerifyError};
+use crate::readiness::{ReadOutcome, read_some};
 use mio::{Interest, Token};
 use rand::Rng;
 
@@ -94,7 +93,7 @@ impl Engine {
         let Some(Entry::Tcp(conn)) = self.entries.get_mut(key) else {
             return;
         };
-        match conn.flush() {
+        match conn.out.flush(&mut conn.stream) {
             Ok(n) => self.rec.bytes_out(n),
             Err(e) => self.server_closed(key, &format!("write: {}", error_name(&e))),
         }
@@ -217,7 +216,7 @@ impl Engine {
         }
         conn.next_intended = at;
         rec.sent(u64::from(count));
-        match conn.send(out) {
+        match conn.out.send(&mut conn.stream, out) {
             Ok(n) => rec.bytes_out(n),
             Err(e) => self.server_closed(key, &format!("write: {}", error_name(&e))),
         }

@@ -11,8 +11,8 @@
 //! [`Conn::flush`] over `crate::readiness::write_some`) so each readiness rule is implemented, and commented, in
 //! exactly one place. Deciding what to do with the bytes is `server::tcp`'s.
 
-use crate::readiness::write_some;
 use crate::protocol::{CloseReason, Session};
+use crate::readiness::write_some;
 use mio::net::TcpStream;
 use std::io::{self, ErrorKind, Read as _};
 

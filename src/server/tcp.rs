@@ -11,8 +11,8 @@
 use super::conn::{Conn, Phase, ReadOutcome, read_some};
 use super::{Entry, Server};
 use crate::config::ServeConfig;
-use crate::readiness::write_some;
 use crate::protocol::{CloseReason, Ctx, Service, Session, Tally, Verdict, local_now};
+use crate::readiness::write_some;
 use crate::stats::Stats;
 use rand::rngs::SmallRng;
 use std::io;
