@@ -34,17 +34,21 @@
 //! Once every connection has failed or been closed, the run stops at once
 //! and says so (there is nothing left to measure or to wait for).
 
+mod clock;
 pub mod config;
 mod conn;
 pub mod engine;
 pub mod hdr_log;
 pub mod live;
 pub mod measurements;
+mod meter;
 mod pacing;
 mod phases;
 pub mod report;
 pub mod scenario;
+mod schedule;
 pub mod stats;
+mod table;
 mod tcp;
 mod udp;
 mod workers;
