@@ -32,7 +32,12 @@
 //!   exit status; [`flags`]: the parsers and range checks of flag values the
 //!   subcommands share (addresses, seconds, counts).
 //! - [`client`]: the tutorial's client (blocking, for humans).
-//! - [`load`]: the load generator.
+//! - [`load`]: the load generator: `engine.rs` (the loop) composing
+//!   `table.rs` (the sockets and the ramp-up's connects), `clock.rs` +
+//!   `schedule.rs` + `pacing.rs` (the time, which requests are due, the
+//!   timer) and `meter.rs` + `stats.rs` (what was measured, the live line);
+//!   `tcp.rs`/`udp.rs` (the handlers), `phases.rs`, `scenario/` (what is
+//!   said and verified, sans-IO), `report.rs`, `workers.rs`.
 //! - [`limits`]: the open-file limit.
 //! - [`readiness`]: the socket calls and edge-triggered rules both loops
 //!   share: `read_some`, `OutBuf`, the ready queue, `poll_events`.

@@ -1,17 +1,19 @@
-//! One generator connection's state, and the socket calls, each readiness
-//! rule implemented (and commented) in exactly one place.
+//! One generator TCP connection's state ([`Conn`]) and its socket calls
+//! that are the generator's own: the connect (`start_connect`,
+//! `connect_outcome`) and error names for the report. The read, the output
+//! buffer and their readiness rules are the shared ones (`crate::readiness`).
 //!
 //! A [`Conn`] is what an idle connection costs in user space: this struct
 //! in the slab (about 120 bytes) plus its `--depth` send-time slots in the
-//! engine's shared array (8 bytes each). Its two buffers exist only while
-//! they hold something: `pending` (request bytes the kernel has not taken)
-//! and the scenario's partial reply line.
+//! table's shared array (8 bytes each). Its two buffers exist only while
+//! they hold something: `out` (request bytes the kernel has not taken) and
+//! the scenario's partial reply line.
 
 use super::scenario::Talk;
-use crate::readiness::write_some;
+use crate::readiness::OutBuf;
 use mio::net::TcpStream;
 use socket2::{Domain, Protocol, Socket, Type};
-use std::io::{self, ErrorKind, Read as _};
+use std::io::{self, ErrorKind};
 use std::net::{IpAddr, SocketAddr};
 
 /// Where a connection is in its life.
@@ -30,12 +32,9 @@ pub struct Conn {
     pub stream: TcpStream,
     /// The protocol side (sans-IO).
     pub talk: Talk,
-    /// Request bytes the kernel has not accepted yet: `pending[written..]`.
-    /// Unallocated unless a write came up short. At most one burst of
-    /// requests (config::MAX_BURST_BYTES).
-    pub pending: Vec<u8>,
-    /// How much of `pending` has been written.
-    pub written: usize,
+    /// Request bytes the kernel has not accepted yet. Unallocated unless a
+    /// write came up short; at most one burst (config::MAX_BURST_BYTES).
+    pub out: OutBuf,
     /// When `connect()` was called (ns since the run started).
     pub connect_at: u64,
     /// Open loop: the intended send time of the next request (ns).
@@ -43,14 +42,15 @@ pub struct Conn {
     /// Requests sent and not yet answered (<= --depth).
     pub in_flight: u32,
     /// Index (mod depth) of the oldest in-flight request's send time.
-    pub ring_head: u32,
-    /// Connecting or open.
+    ring_head: u32,
+    /// Connecting or open; changed by the table (`Conns::connected`).
     pub state: State,
     /// Already in the loop's ready queue.
     pub queued: bool,
-    /// An event said the peer closed: read until `Ok(0)` (see [`read_some`]).
+    /// An event said the peer closed: read until `Ok(0)` (`read_some`'s
+    /// `drain_fully`).
     pub peer_closed_seen: bool,
-    /// Open loop: a pacing timer entry is armed for this connection.
+    /// Open loop: a pacing wake-up is armed for this connection.
     pub timer_armed: bool,
 }
 
@@ -60,8 +60,7 @@ impl Conn {
         Conn {
             stream,
             talk,
-            pending: Vec::new(),
-            written: 0,
+            out: OutBuf::default(),
             connect_at: now,
             next_intended: 0,
             in_flight: 0,
@@ -73,45 +72,26 @@ impl Conn {
         }
     }
 
-    /// Request bytes waiting for the kernel.
-    pub fn pending_len(&self) -> usize {
-        self.pending.len() - self.written
+    /// Free `--depth` slots, of `times.len()`.
+    pub fn free(&self, times: &[u64]) -> u32 {
+        times.len() as u32 - self.in_flight
     }
 
-    /// Writes `bytes` now if nothing is pending, keeping any rest for the
-    /// WRITABLE edge; or queues them behind pending bytes to keep the order.
-    /// Returns the bytes the kernel took.
-    pub fn send(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        if self.pending_len() > 0 {
-            self.pending.drain(..self.written);
-            self.written = 0;
-            self.pending.extend_from_slice(bytes);
-            return Ok(0);
-        }
-        let n = write_some(&mut self.stream, bytes)?;
-        if n < bytes.len() {
-            // Short write: keep the rest; WRITABLE will fire when there is room.
-            self.pending.clear();
-            self.written = 0;
-            self.pending.extend_from_slice(&bytes[n..]);
-        }
-        Ok(n)
+    /// A request went out, sent (or intended) at `at`: its time goes in the
+    /// next slot of `times`, this connection's `--depth` send-time slots.
+    pub fn stamp_sent(&mut self, times: &mut [u64], at: u64) {
+        let depth = times.len() as u32;
+        times[((self.ring_head + self.in_flight) % depth) as usize] = at;
+        self.in_flight += 1;
     }
 
-    /// WRITABLE: writes pending bytes; frees the buffer once it is empty.
-    /// WRITABLE only matters while bytes are pending; otherwise a no-op.
-    pub fn flush(&mut self) -> io::Result<usize> {
-        if self.pending_len() == 0 {
-            return Ok(0);
-        }
-        let n = write_some(&mut self.stream, &self.pending[self.written..])?;
-        self.written += n;
-        if self.written == self.pending.len() {
-            // Idle connections hold no buffers.
-            self.pending = Vec::new();
-            self.written = 0;
-        }
-        Ok(n)
+    /// The oldest request in flight was answered: its send time. Replies
+    /// come in request order on a stream, so the oldest is the one.
+    pub fn take_answered(&mut self, times: &[u64]) -> u64 {
+        let at = times[self.ring_head as usize];
+        self.ring_head = (self.ring_head + 1) % times.len() as u32;
+        self.in_flight -= 1;
+        at
     }
 }
 
@@ -201,47 +181,6 @@ pub fn connect_outcome(stream: &TcpStream) -> ConnectOutcome {
     }
 }
 
-/// The outcome of one [`read_some`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadOutcome {
-    /// `n` bytes and the socket is drained: wait for the next edge.
-    Drained(usize),
-    /// `n` bytes and more may be waiting: the caller must requeue, because
-    /// edge-triggered readiness will not report data already there.
-    More(usize),
-    /// `WouldBlock`: a spurious or already-served event.
-    Empty,
-    /// `Ok(0)`: the server closed its side.
-    Eof,
-}
-
-/// One read into `buf`.
-///
-/// Readiness rules (as the server's `read_some`):
-/// - `Interrupted` is retried.
-/// - A read that fills `buf` may leave more behind: [`ReadOutcome::More`].
-/// - A shorter read means the receive queue was empty at that instant
-///   (epoll(7)); a later byte raises a new edge, so the extra read that would
-///   only say `WouldBlock` is skipped: one syscall saved per event.
-///   Exception: after an event reported the peer's close, its FIN raises no
-///   new edge, so keep reading until `Ok(0)`.
-pub fn read_some(
-    stream: &mut TcpStream,
-    buf: &mut [u8],
-    peer_closed_seen: bool,
-) -> io::Result<ReadOutcome> {
-    loop {
-        match stream.read(buf) {
-            Ok(0) => return Ok(ReadOutcome::Eof),
-            Ok(n) if n == buf.len() || peer_closed_seen => return Ok(ReadOutcome::More(n)),
-            Ok(n) => return Ok(ReadOutcome::Drained(n)),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(ReadOutcome::Empty),
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 /// A short, stable description of a socket error for the report's keys.
 pub fn error_name(e: &io::Error) -> String {
     match e.kind() {
@@ -260,11 +199,13 @@ mod tests {
     use super::*;
 
     /// The memory budget of an idle connection (<= 256 bytes in user space)
-    /// is mostly this struct's slab slot; keep it from creeping up.
+    /// is mostly this struct's slab slot; keep it from creeping up. 136
+    /// bytes is what it was when the engine was split into its parts (issue
+    /// 10), and the README's figure: it must not grow.
     #[test]
     fn an_idle_connection_stays_small() {
-        let slot = std::mem::size_of::<super::super::engine::Entry>();
-        assert!(slot <= 160, "slab slot is {slot} bytes");
+        let slot = std::mem::size_of::<super::super::table::Entry>();
+        assert!(slot <= 136, "slab slot is {slot} bytes");
         eprintln!(
             "Conn {} bytes, slab slot {slot}",
             std::mem::size_of::<Conn>()

@@ -1,43 +1,65 @@
-//! The generator's event loop: one thread, one `mio::Poll`, one `Slab` of
-//! connections (or UDP sockets), the same edge-triggered rules as the server.
+//! The generator's event loop ([`Engine`]): one thread, one `mio::Poll`,
+//! the same edge-triggered rules as the server, from the same readiness
+//! layer (`crate::readiness`: `read_some`, `OutBuf`, the ready queue,
+//! `poll_events`).
 //!
-//! Every socket is registered once for READABLE | WRITABLE, edge-triggered:
-//! no `reregister` syscalls; WRITABLE means "connect finished" while
-//! connecting and "room for pending requests" after, and is ignored
-//! otherwise. One turn of the loop:
+//! The engine composes parts that each own their state:
+//! - `Conns` (`table.rs`): the sockets, the ready queue, the ramp-up's
+//!   connects and their timeouts;
+//! - `Clock` (`clock.rs`) and `Schedule` (`schedule.rs`, with the pacing
+//!   timer in `pacing.rs`): the time, and which requests are due;
+//! - `Meter` (`meter.rs`): what was measured, the tick, the live line and
+//!   the `--hdr-log` file;
 //!
-//! 1. [`Engine::advance`]: the run's phase moves on when its time (or its
-//!    condition) comes; connects due are started; connects past
-//!    `--connect-timeout`, pacing timers, UDP loss and the one-second tick
-//!    fire;
+//! and owns the loop, the run's phase (`phases.rs`) and the handlers
+//! (`tcp.rs`, `udp.rs`). Every socket is registered once for READABLE |
+//! WRITABLE: no `reregister` syscalls; WRITABLE means "connect finished"
+//! while connecting and "room for pending requests" after, and is ignored
+//! otherwise. One turn of the loop ([`Engine::run`]):
+//!
+//! 1. `advance`: the tick; the phase moves on when its time (or its
+//!    condition) comes; connects due are started and expired; paced
+//!    requests due are sent; UDP loss is checked;
 //! 2. `poll` sleeps until an event or the nearest of those deadlines (not at
 //!    all if the ready queue has work);
-//! 3. each event goes to its socket's handler (`tcp.rs`, `udp.rs`);
-//! 4. the ready queue is served once (sockets that stopped before
-//!    `WouldBlock`).
+//! 3. the clock is read: the turn's `now`;
+//! 4. each event goes to its socket's handler, which settles a connect or
+//!    flushes, and queues the socket if there is anything to read;
+//! 5. the ready-queue pass serves each queued socket once: read, verify,
+//!    send what became due.
 //!
-//! Time is read from the monotonic clock once per turn and once per read
-//! event (the send time of the requests a reply triggers is the time that
-//! reply was read), never per message.
+//! Time is read once per turn, when `poll` returns, and passed to
+//! everything until the next `poll`: every event that poll reports happened
+//! before that reading. Replies are timed at it, requests sent in the pass
+//! and in the `advance` that follows are stamped with it, and deadlines are
+//! judged by it (so one fires at most one turn's work late, never early).
+//! That is also why reads wait for the pass: a socket is read at most once
+//! per reading, and sends come after its read, so no reply is timed with
+//! the reading its request was stamped with (it would measure zero). The
+//! one other clock read is a connect's start (`tcp.rs`).
+//!
+//! This differs from the server, which reads in `dispatch` and serves only
+//! the leftovers in its pass: there a socket may be read twice in a turn.
 
+use super::clock::{Clock, ns};
 use super::config::LoadConfig;
-use super::conn::Conn;
 use super::hdr_log::HdrLog;
 use super::measurements::Measurements;
-use super::pacing::Pacer;
+use super::meter::Meter;
+use super::phases::Phases;
 use super::scenario::udp::UdpEcho;
 use super::scenario::{Pattern, Workload, echo, login};
-use super::stats::Recorder;
-use super::udp::UdpConn;
+use super::schedule::Schedule;
+use super::table::{Conns, Entry};
+use crate::readiness::poll_events;
 use mio::{Events, Interest, Poll, Token};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
-use slab::Slab;
-use std::collections::VecDeque;
-use std::io::{self, ErrorKind};
-use std::time::{Duration, Instant};
+use std::io;
+use std::net::IpAddr;
+use std::time::Duration;
 
 /// Default `--drain-timeout`: how long the drain after the window waits for
 /// replies still in flight. Well above any healthy loopback latency and
@@ -52,7 +74,7 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 pub const UDP_LOSS_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How often UDP slots are checked for loss.
-const UDP_LOSS_CHECK: Duration = Duration::from_millis(100);
+pub(super) const UDP_LOSS_CHECK: Duration = Duration::from_millis(100);
 
 /// The loop's one read buffer, and the fairness cap: a connection whose read
 /// fills it is requeued behind the others. 64 KiB also holds any datagram.
@@ -65,87 +87,52 @@ pub const CONNECT_BATCH: usize = 256;
 /// Events taken from the kernel per `poll`.
 const EVENTS_CAPACITY: usize = 1024;
 
-/// The live line and HdrHistogram interval period.
-pub(super) const TICK: Duration = Duration::from_secs(1);
-
 /// The signal pipe's token: outside the slab's key range.
 const SIGNALS: Token = Token(usize::MAX);
 
 /// The pacing timerfd's token: outside the slab's key range.
 const PACER: Token = Token(usize::MAX - 1);
 
-/// Nanoseconds of a duration, saturating.
-pub(super) fn ns(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// One socket of the generator.
-#[derive(Debug)]
-pub(super) enum Entry {
-    /// A TCP connection.
-    Tcp(Conn),
-    /// A UDP socket connected to the target.
-    Udp(UdpConn),
-}
-
 /// Where the run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Opening connections; nothing is sent.
     Ramp,
-    /// `--idle`: connections open, silent until `phase_until`.
+    /// `--idle`: connections open, silent until the phase's end.
     Hold,
-    /// The measured window, until `phase_until`.
+    /// The measured window, until the phase's end.
     Measure,
-    /// No new requests; waiting for replies until `phase_until`.
+    /// No new requests; waiting for replies until the phase's end.
     Drain,
     /// Finished.
     Done,
 }
 
-/// The generator: loop state, sockets, and what was measured so far.
+/// The generator: the loop and the parts it composes.
 pub struct Engine {
     pub(super) poll: Poll,
-    pub(super) entries: Slab<Entry>,
-    /// Sockets that stopped before `WouldBlock` (see module docs).
-    pub(super) ready: VecDeque<usize>,
+    pub(super) signals: Signals,
+    pub(super) cfg: LoadConfig,
+    pub(super) clock: Clock,
+    /// The sockets.
+    pub(super) conns: Conns,
+    /// Which requests are due, and the pacing timer.
+    pub(super) schedule: Schedule,
+    /// What was measured.
+    pub(super) meter: Meter,
+    /// Where the run is; changed only through `Phases::set` (traced).
+    pub(super) phases: Phases,
+    /// What TCP connections say and expect back.
+    pub(super) workload: Workload,
+    /// What UDP sockets say and expect back.
+    pub(super) udp_echo: UdpEcho,
+    pub(super) rng: SmallRng,
+    /// The loop's one read buffer ([`READ_CHUNK`]).
     pub(super) scratch: Box<[u8]>,
     /// Where requests are built before their one write.
     pub(super) out: Vec<u8>,
-    /// `--depth` send-time slots per connection, at `key * depth` (ns; the
-    /// intended time in open loop). Preallocated: no allocation per request.
-    pub(super) send_times: Box<[u64]>,
-    pub(super) workload: Workload,
-    pub(super) udp_echo: UdpEcho,
-    pub(super) cfg: LoadConfig,
-    pub(super) clock: Instant,
-    /// Nanoseconds since `clock`, refreshed each turn and each read.
-    pub(super) now: u64,
-    /// Where the run is; changed only by `set_phase` (phases.rs).
-    pub(super) phase: Phase,
-    /// When the phase began (ns): the drain's live-line label counts from it.
-    pub(super) phase_since: u64,
-    pub(super) phase_until: u64,
-    /// Open loop: nanoseconds between a connection's requests.
-    pub(super) interval_ns: Option<u64>,
-    /// Open-loop pacing: due times, one per connection, and their timer.
-    pub(super) pacer: Pacer,
-    pub(super) connects_started: usize,
-    /// Connects in progress, in start order = deadline order: (key, start).
-    /// Entries of connects that finished stay until their deadline passes
-    /// (bounded by `--conns`); `pending_connects` is the true count.
-    pub(super) connecting: VecDeque<(usize, u64)>,
-    pub(super) pending_connects: usize,
-    pub(super) rec: Recorder,
-    pub(super) rng: SmallRng,
-    pub(super) signals: Signals,
-    pub(super) window_open: bool,
-    pub(super) window_start: u64,
-    pub(super) cpu_at_start: f64,
-    pub(super) last_tick: u64,
-    pub(super) next_tick: u64,
+    /// When UDP slots are next checked for loss.
     pub(super) next_loss_check: u64,
-    pub(super) hdr: Option<HdrLog>,
 }
 
 impl Engine {
@@ -174,207 +161,132 @@ impl Engine {
                 Workload::Echo(echo::Echo::new(pattern.clone(), cfg.size))
             }
         };
-        let slots = cfg.conns.saturating_mul(cfg.depth as usize);
-        let pacer = Pacer::new(cfg.rate.is_some(), poll.registry(), PACER);
+        let conns = Conns::new(
+            cfg.conns,
+            cfg.depth,
+            cfg.connect_rate,
+            ns(cfg.connect_timeout),
+        );
         Ok(Engine {
+            schedule: Schedule::new(cfg.rate, poll.registry(), PACER),
             poll,
-            entries: Slab::with_capacity(cfg.conns.min(65_536)),
-            ready: VecDeque::new(),
-            scratch: vec![0; READ_CHUNK].into_boxed_slice(),
-            out: Vec::new(),
-            send_times: vec![0; slots].into_boxed_slice(),
+            signals,
+            conns,
+            meter: Meter::new(hdr, cfg.live),
+            phases: Phases::default(),
             workload,
             udp_echo: UdpEcho::new(pattern, cfg.size),
-            interval_ns: cfg.rate.map(|r| ((1e9 / r) as u64).max(1)),
-            cfg,
-            clock: Instant::now(),
-            now: 0,
-            phase: Phase::Ramp,
-            phase_since: 0,
-            phase_until: 0,
-            pacer,
-            connects_started: 0,
-            connecting: VecDeque::new(),
-            pending_connects: 0,
-            rec: Recorder::default(),
             rng,
-            signals,
-            window_open: false,
-            window_start: 0,
-            cpu_at_start: 0.0,
-            last_tick: 0,
-            next_tick: ns(TICK),
+            scratch: vec![0; READ_CHUNK].into_boxed_slice(),
+            out: Vec::new(),
             next_loss_check: 0,
-            hdr,
+            clock: Clock::start(),
+            cfg,
         })
-    }
-
-    /// Nanoseconds since the run started.
-    pub(super) fn clock_ns(&self) -> u64 {
-        ns(self.clock.elapsed())
     }
 
     pub(super) fn is_udp(&self) -> bool {
         self.cfg.service == super::LoadService::UdpEcho
     }
 
+    /// The source address of connection number `index` (`--source`).
+    pub(super) fn source_for(&self, index: usize) -> Option<IpAddr> {
+        let sources = &self.cfg.sources;
+        (!sources.is_empty()).then(|| sources[index % sources.len()])
+    }
+
     /// Runs ramp-up, window and drain; returns what was measured.
     pub fn run(mut self) -> io::Result<Measurements> {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        let mut now = self.clock.now();
         loop {
-            self.advance();
-            if self.phase == Phase::Done {
+            self.advance(now);
+            if self.phases.current() == Phase::Done {
                 break;
             }
-            let timeout = self.poll_timeout();
-            self.pacer.arm(self.clock_ns());
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
-                // A signal landed during epoll_wait: not an error, poll again.
-                if e.kind() == ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
-            }
-            self.now = self.clock_ns();
+            let timeout = self.poll_timeout(now);
+            self.schedule.arm_timer(&self.clock);
+            poll_events(&mut self.poll, &mut events, timeout)?;
+            now = self.clock.now();
             for event in events.iter() {
-                self.dispatch(event);
+                self.dispatch(event, now);
             }
-            self.serve_ready_queue();
+            self.serve_ready(now);
         }
-        Ok(self.finish())
-    }
-
-    /// Moves the run along: the tick, phase changes, connects, timers.
-    fn advance(&mut self) {
-        self.now = self.clock_ns();
-        // The tick first: an interval that ends as its phase ends (the
-        // window's last second) is labelled with the phase it measured.
-        if self.now >= self.next_tick {
-            self.tick();
-        }
-        match self.phase {
-            Phase::Ramp => {
-                self.start_due_connects();
-                self.expire_connects();
-                if self.connects_started == self.cfg.conns && self.pending_connects == 0 {
-                    // Free it, not just empty it: it held one entry per connection.
-                    self.connecting = VecDeque::new();
-                    self.begin_window();
-                }
-            }
-            // Every connection failed or was closed: nothing is left to
-            // measure, and nothing can be in flight to wait for.
-            Phase::Hold | Phase::Measure if self.rec.open_now == 0 => {
-                self.stop_no_connection_left();
-            }
-            Phase::Hold if self.now >= self.phase_until => {
-                self.send_idle_requests();
-                self.enter_drain();
-            }
-            Phase::Measure => {
-                self.fire_pacing();
-                if self.now >= self.phase_until {
-                    self.end_window();
-                    self.enter_drain();
-                }
-            }
-            Phase::Drain if self.rec.outstanding == 0 || self.now >= self.phase_until => {
-                self.end_window();
-                self.set_phase(Phase::Done, self.now);
-            }
-            Phase::Hold | Phase::Drain | Phase::Done => {}
-        }
-        if self.is_udp() && self.now >= self.next_loss_check {
-            self.next_loss_check = self.now + ns(UDP_LOSS_CHECK);
-            self.check_udp_loss();
-        }
+        Ok(self.finish(now))
     }
 
     /// How long `poll` may sleep: not at all with queued work, else until
     /// the nearest deadline.
-    fn poll_timeout(&self) -> Option<Duration> {
-        if !self.ready.is_empty() {
+    fn poll_timeout(&self, now: u64) -> Option<Duration> {
+        if self.conns.has_ready() {
             return Some(Duration::ZERO);
         }
-        let mut at = self.next_tick;
-        if self.phase != Phase::Ramp {
-            at = at.min(self.phase_until);
-        } else if self.connects_started < self.cfg.conns {
-            at = at.min(self.next_connect_at());
+        let mut at = self.meter.next_tick();
+        if self.phases.current() != Phase::Ramp {
+            at = at.min(self.phases.until());
+        } else if let Some(connect) = self.conns.next_connect_at(now) {
+            at = at.min(connect);
         }
-        if let Some(&(_, started)) = self.connecting.front() {
-            at = at.min(started + ns(self.cfg.connect_timeout));
+        if let Some(timeout) = self.conns.connect_deadline() {
+            at = at.min(timeout);
         }
-        if !self.pacer.precise()
-            && let Some(due) = self.pacer.next_at()
-        {
+        if let Some(due) = self.schedule.poll_deadline() {
             at = at.min(due);
         }
-        if self.is_udp() && self.rec.outstanding > 0 {
+        if self.is_udp() && self.meter.rec.outstanding() > 0 {
             at = at.min(self.next_loss_check);
         }
         // mio rounds the timeout up to whole milliseconds, so we never wake
         // early and spin.
-        Some(Duration::from_nanos(at.saturating_sub(self.now)))
+        Some(Duration::from_nanos(at.saturating_sub(now)))
     }
 
     /// Routes one event to its socket's handler.
-    fn dispatch(&mut self, event: &mio::event::Event) {
-        if event.token() == SIGNALS {
-            return self.on_signal();
-        }
-        if event.token() == PACER {
+    fn dispatch(&mut self, event: &mio::event::Event, now: u64) {
+        match event.token() {
+            SIGNALS => self.on_signal(now),
             // advance() sends what is due at the start of the next turn.
-            return self.pacer.on_timer();
-        }
-        let key = event.token().0;
-        match self.entries.get_mut(key) {
-            // Stale token: closed earlier in this batch of events. Harmless;
-            // if the key was reused, the handlers find nothing to do.
-            None => {}
-            Some(Entry::Tcp(conn)) => {
-                if event.is_read_closed() {
-                    conn.peer_closed_seen = true;
-                }
-                self.tcp_event(key, event);
-            }
-            Some(Entry::Udp(_)) => self.udp_event(key, event),
+            PACER => self.schedule.on_timer(),
+            Token(key) => match self.conns.get(key) {
+                // Stale token: closed earlier in this batch of events.
+                // Harmless; if the key was reused, the pass finds nothing to
+                // read.
+                None => {}
+                Some(Entry::Tcp(_)) => self.tcp_event(key, event, now),
+                Some(Entry::Udp(_)) => self.udp_event(key, event),
+            },
         }
     }
 
-    /// Puts a socket on the ready queue (once) to be served next turn. Used
-    /// wherever we stop before `WouldBlock`: no new edge will report the
-    /// data already waiting.
-    pub(super) fn requeue(&mut self, key: usize) {
-        let queued = match self.entries.get_mut(key) {
-            Some(Entry::Tcp(c)) => &mut c.queued,
-            Some(Entry::Udp(u)) => &mut u.queued,
-            None => return,
-        };
-        if !*queued {
-            *queued = true;
-            self.ready.push_back(key);
-        }
-    }
-
-    /// Serves each socket queued before this pass once; those requeued
-    /// during the pass wait for the next turn (fairness).
-    fn serve_ready_queue(&mut self) {
-        for _ in 0..self.ready.len() {
-            let Some(key) = self.ready.pop_front() else {
-                break;
-            };
-            match self.entries.get_mut(key) {
-                Some(Entry::Tcp(c)) => {
-                    c.queued = false;
-                    self.tcp_read(key);
-                }
-                Some(Entry::Udp(u)) => {
-                    u.queued = false;
-                    self.udp_read(key);
-                }
+    /// The ready-queue pass: serves each socket queued before it once
+    /// (this turn's events and last turn's leftovers); those queued during
+    /// it wait for the next turn (fairness).
+    fn serve_ready(&mut self, now: u64) {
+        let mut pass = self.conns.start_pass();
+        while let Some(key) = self.conns.next_ready(&mut pass) {
+            match self.conns.get(key) {
+                Some(Entry::Tcp(_)) => self.tcp_read(key, now),
+                Some(Entry::Udp(_)) => self.udp_read(key, now),
+                // `next_ready` returns only keys in the slab.
                 None => {}
             }
+        }
+    }
+
+    /// Sends what is due on `key` (TCP or UDP alike: the same schedule); its
+    /// pacing wake-up, if it had one, has fired.
+    pub(super) fn send_due(&mut self, key: usize, now: u64) {
+        match self.conns.get_mut(key) {
+            Some(Entry::Tcp(c)) => {
+                c.timer_armed = false;
+                self.refill(key, now);
+            }
+            Some(Entry::Udp(u)) => {
+                u.timer_armed = false;
+                self.udp_pump(key, now);
+            }
+            None => {}
         }
     }
 }

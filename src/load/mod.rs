@@ -7,10 +7,16 @@
 //!   ([`LoadConfig`]) with their limits.
 //! - [`scenario`]: what to send and what must come back, one file per
 //!   service, no sockets (sans-IO).
-//! - [`engine`]: the event loop. `phases.rs` moves the run through ramp-up,
-//!   the measured window and the drain; `tcp.rs` and `udp.rs` hold the
-//!   socket handlers, `conn.rs` one connection's state and the socket calls,
-//!   `pacing.rs` the open-loop schedule and its timerfd.
+//! - [`engine`]: the event loop. It composes three parts, each owning its
+//!   state: `table.rs` (`Conns`: the slab of sockets, the ready queue, the
+//!   ramp-up's connects and their timeouts), the time and pacing
+//!   (`clock.rs`, read once per turn; `schedule.rs`, the one algorithm that
+//!   says which requests are due, TCP and UDP alike; `pacing.rs`, the
+//!   timerfd that wakes the loop for them) and the measurements (`meter.rs`:
+//!   the window, the tick, the live line and the hdr log, over [`stats`]).
+//!   `phases.rs` moves the run through ramp-up, the measured window and the
+//!   drain; `tcp.rs` and `udp.rs` hold the socket handlers, `conn.rs` one TCP
+//!   connection's state and its connect.
 //! - [`stats`]: the running counts and each second's numbers;
 //!   [`live`]: the live line, and the merge of the workers' live lines;
 //!   [`hdr_log`]: the `--hdr-log` file (HdrHistogram's interval log).
@@ -34,17 +40,21 @@
 //! Once every connection has failed or been closed, the run stops at once
 //! and says so (there is nothing left to measure or to wait for).
 
+mod clock;
 pub mod config;
 mod conn;
 pub mod engine;
 pub mod hdr_log;
 pub mod live;
 pub mod measurements;
+mod meter;
 mod pacing;
 mod phases;
 pub mod report;
 pub mod scenario;
+mod schedule;
 pub mod stats;
+mod table;
 mod tcp;
 mod udp;
 mod workers;

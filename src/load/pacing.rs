@@ -1,5 +1,6 @@
-//! Open-loop pacing: when each connection's next request is due, and the
-//! timer that wakes the loop for it.
+//! The pacing timers: the due times of the connections' next requests, and
+//! the timerfd that wakes the loop for the earliest. Which times are due is
+//! the schedule's (`schedule.rs`); this file only wakes the loop on time.
 //!
 //! `epoll_wait`'s timeout has millisecond granularity (mio rounds it up), so
 //! a loop woken only by it sends up to 1 ms late, and in open loop that
@@ -7,9 +8,12 @@
 //! 30 us round trip would read as ~600 us. So the pacer arms a timerfd
 //! (nanosecond resolution, CLOCK_MONOTONIC like `Instant`) for the earliest
 //! due time, registered in the loop like any socket, and lowers this
-//! thread's timer slack from the default 50 us. If the timerfd cannot be
+//! thread's timer slack from the default 50 us. The timerfd is set to the
+//! absolute due time (`TFD_TIMER_ABSTIME`), so arming it needs no clock read
+//! and a due time already past fires at once. If the timerfd cannot be
 //! created, the loop falls back to the poll timeout.
 
+use super::clock::Clock;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use std::cmp::Reverse;
@@ -85,7 +89,7 @@ impl Pacer {
 
     /// Before `poll`: sets the timerfd to the earliest due time if it is
     /// not set for it already (one syscall only when that time changes).
-    pub fn arm(&mut self, now: u64) {
+    pub fn arm(&mut self, clock: &Clock) {
         let Some(fd) = &self.timer else {
             return;
         };
@@ -93,11 +97,12 @@ impl Pacer {
         if target == self.armed {
             return;
         }
-        // it_value 0 disarms, so an already-due time gets 1 ns.
-        let delay = if target == DISARMED {
+        // it_value 0 disarms; an absolute CLOCK_MONOTONIC time is never 0
+        // (the clock counts from boot).
+        let at = if target == DISARMED {
             0
         } else {
-            target.saturating_sub(now).max(1)
+            clock.monotonic(target)
         };
         let spec = libc::itimerspec {
             it_interval: libc::timespec {
@@ -105,13 +110,20 @@ impl Pacer {
                 tv_nsec: 0,
             },
             it_value: libc::timespec {
-                tv_sec: (delay / 1_000_000_000) as libc::time_t,
-                tv_nsec: (delay % 1_000_000_000) as libc::c_long,
+                tv_sec: (at / 1_000_000_000) as libc::time_t,
+                tv_nsec: (at % 1_000_000_000) as libc::c_long,
             },
         };
         // SAFETY: `spec` is a valid itimerspec that outlives the call; the
         // old-value pointer may be null; the descriptor is ours.
-        let rc = unsafe { libc::timerfd_settime(fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
+        let rc = unsafe {
+            libc::timerfd_settime(
+                fd.as_raw_fd(),
+                libc::TFD_TIMER_ABSTIME,
+                &spec,
+                std::ptr::null_mut(),
+            )
+        };
         if rc == 0 {
             self.armed = target;
         } else {
@@ -186,8 +198,9 @@ mod tests {
         let mut poll = mio::Poll::new().unwrap();
         let mut p = Pacer::new(true, poll.registry(), Token(1));
         assert!(p.precise());
+        let clock = Clock::start();
         p.push(2_000_000, 0);
-        p.arm(0);
+        p.arm(&clock);
         let mut events = mio::Events::with_capacity(4);
         // Bounded: the timer is due in 2 ms; 10 s means it never fired.
         poll.poll(&mut events, Some(std::time::Duration::from_secs(10)))

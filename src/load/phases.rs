@@ -1,49 +1,142 @@
-//! The run's phases and its clock-driven chores, for the loop in
-//! `engine.rs`: pacing the ramp-up's connects and expiring slow ones,
-//! opening and closing the measured window (and its CPU measurement), the
-//! drain, stopping when no connection is left, signals, the one-second
-//! tick, and the final accounting.
+//! The run's phases ([`Phases`], the one place the phase changes) and what
+//! moves them, for the loop in `engine.rs`: `advance` (once per turn), the
+//! ramp-up's connects, opening and closing the measured window, the
+//! window's first requests and `--idle`'s last ones, the drain, stopping
+//! when no connection is left, signals, and the final accounting.
 
-use super::engine::{CONNECT_BATCH, Engine, Phase, TICK, ns};
-use super::live::{Progress, Stage};
+use super::clock::ns;
+use super::conn::State;
+use super::engine::{CONNECT_BATCH, Engine, Phase, UDP_LOSS_CHECK};
+use super::live::Stage;
 use super::measurements::Measurements;
-use std::time::Duration;
+use super::schedule::Burst;
+use super::table::Entry;
 
 /// The report's error reason when the run stopped because every
 /// connection had failed or been closed.
 pub const STOPPED_NO_CONNECTION: &str = "stopped early: no connection left";
 
-impl Engine {
-    /// The one place the phase changes (traced): `until` is when it ends
-    /// by the clock (unused for [`Phase::Done`]).
-    pub(super) fn set_phase(&mut self, next: Phase, until: u64) {
-        log::trace!(
-            "phase {:?} -> {next:?} at {:.3} s",
-            self.phase,
-            self.now as f64 / 1e9
-        );
-        self.phase = next;
-        self.phase_since = self.now;
-        self.phase_until = until;
+/// `--idle`: final requests sent per turn, so their replies are read
+/// between batches and each request's stamp (the turn's `now`) is at most
+/// one batch of writes old.
+const IDLE_BATCH: usize = 256;
+
+/// Where the run is, since when, and until when.
+#[derive(Debug)]
+pub struct Phases {
+    current: Phase,
+    /// When the phase began (ns): the drain's live-line label counts from it.
+    since: u64,
+    /// When it ends by the clock (unused for [`Phase::Done`]).
+    until: u64,
+    /// `--idle`, after the hold: the next key to send the final request to.
+    idle_cursor: usize,
+}
+
+impl Default for Phases {
+    fn default() -> Phases {
+        Phases {
+            current: Phase::Ramp,
+            since: 0,
+            until: 0,
+            idle_cursor: 0,
+        }
+    }
+}
+
+impl Phases {
+    /// The phase now.
+    pub fn current(&self) -> Phase {
+        self.current
     }
 
-    /// When connect number `connects_started` is due (ramp start = 0).
-    pub(super) fn next_connect_at(&self) -> u64 {
-        if self.cfg.connect_rate > 0.0 {
-            (self.connects_started as f64 * 1e9 / self.cfg.connect_rate) as u64
-        } else {
-            self.now
+    /// When it ends by the clock.
+    pub fn until(&self) -> u64 {
+        self.until
+    }
+
+    /// The one place the phase changes (traced).
+    fn set(&mut self, next: Phase, now: u64, until: u64) {
+        log::trace!(
+            "phase {:?} -> {next:?} at {:.3} s",
+            self.current,
+            now as f64 / 1e9
+        );
+        self.current = next;
+        self.since = now;
+        self.until = until;
+    }
+}
+
+impl Engine {
+    /// Moves the run along at `now`: the tick, phase changes, connects,
+    /// timers.
+    pub(super) fn advance(&mut self, now: u64) {
+        // The tick first: an interval that ends as its phase ends (the
+        // window's last second) is labelled with the phase it measured.
+        let (stage, since) = self.label();
+        self.meter.tick(now, stage, since);
+        let until = self.phases.until;
+        match self.phases.current {
+            Phase::Ramp => {
+                self.start_due_connects(now);
+                while self.conns.expire_connect(now).is_some() {
+                    let secs = self.cfg.connect_timeout.as_secs_f64();
+                    self.meter
+                        .rec
+                        .connect_failed(&format!("connect: no answer within {secs} s"));
+                }
+                if self.conns.ramp_done() {
+                    self.begin_window(now);
+                }
+            }
+            // Every connection failed or was closed: nothing is left to
+            // measure, and nothing can be in flight to wait for.
+            Phase::Hold | Phase::Measure if self.meter.rec.open_now() == 0 => {
+                self.stop_no_connection_left(now);
+            }
+            Phase::Hold if now >= until => {
+                if self.send_idle_requests(now) {
+                    self.enter_drain(now);
+                }
+            }
+            Phase::Measure => {
+                while let Some(key) = self.schedule.pop_due(now) {
+                    self.send_due(key, now);
+                }
+                if now >= until {
+                    self.meter.close_window(now);
+                    self.enter_drain(now);
+                }
+            }
+            Phase::Drain if self.meter.rec.outstanding() == 0 || now >= until => {
+                self.meter.close_window(now);
+                self.phases.set(Phase::Done, now, now);
+            }
+            Phase::Hold | Phase::Drain | Phase::Done => {}
+        }
+        if self.is_udp() && now >= self.next_loss_check {
+            self.next_loss_check = now + ns(UDP_LOSS_CHECK);
+            self.check_udp_loss(now);
+        }
+    }
+
+    /// The live line's label for the current phase: its stage, and since
+    /// when its seconds count (ramp: the run's start).
+    fn label(&self) -> (Stage, u64) {
+        match self.phases.current {
+            Phase::Ramp => (Stage::Ramp, 0),
+            Phase::Hold | Phase::Measure => (Stage::Window, self.meter.window_start()),
+            Phase::Drain | Phase::Done => (Stage::Drain, self.phases.since),
         }
     }
 
     /// Starts the connects that are due, at most [`CONNECT_BATCH`] a turn.
-    pub(super) fn start_due_connects(&mut self) {
+    fn start_due_connects(&mut self, now: u64) {
         for _ in 0..CONNECT_BATCH {
-            if self.connects_started >= self.cfg.conns || self.next_connect_at() > self.now {
+            let Some(index) = self.conns.take_due_connect(now) else {
                 return;
-            }
-            let index = self.connects_started;
-            self.connects_started += 1;
+            };
             if self.is_udp() {
                 self.open_udp(index);
             } else {
@@ -52,65 +145,78 @@ impl Engine {
         }
     }
 
-    /// Fails connects that outlived `--connect-timeout`.
-    pub(super) fn expire_connects(&mut self) {
-        let limit = ns(self.cfg.connect_timeout);
-        while let Some(&(key, started)) = self.connecting.front() {
-            if started + limit > self.now {
-                break;
-            }
-            self.connecting.pop_front();
-            self.connect_timed_out(key, started);
-        }
-    }
-
     /// SIGINT/SIGTERM: stop early but still report. A second one ends now.
-    pub(super) fn on_signal(&mut self) {
+    pub(super) fn on_signal(&mut self, now: u64) {
         let got = self.signals.pending().count();
         if got == 0 {
             return;
         }
         eprintln!("sockloop load: interrupted, finishing");
-        self.rec.m.error("interrupted");
-        match self.phase {
-            Phase::Ramp | Phase::Drain | Phase::Done => {
-                self.end_window();
-                self.set_phase(Phase::Done, self.now);
-            }
-            Phase::Hold | Phase::Measure => {
-                self.end_window();
-                self.enter_drain();
-            }
+        self.meter.rec.error("interrupted");
+        self.meter.close_window(now);
+        match self.phases.current {
+            Phase::Ramp | Phase::Drain | Phase::Done => self.phases.set(Phase::Done, now, now),
+            Phase::Hold | Phase::Measure => self.enter_drain(now),
         }
     }
 
     /// Ramp-up is over: the measured window starts now.
-    pub(super) fn begin_window(&mut self) {
-        self.window_start = self.now;
-        self.rec.m.ramp_secs = self.now as f64 / 1e9;
-        self.window_open = true;
-        self.cpu_at_start = cpu_seconds();
-        self.rec.in_window = true;
-        // Align the ticks (and HdrHistogram intervals) with the window.
-        self.rec.fold();
-        self.last_tick = self.now;
-        self.next_tick = self.now + ns(TICK);
-        if self.rec.open_now == 0 {
-            return self.stop_no_connection_left();
+    fn begin_window(&mut self, now: u64) {
+        self.meter.open_window(now);
+        if self.meter.rec.open_now() == 0 {
+            return self.stop_no_connection_left(now);
         }
-        let until = self.now + ns(self.cfg.duration);
+        let until = now + ns(self.cfg.duration);
         if self.cfg.idle {
-            self.set_phase(Phase::Hold, until);
+            self.phases.set(Phase::Hold, now, until);
         } else {
-            self.set_phase(Phase::Measure, until);
-            self.start_requests();
+            self.phases.set(Phase::Measure, now, until);
+            self.schedule.open(until);
+            self.start_requests(now);
         }
+    }
+
+    /// Window start: every connection's first requests (open loop: first
+    /// intended times spread over one interval).
+    fn start_requests(&mut self, now: u64) {
+        let keys = self.conns.keys();
+        for (i, &key) in keys.iter().enumerate() {
+            let first = self.schedule.first_intended(now, i, keys.len());
+            match self.conns.get_mut(key) {
+                Some(Entry::Tcp(c)) => c.next_intended = first,
+                Some(Entry::Udp(u)) => u.next_intended = first,
+                None => continue,
+            }
+            self.send_due(key, now);
+        }
+    }
+
+    /// `--idle`, end of the hold: exactly one request on every connection,
+    /// [`IDLE_BATCH`] a turn. Whether all are sent.
+    fn send_idle_requests(&mut self, now: u64) -> bool {
+        for _ in 0..IDLE_BATCH {
+            let Some(key) = self.conns.next_key(self.phases.idle_cursor) else {
+                return true;
+            };
+            self.phases.idle_cursor = key + 1;
+            match self.conns.get(key) {
+                Some(Entry::Tcp(c)) if c.state == State::Open => {
+                    self.send_requests(key, Burst::now(1, now));
+                }
+                Some(Entry::Udp(_)) => {
+                    self.udp_send_one(key, now);
+                }
+                // Every connect has finished by the end of the ramp-up.
+                Some(Entry::Tcp(_)) | None => {}
+            }
+        }
+        false
     }
 
     /// Every connection failed or was closed: says so and ends the run now,
     /// instead of idling through the rest of the window and the drain.
-    pub(super) fn stop_no_connection_left(&mut self) {
-        let m = &self.rec.m;
+    fn stop_no_connection_left(&mut self, now: u64) {
+        let m = self.meter.rec.totals();
         let conns = self.cfg.conns as u64;
         // Each connection ends one way: never up, closed by the server, or
         // closed by us after a wrong reply.
@@ -132,94 +238,48 @@ impl Engine {
             "sockloop load: {worker}all {conns} connections failed ({}); stopping",
             ways.join(", ")
         );
-        self.rec.m.error(STOPPED_NO_CONNECTION);
-        self.end_window();
-        self.set_phase(Phase::Done, self.now);
-    }
-
-    /// Leaves the window (once): its length and the CPU spent in it.
-    pub(super) fn end_window(&mut self) {
-        if !self.window_open {
-            return;
-        }
-        self.window_open = false;
-        self.rec.in_window = false;
-        self.rec.m.window_secs = (self.now - self.window_start) as f64 / 1e9;
-        self.rec.m.cpu_secs = (cpu_seconds() - self.cpu_at_start).max(0.0);
+        self.meter.rec.error(STOPPED_NO_CONNECTION);
+        self.meter.close_window(now);
+        self.phases.set(Phase::Done, now, now);
     }
 
     /// No more new requests; wait for those in flight.
-    pub(super) fn enter_drain(&mut self) {
+    fn enter_drain(&mut self, now: u64) {
         // What is left of the current interval belongs to the window: it is
         // shown and logged as the window's, so no interval mixes the two.
-        // (A window of whole seconds has just had its tick: nothing left.)
-        if self.now > self.last_tick {
-            self.end_interval().show(self.cfg.live);
-        }
-        self.set_phase(Phase::Drain, self.now + ns(self.cfg.drain_timeout));
-        self.pacer.clear();
+        let (stage, since) = self.label();
+        self.meter.cut_interval(now, stage, since);
+        self.phases
+            .set(Phase::Drain, now, now + ns(self.cfg.drain_timeout));
+        self.schedule.close();
     }
 
-    /// The one-second tick: the live line and HdrHistogram interval.
-    pub(super) fn tick(&mut self) {
-        self.end_interval().show(self.cfg.live);
-        // On a fixed grid from the window's start (no drift), unless the loop
-        // fell a whole tick behind.
-        self.next_tick = (self.next_tick + ns(TICK)).max(self.now + 1);
-        if self.next_tick + ns(TICK) <= self.now {
-            self.next_tick = self.now + ns(TICK);
-        }
-    }
-
-    /// Ends the current interval: logs it, folds it into the total, and
-    /// returns what it measured, labelled with the phase it belongs to.
-    pub(super) fn end_interval(&mut self) -> Progress {
-        let secs = (self.now - self.last_tick) as f64 / 1e9;
-        let (stage, since) = match self.phase {
-            Phase::Ramp => (Stage::Ramp, 0),
-            Phase::Hold | Phase::Measure => (Stage::Window, self.window_start),
-            Phase::Drain | Phase::Done => (Stage::Drain, self.phase_since),
-        };
-        let at_secs = self.now.saturating_sub(since) as f64 / 1e9;
-        let (start, length) = (self.last_tick, self.now - self.last_tick);
-        let hdr = if self.phase == Phase::Ramp {
-            None
-        } else {
-            self.hdr.as_mut()
-        };
-        let progress = self.rec.tick(stage, at_secs, secs, |h| {
-            if let Some(log) = hdr {
-                log.interval(h, Duration::from_nanos(start), Duration::from_nanos(length));
-            }
-        });
-        self.last_tick = self.now;
-        progress
-    }
-
-    /// Closes the books: unanswered requests, the last interval.
-    pub(super) fn finish(mut self) -> Measurements {
+    /// Closes the books at `now`: unanswered requests, the last interval.
+    pub(super) fn finish(mut self, now: u64) -> Measurements {
         self.count_unanswered();
-        // The last, partial interval goes to the log but not to the screen:
-        // its rates over a few milliseconds would only mislead.
-        if self.now > self.last_tick {
-            self.end_interval();
-        }
-        if let Some(log) = self.hdr.as_mut() {
-            log.finish();
-        }
-        self.rec.fold();
-        std::mem::take(&mut self.rec.m)
+        let (stage, since) = self.label();
+        self.meter.finish(now, stage, since)
     }
-}
 
-/// The process's CPU time so far (user + system), in seconds.
-pub fn cpu_seconds() -> f64 {
-    // SAFETY: getrusage writes into the zeroed struct we pass and nothing else.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: see above; RUSAGE_SELF is always valid.
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
-        return 0.0;
+    /// End of the run: requests still unanswered are failures (TCP) or
+    /// losses (UDP).
+    fn count_unanswered(&mut self) {
+        let (mut missing, mut lost) = (0, 0);
+        for (_, entry) in self.conns.iter_mut() {
+            match entry {
+                Entry::Tcp(c) => missing += u64::from(c.in_flight),
+                Entry::Udp(u) => lost += u64::from(u.slots.in_flight()),
+            }
+        }
+        let rec = &mut self.meter.rec;
+        if missing > 0 {
+            let secs = self.cfg.drain_timeout.as_secs_f64();
+            rec.verify_failed(
+                &format!("no reply within {secs} s after the window"),
+                missing,
+            );
+            rec.abandoned(missing);
+        }
+        rec.udp_lost(lost);
     }
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(usage.ru_utime) + secs(usage.ru_stime)
 }

@@ -1,6 +1,8 @@
 //! The generator's running counts: what the loop records per event, and
 //! each second's [`Progress`] for the live line (`live.rs`) and the
-//! `--hdr-log` interval (`hdr_log.rs`).
+//! `--hdr-log` interval (`hdr_log.rs`). The handlers tell the
+//! [`Recorder`] what happened through its methods; `meter.rs` owns it and
+//! decides when an interval ends.
 //!
 //! Latencies go into a one-second `interval` histogram only; each tick adds
 //! it into the run's total and hands it on (one O(buckets) add per second
@@ -15,15 +17,15 @@ use hdrhistogram::Histogram;
 #[derive(Debug)]
 pub struct Recorder {
     /// The run's totals.
-    pub m: Measurements,
+    m: Measurements,
     /// Latencies since the last tick.
     interval: Histogram<u64>,
     /// Whether replies and bytes count toward the measured window now.
-    pub in_window: bool,
+    in_window: bool,
     /// Requests sent and not yet answered, lost or abandoned.
-    pub outstanding: u64,
-    /// Connections currently up.
-    pub open_now: u64,
+    outstanding: u64,
+    /// Connections (UDP: sockets) currently up.
+    open_now: u64,
     tick_msgs: u64,
     tick_bytes_out: u64,
     tick_bytes_in: u64,
@@ -112,6 +114,77 @@ impl Recorder {
         self.m.error_n(reason, n);
     }
 
+    /// Counts one occurrence of `reason` (an anomaly, not a failure).
+    pub fn error(&mut self, reason: &str) {
+        self.m.error(reason);
+    }
+
+    /// A UDP socket is up (UDP has no handshake: no connect latency).
+    pub fn udp_opened(&mut self) {
+        self.m.opened += 1;
+        self.open_now += 1;
+    }
+
+    /// A datagram of `bytes` went out.
+    pub fn udp_sent(&mut self, bytes: usize) {
+        self.sent(1);
+        self.m.udp_sent += 1;
+        self.bytes_out(bytes);
+    }
+
+    /// A datagram of `bytes` arrived (verified apart).
+    pub fn udp_received(&mut self, bytes: usize) {
+        self.m.udp_received += 1;
+        self.bytes_in(bytes);
+    }
+
+    /// `n` datagrams are lost (unanswered past the loss timeout, or their
+    /// socket failed).
+    pub fn udp_lost(&mut self, n: u64) {
+        self.m.udp_lost += n;
+        self.abandoned(n);
+    }
+
+    /// A UDP socket failed (e.g. port unreachable) with `in_flight`
+    /// datagrams: a failed connection, its datagrams lost.
+    pub fn udp_socket_failed(&mut self, reason: &str, in_flight: u64) {
+        self.udp_lost(in_flight);
+        self.open_now = self.open_now.saturating_sub(1);
+        self.connect_failed(reason);
+    }
+
+    /// The measured window opens after a ramp-up of `ramp_secs`: replies
+    /// and bytes count toward it from now on, and what the ramp-up measured
+    /// is folded into the total (the ticks restart on the window's grid).
+    pub fn begin_window(&mut self, ramp_secs: f64) {
+        self.m.ramp_secs = ramp_secs;
+        self.in_window = true;
+        self.fold();
+    }
+
+    /// The window closed after `window_secs`, during which the process used
+    /// `cpu_secs` of CPU.
+    pub fn end_window(&mut self, window_secs: f64, cpu_secs: f64) {
+        self.in_window = false;
+        self.m.window_secs = window_secs;
+        self.m.cpu_secs = cpu_secs;
+    }
+
+    /// Requests sent and not yet answered, lost or abandoned.
+    pub fn outstanding(&self) -> u64 {
+        self.outstanding
+    }
+
+    /// Connections (UDP: sockets) up now.
+    pub fn open_now(&self) -> u64 {
+        self.open_now
+    }
+
+    /// The run's totals so far (the latency histogram as of the last tick).
+    pub fn totals(&self) -> &Measurements {
+        &self.m
+    }
+
     /// Ends an interval of `secs` seconds, labelled `stage` at `at_secs`:
     /// hands its histogram to `log`, adds it to the total, and returns the
     /// interval's [`Progress`] (which takes the histogram; a fresh one
@@ -148,5 +221,11 @@ impl Recorder {
         // Same bounds on both sides: cannot fail.
         let _ = self.m.latency.add(&self.interval);
         self.interval.reset();
+    }
+
+    /// The run's measurements, the current interval folded in.
+    pub fn into_measurements(mut self) -> Measurements {
+        self.fold();
+        self.m
     }
 }

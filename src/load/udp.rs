@@ -2,18 +2,19 @@
 //! numbered datagrams in `--depth` slots, replies matched by number, loss
 //! declared after [`UDP_LOSS_TIMEOUT`](super::engine::UDP_LOSS_TIMEOUT).
 //!
-//! UDP has no handshake, so nothing is recorded as connect latency. Every
-//! datagram is its own `send` (UDP has no stream to batch into).
+//! UDP has no handshake, so nothing is recorded as connect latency. What is
+//! due comes from the same schedule as TCP's (`schedule.rs`); every datagram
+//! is its own `send` (UDP has no stream to batch into).
 
+use super::clock::ns;
 use super::conn::error_name;
-use super::engine::{Engine, Entry, Phase, UDP_LOSS_TIMEOUT, ns};
+use super::engine::{Engine, UDP_LOSS_TIMEOUT};
 use super::scenario::udp::{Answer, Slots};
 use mio::net::UdpSocket;
-use mio::{Interest, Token};
 use std::io::{self, ErrorKind};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-/// Datagrams received per socket per turn before others get a turn.
+/// Datagrams received per socket per pass before others get a turn.
 const UDP_BATCH: usize = 64;
 
 /// One UDP socket of the generator.
@@ -27,10 +28,24 @@ pub struct UdpConn {
     pub next_intended: u64,
     /// Already in the ready queue.
     pub queued: bool,
-    /// Open loop: a pacing timer is armed.
+    /// Open loop: a pacing wake-up is armed.
     pub timer_armed: bool,
     /// The last send would block: wait for WRITABLE.
     pub blocked: bool,
+}
+
+impl UdpConn {
+    /// A socket with nothing sent yet.
+    pub fn new(socket: UdpSocket, slots: Slots) -> UdpConn {
+        UdpConn {
+            socket,
+            slots,
+            next_intended: 0,
+            queued: false,
+            timer_armed: false,
+            blocked: false,
+        }
+    }
 }
 
 /// A non-blocking UDP socket bound to `source` (or any address) and
@@ -49,63 +64,49 @@ fn open_socket(target: SocketAddr, source: Option<IpAddr>) -> io::Result<UdpSock
 impl Engine {
     /// Opens UDP socket number `index`.
     pub(super) fn open_udp(&mut self, index: usize) {
-        let sources = &self.cfg.sources;
-        let source = (!sources.is_empty()).then(|| sources[index % sources.len()]);
-        let mut socket = match open_socket(self.cfg.target, source) {
+        let socket = match open_socket(self.cfg.target, self.source_for(index)) {
             Ok(s) => s,
-            Err(e) => return self.rec.connect_failed(&format!("udp: {}", error_name(&e))),
+            Err(e) => {
+                return self
+                    .meter
+                    .rec
+                    .connect_failed(&format!("udp: {}", error_name(&e)));
+            }
         };
-        let entry = self.entries.vacant_entry();
-        let interest = Interest::READABLE | Interest::WRITABLE;
-        if let Err(e) = self
-            .poll
-            .registry()
-            .register(&mut socket, Token(entry.key()), interest)
-        {
-            return self.rec.connect_failed(&format!("register: {e}"));
+        match self.conns.add_udp(self.poll.registry(), socket) {
+            Ok(()) => self.meter.rec.udp_opened(),
+            Err(e) => self.meter.rec.connect_failed(&format!("register: {e}")),
         }
-        entry.insert(Entry::Udp(UdpConn {
-            socket,
-            slots: Slots::new(self.cfg.depth),
-            next_intended: 0,
-            queued: false,
-            timer_armed: false,
-            blocked: false,
-        }));
-        self.rec.m.opened += 1;
-        self.rec.open_now += 1;
     }
 
-    /// An event on a UDP socket.
+    /// An event on a UDP socket: it is served in this turn's pass.
     pub(super) fn udp_event(&mut self, key: usize, event: &mio::event::Event) {
-        if event.is_writable()
-            && let Some(Entry::Udp(u)) = self.entries.get_mut(key)
-            && u.blocked
-        {
-            // WRITABLE only matters while a send was refused.
+        let Some(u) = self.conns.udp(key) else {
+            return;
+        };
+        // WRITABLE only matters while a send was refused.
+        let unblocked = event.is_writable() && u.blocked;
+        if unblocked {
             u.blocked = false;
-            self.udp_pump(key);
         }
-        if event.is_readable() || event.is_error() {
-            self.udp_read(key);
+        if unblocked || event.is_readable() || event.is_error() {
+            self.conns.push_ready(key);
         }
     }
 
     /// Receives until `WouldBlock` (at most [`UDP_BATCH`] datagrams, then
     /// requeued), matching each reply, then sends what became due.
-    pub(super) fn udp_read(&mut self, key: usize) {
-        let now = self.clock_ns();
-        self.now = now;
+    pub(super) fn udp_read(&mut self, key: usize, now: u64) {
         let mut drained = false;
         for _ in 0..UDP_BATCH {
             let Engine {
-                entries,
+                conns,
                 scratch,
                 udp_echo,
-                rec,
+                meter,
                 ..
             } = self;
-            let Some(Entry::Udp(u)) = entries.get_mut(key) else {
+            let Some(u) = conns.udp(key) else {
                 return;
             };
             let n = match u.socket.recv(scratch) {
@@ -118,15 +119,15 @@ impl Engine {
                 // An ICMP error from an earlier datagram (port unreachable).
                 Err(e) => return self.udp_failed(key, &e),
             };
-            rec.m.udp_received += 1;
-            rec.bytes_in(n);
+            let rec = &mut meter.rec;
+            rec.udp_received(n);
             match udp_echo.check(&scratch[..n]) {
                 Ok(seq) => match u.slots.answer(seq) {
                     Answer::Matched(sent_at) => rec.reply(now.saturating_sub(sent_at)),
-                    Answer::Late => rec.m.error("udp: reply after its loss timeout, or twice"),
+                    Answer::Late => rec.error("udp: reply after its loss timeout, or twice"),
                 },
                 Err(e) => {
-                    if rec.m.verify_errors < 5 {
+                    if rec.totals().verify_errors < 5 {
                         log::warn!("udp #{key}: {e}");
                     }
                     rec.verify_failed(&e.reason, 1);
@@ -135,59 +136,47 @@ impl Engine {
         }
         if !drained {
             // Batch used up: no new edge will report what is still queued.
-            self.requeue(key);
+            self.conns.push_ready(key);
         }
-        self.udp_pump(key);
+        self.udp_pump(key, now);
     }
 
-    /// Sends the datagrams now due: closed loop, one per free slot; open
-    /// loop, those whose intended time has come (up to the free slots).
-    pub(super) fn udp_pump(&mut self, key: usize) {
-        if self.phase != Phase::Measure {
+    /// Sends the datagrams the schedule says are due, one `send` each, and
+    /// asks for a wake-up at the next intended time.
+    pub(super) fn udp_pump(&mut self, key: usize, now: u64) {
+        let Some(u) = self.conns.udp(key) else {
+            return;
+        };
+        if u.blocked {
             return;
         }
-        let (now, end) = (self.now, self.phase_until);
-        loop {
-            let Some(Entry::Udp(u)) = self.entries.get_mut(key) else {
-                return;
-            };
-            if u.blocked || u.slots.free() == 0 {
+        let burst = self.schedule.due(u.next_intended, u.slots.free(), now);
+        for i in 0..burst.count {
+            if !self.udp_send_one(key, burst.at(i)) {
+                // Blocked (WRITABLE resumes it) or failed (gone).
                 return;
             }
-            let stamp = match self.interval_ns {
-                None => now,
-                Some(_) if u.next_intended <= now && u.next_intended < end => u.next_intended,
-                Some(_) => break,
-            };
-            if !self.udp_send_one(key, stamp) {
-                return;
-            }
-            if let (Some(interval), Some(Entry::Udp(u))) =
-                (self.interval_ns, self.entries.get_mut(key))
-            {
-                u.next_intended += interval;
+            if let Some(u) = self.conns.udp(key) {
+                u.next_intended = burst.at(i + 1);
             }
         }
-        // Open loop: wake at the next intended time.
-        if let Some(Entry::Udp(u)) = self.entries.get_mut(key)
-            && u.next_intended < end
-            && !u.timer_armed
-        {
-            u.timer_armed = true;
-            self.pacer.push(u.next_intended, key);
+        if let Some(u) = self.conns.udp(key) {
+            let free = u.slots.free();
+            self.schedule
+                .wake_later(key, u.next_intended, free, &mut u.timer_armed);
         }
     }
 
     /// Sends one datagram stamped `stamp`; whether it went out.
     pub(super) fn udp_send_one(&mut self, key: usize, stamp: u64) -> bool {
         let Engine {
-            entries,
+            conns,
             out,
             udp_echo,
-            rec,
+            meter,
             ..
         } = self;
-        let Some(Entry::Udp(u)) = entries.get_mut(key) else {
+        let Some(u) = conns.udp(key) else {
             return false;
         };
         let Some(seq) = u.slots.next_seq() else {
@@ -198,9 +187,7 @@ impl Engine {
             match u.socket.send(out) {
                 Ok(n) => {
                     u.slots.sent(seq, stamp);
-                    rec.sent(1);
-                    rec.m.udp_sent += 1;
-                    rec.bytes_out(n);
+                    meter.rec.udp_sent(n);
                     return true;
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -220,34 +207,32 @@ impl Engine {
     /// The socket got an error (e.g. the target port is unreachable): it
     /// counts as a failed connection and is closed.
     fn udp_failed(&mut self, key: usize, e: &io::Error) {
-        if let Some(Entry::Udp(u)) = self.entries.try_remove(key) {
+        if let Some(super::table::Entry::Udp(u)) = self.conns.remove(key) {
             let reason = match e.kind() {
                 ErrorKind::ConnectionRefused => "udp: target port unreachable".to_owned(),
                 _ => format!("udp: {}", error_name(e)),
             };
-            self.rec.abandoned(u64::from(u.slots.in_flight()));
-            self.rec.m.udp_lost += u64::from(u.slots.in_flight());
-            self.rec.open_now = self.rec.open_now.saturating_sub(1);
-            self.rec.connect_failed(&reason);
+            self.meter
+                .rec
+                .udp_socket_failed(&reason, u64::from(u.slots.in_flight()));
         }
     }
 
     /// Declares datagrams older than the loss timeout lost and refills.
-    pub(super) fn check_udp_loss(&mut self) {
-        let cutoff = self.now.saturating_sub(ns(UDP_LOSS_TIMEOUT));
+    pub(super) fn check_udp_loss(&mut self, now: u64) {
+        let cutoff = now.saturating_sub(ns(UDP_LOSS_TIMEOUT));
         let mut refill = Vec::new();
-        for (key, entry) in self.entries.iter_mut() {
-            if let Entry::Udp(u) = entry {
+        for (key, entry) in self.conns.iter_mut() {
+            if let super::table::Entry::Udp(u) = entry {
                 let lost = u.slots.expire(cutoff);
                 if lost > 0 {
-                    self.rec.m.udp_lost += u64::from(lost);
-                    self.rec.abandoned(u64::from(lost));
+                    self.meter.rec.udp_lost(u64::from(lost));
                     refill.push(key);
                 }
             }
         }
         for key in refill {
-            self.udp_pump(key);
+            self.udp_pump(key, now);
         }
     }
 }
