@@ -10,18 +10,48 @@
 //!   cap, or a rule below), served once per turn after the new events.
 //! - [`poll_events`]: `epoll_wait` through mio, with `EINTR` handled.
 //!
-//! Every socket is registered once for READABLE | WRITABLE, edge-triggered.
-//! An edge announces *new* readiness; nothing announces readiness that was
-//! already there when we stopped. So whoever stops before the kernel said
-//! `WouldBlock` must remember the socket itself: that is the ready queue.
+//! Every TCP connection is registered once, edge-triggered, for
+//! [`TCP_INTEREST`]. An edge announces *new* readiness; nothing announces
+//! readiness that was already there when we stopped. So whoever stops
+//! before the kernel said `WouldBlock` must remember the socket itself:
+//! that is the ready queue.
 //!
 //! Nothing here knows what the bytes mean, or which loop calls it.
 
-use mio::{Events, Poll};
+use mio::event::Event;
+use mio::{Events, Interest, Poll};
 use slab::Slab;
 use std::collections::VecDeque;
 use std::io::{self, ErrorKind, Read, Write};
 use std::time::Duration;
+
+/// The interest every TCP connection of both loops is registered with, once:
+/// READABLE | WRITABLE, and on Linux PRIORITY (`EPOLLPRI`, "urgent data is
+/// waiting": tcp(7), and `tcp_poll` in net/ipv4/tcp.c). PRIORITY costs no
+/// syscall (it is one more bit in the one `epoll_ctl(ADD)`); it is asked
+/// for only so that [`must_drain`] sees the urgent mark that stops a read
+/// short (see [`read_some`]).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub const TCP_INTEREST: Interest = Interest::READABLE
+    .add(Interest::WRITABLE)
+    .add(Interest::PRIORITY);
+
+/// Elsewhere mio has no PRIORITY interest.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub const TCP_INTEREST: Interest = Interest::READABLE.add(Interest::WRITABLE);
+
+/// Whether `event` reported input that a short read can leave behind and
+/// that no later edge will report: the caller sets its `drain_fully` flag
+/// for [`read_some`]. Two such cases:
+/// - read-closed: the peer's FIN sits behind the data (`Ok(0)` comes only
+///   after it), and a FIN already queued raises no new edge;
+/// - priority: TCP urgent data (`MSG_OOB`). A read stops at the urgent
+///   mark, even with bytes queued behind it (tcp(7), SIOCATMARK: "a read
+///   never reads across the urgent mark"; `tcp_recvmsg` in
+///   net/ipv4/tcp.c), and those bytes, already queued, raise no new edge.
+pub fn must_drain(event: &Event) -> bool {
+    event.is_read_closed() || event.is_priority()
+}
 
 /// The outcome of one [`read_some`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,31 +72,43 @@ pub enum ReadOutcome {
 /// One read into `buf`: the read of every TCP connection in both loops.
 ///
 /// Readiness rules:
-/// - `Interrupted` is retried (harmless; a nonblocking read does not
-///   sleep, so it is not expected).
+/// - `Interrupted` is retried. It is not expected: a non-blocking read
+///   never sleeps, and `EINTR` interrupts only a call that sleeps
+///   (signal(7)); the retry costs nothing.
 /// - A read that fills `buf` may leave more behind: [`ReadOutcome::More`].
-/// - The short-read shortcut: on Linux, a read shorter than `buf` on a TCP
-///   socket means the receive queue was empty at that instant, and any byte
-///   arriving after it raises a new edge (epoll(7), "Q9"/"Possible
-///   pitfalls", is the source; mio itself promises only
-///   read-until-`WouldBlock`). So we stop without the extra read that would
-///   only say `WouldBlock`: one syscall saved per message, as hand-written
-///   C epoll loops do.
-/// - Except when `drain_fully`: an event already reported something that
-///   will raise no new edge (the peer's FIN, whose `Ok(0)` sits behind the
-///   data). Then a short read is reported as [`ReadOutcome::More`] too, so
-///   the caller reads on until `Ok(0)` or `WouldBlock`.
+/// - The short-read shortcut: a read shorter than `buf` is taken to mean
+///   that the receive queue was empty ([`ReadOutcome::Drained`]), so we stop
+///   without the extra read that would only say `WouldBlock`: one syscall
+///   saved per message, as hand-written C epoll loops do. This relies on
+///   epoll(7) (Q&A, "Do I need to continuously read/write a file descriptor
+///   until EAGAIN ...?": for a stream socket, a read returning "a lower
+///   number of bytes" than asked means the read space is exhausted) and on
+///   Linux queueing the socket again on every new arrival (epoll(7):
+///   "multiple events can be generated upon receipt of multiple chunks of
+///   data"). mio promises less: its `Poll` docs ("Draining readiness")
+///   guarantee a new event only after `WouldBlock` (mio issue #1611
+///   discusses the shortcut).
+/// - Except when `*drain_fully`: an event reported input a short read can
+///   leave behind with no new edge to come ([`must_drain`]: the peer's FIN,
+///   or the TCP urgent mark). Then a short read is reported as
+///   [`ReadOutcome::More`] too, so the caller reads on until `Ok(0)` or
+///   `WouldBlock`. `WouldBlock` means everything reported was read: it
+///   clears `*drain_fully`, and the shortcut applies again. (After a FIN
+///   no read says `WouldBlock`: they say `Ok(0)`.)
 pub fn read_some(
     stream: &mut impl Read,
     buf: &mut [u8],
-    drain_fully: bool,
+    drain_fully: &mut bool,
 ) -> io::Result<ReadOutcome> {
     loop {
         return match stream.read(buf) {
             Ok(0) => Ok(ReadOutcome::Eof),
-            Ok(n) if n == buf.len() || drain_fully => Ok(ReadOutcome::More(n)),
+            Ok(n) if n == buf.len() || *drain_fully => Ok(ReadOutcome::More(n)),
             Ok(n) => Ok(ReadOutcome::Drained(n)),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(ReadOutcome::Empty),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                *drain_fully = false;
+                Ok(ReadOutcome::Empty)
+            }
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => Err(e),
         };
@@ -75,11 +117,13 @@ pub fn read_some(
 
 /// Writes as much of `bytes` as the kernel takes now; returns how much.
 ///
-/// Readiness rules: `Interrupted` is retried; `WouldBlock` ends the attempt
-/// with a short count (the caller keeps the rest, see [`OutBuf`], and waits
-/// for WRITABLE, which Linux raises once a write has found the send buffer
-/// full and room comes back); `Ok(0)` for a non-empty buffer means the
-/// socket cannot take data and is reported as `WriteZero`.
+/// Readiness rules: `Interrupted` is retried (as for [`read_some`]: not
+/// expected from a non-blocking call); `WouldBlock` ends the attempt with a
+/// short count (the caller keeps the rest, see [`OutBuf`], and waits for
+/// WRITABLE: Linux wakes a writer for room only after a write found the
+/// send buffer full, `SOCK_NOSPACE` and `tcp_check_space` in
+/// net/ipv4/tcp_input.c); `Ok(0)` for a non-empty buffer means the socket
+/// cannot take data and is reported as `WriteZero`.
 pub fn write_some(stream: &mut impl Write, bytes: &[u8]) -> io::Result<usize> {
     let mut done = 0;
     while done < bytes.len() {
@@ -149,8 +193,12 @@ impl OutBuf {
     /// frees the buffer once it is empty. Returns the bytes written.
     ///
     /// WRITABLE matters only while bytes are pending: with nothing pending
-    /// this makes no syscall, so a WRITABLE edge on an idle socket (from
-    /// registration, or riding along with a read event) costs nothing.
+    /// this makes no syscall, so a WRITABLE nobody waited for costs nothing.
+    /// Those come from `epoll_ctl(ADD)` (a new socket has room), from riding
+    /// along with another wake-up (an event carries the socket's whole
+    /// current state), and from state changes such as our FIN being sent
+    /// and ACKed; plain ACKs raise none (`tcp_check_space` wakes a writer
+    /// only after a write found the buffer full).
     pub fn flush(&mut self, stream: &mut impl Write) -> io::Result<usize> {
         if self.is_empty() {
             return Ok(0);

@@ -28,7 +28,7 @@ pub enum State {
 /// A TCP connection of the generator.
 #[derive(Debug)]
 pub struct Conn {
-    /// The socket, registered once for READABLE | WRITABLE, edge-triggered.
+    /// The socket, registered once, edge-triggered (`readiness::TCP_INTEREST`).
     pub stream: TcpStream,
     /// The protocol side (sans-IO).
     pub talk: Talk,
@@ -47,9 +47,10 @@ pub struct Conn {
     pub state: State,
     /// Already in the loop's ready queue.
     pub queued: bool,
-    /// An event said the peer closed: read until `Ok(0)` (`read_some`'s
-    /// `drain_fully`).
-    pub peer_closed_seen: bool,
+    /// An event reported input a short read can leave behind (the peer's
+    /// FIN, or a TCP urgent mark: `readiness::must_drain`): read until
+    /// `Ok(0)` or `WouldBlock` (`read_some`'s `drain_fully`).
+    pub drain_fully: bool,
     /// Open loop: a pacing wake-up is armed for this connection.
     pub timer_armed: bool,
 }
@@ -67,7 +68,7 @@ impl Conn {
             ring_head: 0,
             state: State::Connecting,
             queued: false,
-            peer_closed_seen: false,
+            drain_fully: false,
             timer_armed: false,
         }
     }

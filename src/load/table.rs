@@ -11,7 +11,7 @@ use super::conn::{Conn, State};
 use super::scenario::Talk;
 use super::scenario::udp::Slots;
 use super::udp::UdpConn;
-use crate::readiness::{Pass, Queueable, ReadyQueue};
+use crate::readiness::{Pass, Queueable, ReadyQueue, TCP_INTEREST};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use slab::Slab;
@@ -139,8 +139,8 @@ impl Conns {
 
     // ---- entries ----------------------------------------------------------
 
-    /// Registers `stream` (its `connect()` issued at `started`) for READABLE
-    /// | WRITABLE and adds it as a connect in progress.
+    /// Registers `stream` (its `connect()` issued at `started`) for
+    /// `readiness::TCP_INTEREST` and adds it as a connect in progress.
     pub fn add_tcp(
         &mut self,
         registry: &Registry,
@@ -152,8 +152,7 @@ impl Conns {
         let key = entry.key();
         // Registered once, before the handshake ends: the WRITABLE edge
         // that reports the connect's outcome cannot be missed.
-        let interest = Interest::READABLE | Interest::WRITABLE;
-        registry.register(&mut stream, Token(key), interest)?;
+        registry.register(&mut stream, Token(key), TCP_INTEREST)?;
         entry.insert(Entry::Tcp(Conn::connecting(stream, talk, started)));
         self.deadlines.push_back((key, started));
         self.connecting += 1;

@@ -13,7 +13,7 @@ use super::engine::Engine;
 use super::scenario::{Talk, VerifyError};
 use super::schedule::Burst;
 use super::table::Entry;
-use crate::readiness::{ReadOutcome, read_some};
+use crate::readiness::{ReadOutcome, must_drain, read_some};
 use rand::Rng;
 
 impl Engine {
@@ -47,8 +47,8 @@ impl Engine {
         let Some(Entry::Tcp(conn)) = self.conns.get_mut(key) else {
             return;
         };
-        if event.is_read_closed() {
-            conn.peer_closed_seen = true;
+        if must_drain(event) {
+            conn.drain_fully = true;
         }
         if conn.state == State::Connecting {
             match connect_outcome(&conn.stream) {
@@ -105,7 +105,7 @@ impl Engine {
         if conn.state != State::Open {
             return;
         }
-        let (n, more) = match read_some(&mut conn.stream, scratch, conn.peer_closed_seen) {
+        let (n, more) = match read_some(&mut conn.stream, scratch, &mut conn.drain_fully) {
             Ok(ReadOutcome::Drained(n)) => (n, false),
             Ok(ReadOutcome::More(n)) => (n, true),
             Ok(ReadOutcome::Empty) => return,

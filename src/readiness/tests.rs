@@ -33,7 +33,8 @@ fn would_block() -> io::Error {
 #[track_caller]
 fn read_once(steps: Vec<io::Result<&[u8]>>, buf_len: usize, drain_fully: bool) -> ReadOutcome {
     let mut buf = vec![0; buf_len];
-    read_some(&mut Script::new(steps), &mut buf, drain_fully).unwrap()
+    let mut drain_fully = drain_fully;
+    read_some(&mut Script::new(steps), &mut buf, &mut drain_fully).unwrap()
 }
 
 // ---- read_some -------------------------------------------------------------
@@ -52,8 +53,44 @@ fn a_full_read_may_leave_more() {
 }
 
 #[test]
-fn a_short_read_after_a_fin_event_asks_for_more() {
+fn a_short_read_after_a_fin_or_urgent_event_asks_for_more() {
     assert_eq!(read_once(vec![Ok(b"abc")], 8, true), ReadOutcome::More(3));
+}
+
+#[test]
+fn draining_fully_lasts_until_would_block_then_the_shortcut_applies_again() {
+    // An urgent mark: the first read stops at it, the second reads past it.
+    let mut stream = Script::new(vec![
+        Ok(b"Ada\n"),
+        Ok(b"Bob\n"),
+        Err(would_block()),
+        Ok(b"Cy\n"),
+    ]);
+    let mut buf = [0; 64];
+    let mut drain_fully = true;
+    let mut read = || read_some(&mut stream, &mut buf, &mut drain_fully).unwrap();
+    assert_eq!(read(), ReadOutcome::More(4));
+    assert_eq!(read(), ReadOutcome::More(4));
+    assert_eq!(read(), ReadOutcome::Empty, "everything reported was read");
+    assert_eq!(
+        read(),
+        ReadOutcome::Drained(3),
+        "a short read is drained again"
+    );
+    assert!(!drain_fully);
+}
+
+#[test]
+fn only_would_block_ends_draining_fully() {
+    for step in [
+        Ok(&b""[..]),
+        Ok(b"abc"),
+        Err(ErrorKind::ConnectionReset.into()),
+    ] {
+        let mut drain_fully = true;
+        let _ = read_some(&mut Script::new(vec![step]), &mut [0; 8], &mut drain_fully);
+        assert!(drain_fully);
+    }
 }
 
 #[test]
@@ -79,8 +116,97 @@ fn would_block_is_empty_and_interrupted_is_retried() {
 fn other_errors_are_returned() {
     let mut buf = [0; 8];
     let reset = io::Error::from(ErrorKind::ConnectionReset);
-    let err = read_some(&mut Script::new(vec![Err(reset)]), &mut buf, false).unwrap_err();
+    let err = read_some(&mut Script::new(vec![Err(reset)]), &mut buf, &mut false).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionReset);
+}
+
+// ---- the urgent mark, on a real loopback connection ------------------------
+
+/// Sends `byte` as TCP urgent data (`MSG_OOB`): std has no call for it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn send_urgent(stream: &std::net::TcpStream, byte: u8) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `send` reads 1 byte from `&byte`, which lives across the call;
+    // the descriptor is owned by `stream`.
+    let sent = unsafe {
+        libc::send(
+            stream.as_raw_fd(),
+            (&byte as *const u8).cast(),
+            1,
+            libc::MSG_OOB,
+        )
+    };
+    assert_eq!(sent, 1, "send(MSG_OOB): {}", io::Error::last_os_error());
+}
+
+/// The kernel facts the rule rests on, and the rule at work: a read stops
+/// at the urgent mark although bytes wait behind it, the event reports
+/// PRIORITY (`must_drain`), and reading until `WouldBlock` gets the bytes
+/// behind the mark. The urgent byte itself is not in the stream.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[test]
+fn a_read_stops_at_the_urgent_mark_and_must_drain_reads_past_it() {
+    use std::io::Write as _;
+    use std::time::Instant;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    client.set_nodelay(true).unwrap();
+    let (accepted, _) = listener.accept().unwrap();
+    accepted.set_nonblocking(true).unwrap();
+    let mut server = mio::net::TcpStream::from_std(accepted);
+    let mut poll = Poll::new().unwrap();
+    let token = mio::Token(1);
+    poll.registry()
+        .register(&mut server, token, TCP_INTEREST)
+        .unwrap();
+
+    client.write_all(b"Ada\n").unwrap();
+    send_urgent(&client, b'x');
+    client.write_all(b"Bob\n").unwrap();
+
+    let (mut got, mut reads, mut saw_priority) = (Vec::new(), Vec::new(), false);
+    let mut drain_fully = false;
+    let mut events = Events::with_capacity(8);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got != b"Ada\nBob\n" {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match poll.poll(&mut events, Some(left)) {
+            // Stopped and continued (signal(7)): not an answer, wait again.
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            other => other.unwrap(),
+        }
+        // Read only when told to, as the loops do: bytes left behind with
+        // no event to come are a stall.
+        assert!(
+            !events.is_empty(),
+            "stalled after {got:?} (reads {reads:?})"
+        );
+        for event in events.iter() {
+            saw_priority |= event.is_priority();
+            drain_fully |= must_drain(event);
+        }
+        let mut buf = [0; 64];
+        // One event's worth of reading, as the loops do it (they requeue
+        // on `More` instead of looping here).
+        while let ReadOutcome::More(n) | ReadOutcome::Drained(n) =
+            read_some(&mut server, &mut buf, &mut drain_fully).unwrap()
+        {
+            reads.push(n);
+            got.extend_from_slice(&buf[..n]);
+            if !drain_fully && n < buf.len() {
+                break;
+            }
+        }
+    }
+    assert!(
+        saw_priority,
+        "urgent data is reported as PRIORITY (EPOLLPRI)"
+    );
+    assert_eq!(reads[0], 4, "the first read stops at the urgent mark");
+    assert!(
+        !drain_fully,
+        "cleared by the WouldBlock after the last bytes"
+    );
 }
 
 // ---- write_some and OutBuf -------------------------------------------------

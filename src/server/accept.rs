@@ -5,8 +5,9 @@
 use super::conn::Conn;
 use super::{ACCEPT_BACKOFF_MS, ACCEPT_BATCH, Entry, Server};
 use crate::protocol::{Service, Session};
+use crate::readiness::TCP_INTEREST;
+use mio::Token;
 use mio::net::TcpStream;
-use mio::{Interest, Token};
 use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
 
@@ -70,11 +71,11 @@ impl Server {
         }
         let entry = self.entries.vacant_entry();
         let key = entry.key();
-        if let Err(e) = self.poll.registry().register(
-            &mut stream,
-            Token(key),
-            Interest::READABLE | Interest::WRITABLE,
-        ) {
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut stream, Token(key), TCP_INTEREST)
+        {
             log::warn!("register {peer}: {e}");
             return;
         }

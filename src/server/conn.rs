@@ -65,7 +65,7 @@ pub const NOT_ARMED: u64 = u64::MAX;
 /// A TCP connection in the slab.
 #[derive(Debug)]
 pub struct Conn {
-    /// The socket, registered for READABLE | WRITABLE once (edge-triggered).
+    /// The socket, registered once, edge-triggered (`readiness::TCP_INTEREST`).
     pub stream: TcpStream,
     /// The protocol state machine.
     pub session: Session,
@@ -86,9 +86,11 @@ pub struct Conn {
     pub armed_at: u64,
     /// Already in the loop's ready queue.
     pub queued: bool,
-    /// An event said the peer closed its side: keep reading until `Ok(0)`
-    /// (`read_some`'s `drain_fully`: the FIN raises no new edge).
-    pub peer_closed_seen: bool,
+    /// An event reported input a short read can leave behind with no new
+    /// edge to come (the peer's FIN, or a TCP urgent mark:
+    /// `readiness::must_drain`): read until `Ok(0)` or `WouldBlock`, which
+    /// clears it (`read_some`'s `drain_fully`).
+    pub drain_fully: bool,
 }
 
 impl Conn {
@@ -104,7 +106,7 @@ impl Conn {
             last_active: now,
             armed_at: NOT_ARMED,
             queued: false,
-            peer_closed_seen: false,
+            drain_fully: false,
         }
     }
 

@@ -12,8 +12,9 @@
 //! 4. due deadlines fire (idle timeout, lingering close, accept back-off,
 //!    shutdown grace).
 //!
-//! Connections are registered edge-triggered, once, for READABLE|WRITABLE:
-//! no `reregister` syscalls, and WRITABLE is simply ignored unless output is
+//! Connections are registered edge-triggered, once, for READABLE|WRITABLE
+//! (and PRIORITY, for TCP urgent data: `readiness::TCP_INTEREST`): no
+//! `reregister` syscalls, and WRITABLE is simply ignored unless output is
 //! pending. Listeners and UDP sockets are registered READABLE only (a UDP
 //! reply that would block is dropped, never waited for).
 //!
@@ -46,7 +47,7 @@ pub use stats::Stats;
 
 use crate::config::ServeConfig;
 use crate::protocol::Service;
-use crate::readiness::{Queueable, ReadyQueue, poll_events};
+use crate::readiness::{Queueable, ReadyQueue, must_drain, poll_events};
 use conn::Conn;
 use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Poll, Token};
@@ -214,8 +215,10 @@ impl Server {
             Some(Entry::Udp { .. }) => self.udp_ready(key),
             Some(Entry::Refused { .. }) => self.refused_ready(key),
             Some(Entry::Conn(conn)) => {
-                if event.is_read_closed() {
-                    conn.peer_closed_seen = true;
+                // A FIN or an urgent mark that a short read can leave
+                // behind: read until `WouldBlock` (`readiness::read_some`).
+                if must_drain(event) {
+                    conn.drain_fully = true;
                 }
                 if event.is_writable() {
                     self.write_ready(key);

@@ -12,8 +12,9 @@ use super::{Conn, Entry, LINGER_MS, Server};
 use crate::config::ServeConfig;
 use crate::protocol::command::ERR_UNKNOWN;
 use crate::protocol::{CloseReason, Service, Session};
+use crate::readiness::{TCP_INTEREST, must_drain};
 use mio::event::Event;
-use mio::{Events, Interest, Token};
+use mio::{Events, Token};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
@@ -38,11 +39,10 @@ fn open() -> (Server, usize, TcpStream) {
     accepted.set_nonblocking(true).expect("nonblocking");
     let mut stream = mio::net::TcpStream::from_std(accepted);
     let key = server.entries.vacant_key();
-    let interest = Interest::READABLE | Interest::WRITABLE;
     server
         .poll
         .registry()
-        .register(&mut stream, Token(key), interest)
+        .register(&mut stream, Token(key), TCP_INTEREST)
         .expect("register");
     let session = Session::new(Service::Command).expect("a TCP service");
     server
@@ -106,8 +106,8 @@ fn wait_for(server: &mut Server, key: usize, what: fn(&Event) -> bool) {
         assert!(!left.is_zero(), "no such event for #{key} within {WAIT:?}");
         server.poll.poll(&mut events, Some(left)).expect("poll");
         for event in events.iter().filter(|e| e.token() == Token(key)) {
-            if event.is_read_closed() {
-                conn(server, key).peer_closed_seen = true;
+            if must_drain(event) {
+                conn(server, key).drain_fully = true;
             }
             if what(event) {
                 return;

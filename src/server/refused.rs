@@ -139,7 +139,7 @@ impl Server {
         // Bounded like any read (`READ_CHUNK` per turn): a peer that keeps
         // sending is requeued behind the others, and the deadline ends it.
         let close = loop {
-            match read_some(stream, &mut self.scratch, true) {
+            match read_some(stream, &mut self.scratch, &mut true) {
                 Ok(ReadOutcome::Eof) => break true,
                 Ok(ReadOutcome::More(n) | ReadOutcome::Drained(n)) => {
                     discarded += n;

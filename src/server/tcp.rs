@@ -101,7 +101,7 @@ impl Server {
         }
         let service = conn.session.service();
         let (new, more_waiting) =
-            match read_some(&mut conn.stream, &mut self.scratch, conn.peer_closed_seen) {
+            match read_some(&mut conn.stream, &mut self.scratch, &mut conn.drain_fully) {
                 Ok(ReadOutcome::Drained(n)) => (n, false),
                 Ok(ReadOutcome::More(n)) => (n, true),
                 // Nothing there: a spurious wakeup, or data already taken.
@@ -234,7 +234,7 @@ impl Server {
         let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
             return;
         };
-        match read_some(&mut conn.stream, &mut self.scratch, conn.peer_closed_seen) {
+        match read_some(&mut conn.stream, &mut self.scratch, &mut conn.drain_fully) {
             // The peer's FIN (or a reset): the reply was delivered or never
             // will be; either way the close counts under its original reason.
             Ok(ReadOutcome::Eof) | Err(_) => self.close(key, reason),
