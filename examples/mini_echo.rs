@@ -52,7 +52,9 @@ fn run() -> io::Result<()> {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         match poll.poll(&mut events, None) {
-            // A signal interrupted epoll_wait: not an error, just poll again.
+            // A signal interrupted epoll_wait, the one call that sleeps (it
+            // fails with EINTR even under SA_RESTART: signal(7)). Not an
+            // error: poll again.
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             result => result?,
         }
@@ -64,9 +66,20 @@ fn run() -> io::Result<()> {
                     let mut stream = match listener.accept() {
                         Ok((stream, _peer)) => stream,
                         Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        // Not expected (a nonblocking call never sleeps, and
+                        // only a sleeping call is interrupted: signal(7)).
                         Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                        // E.g. EMFILE: give up on this event (the full server
-                        // pauses accepting for 100 ms, see `accept_ready`).
+                        // One pending connection's own error: the listener is
+                        // fine and others may be queued behind it, so go on.
+                        Err(e) if is_retryable_accept_error(&e) => {
+                            eprintln!("accept: {e} (one connection; continuing)");
+                            continue;
+                        }
+                        // E.g. EMFILE: retrying now would fail the same way,
+                        // in a busy loop. Give up on this event; the queue
+                        // raises no new one until another connection arrives
+                        // (the full server pauses for 100 ms and comes back,
+                        // see `accept_ready`).
                         Err(e) => {
                             eprintln!("accept: {e}");
                             break;
@@ -112,8 +125,10 @@ fn serve(conn: &mut Conn, event: &Event, buf: &mut [u8]) -> io::Result<bool> {
         write_or_keep(conn, &pending)?;
     }
     if event.is_readable() || event.is_read_closed() {
-        // Drain until WouldBlock: edge-triggered epoll reports new data once;
-        // whatever we leave in the kernel now is never reported again.
+        // Drain until WouldBlock: bytes left in the kernel raise no new
+        // event (only a later arrival would, and the peer may send nothing
+        // more). Reading on after a short read also gets past a TCP urgent
+        // mark, where a read stops early (tcp(7), SIOCATMARK).
         loop {
             match conn.stream.read(buf) {
                 // Ok(0): the peer closed its side. Flush what is left, then close.
@@ -123,7 +138,8 @@ fn serve(conn: &mut Conn, event: &Event, buf: &mut [u8]) -> io::Result<bool> {
                 }
                 Ok(n) => write_or_keep(conn, &buf[..n])?,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                // Interrupted by a signal: retry the same call.
+                // Not expected from a nonblocking read (it never sleeps);
+                // retrying is harmless.
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 // Reset, broken pipe, ...: close.
                 Err(e) => return Err(e),
@@ -131,6 +147,29 @@ fn serve(conn: &mut Conn, event: &Event, buf: &mut [u8]) -> io::Result<bool> {
         }
     }
     Ok(!(conn.peer_done && conn.pending.is_empty()))
+}
+
+/// Accept errors about one pending connection, not the listener: retry.
+/// Linux passes a new connection's pending network error to `accept()`, and
+/// accept(2) ("Error handling") says to treat these as EAGAIN and retry;
+/// ECONNABORTED ("a connection has been aborted") is one too. (A connection
+/// reset while it waited in the queue is still returned by Linux's accept;
+/// its first read then fails with ECONNRESET.)
+fn is_retryable_accept_error(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::ECONNABORTED
+                | libc::ENETDOWN
+                | libc::EPROTO
+                | libc::ENOPROTOOPT
+                | libc::EHOSTDOWN
+                | libc::ENONET
+                | libc::EHOSTUNREACH
+                | libc::EOPNOTSUPP
+                | libc::ENETUNREACH
+        )
+    )
 }
 
 /// Writes `bytes`, keeping whatever the kernel does not take in `pending`
@@ -146,7 +185,8 @@ fn write_or_keep(conn: &mut Conn, bytes: &[u8]) -> io::Result<()> {
             Ok(0) => return Err(ErrorKind::WriteZero.into()),
             Ok(n) => done += n,
             // Short write: the send buffer is full. Keep the rest; the next
-            // WRITABLE edge (the buffer has room again) flushes it.
+            // WRITABLE edge flushes it (Linux raises one for a socket whose
+            // write found the buffer full, once room comes back).
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 conn.pending.extend_from_slice(&bytes[done..]);
                 return Ok(());

@@ -56,8 +56,9 @@ pub fn must_drain(event: &Event) -> bool {
 /// The outcome of one [`read_some`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadOutcome {
-    /// `n` bytes arrived and the receive queue was empty after them: wait
-    /// for the next edge.
+    /// `n` bytes arrived, fewer than asked for, which is taken to mean the
+    /// receive queue was empty after them (the short-read shortcut, see
+    /// [`read_some`]): wait for the next edge.
     Drained(usize),
     /// `n` bytes arrived and more may be waiting. The caller must come back
     /// (requeue the socket): no new edge will report bytes already queued.

@@ -2,8 +2,10 @@
  * sockloop's loop is measured against (benches/e2e.rs compiles it with
  * `cc -O2` at run time). It does the least a correct ET loop can do per
  * message: one epoll_wait per batch of events, then read until EAGAIN or a
- * short read (a short read means the queue was empty; any later byte raises
- * a new edge), and one write of what was read.
+ * short read (on Linux a short read means the queue was empty and any later
+ * byte raises a new edge: epoll(7); except at a TCP urgent mark, where a
+ * read stops early, which this reference ignores and sockloop handles:
+ * readiness::must_drain), and one write of what was read.
  *
  * Deliberate simplification: no output buffering. A write that comes up
  * short closes the connection (it would show as a verify error in the

@@ -116,7 +116,9 @@ impl Engine {
                     break;
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                // An ICMP error from an earlier datagram (port unreachable).
+                // An ICMP error from an earlier datagram (port unreachable):
+                // Linux reports it because this socket is connected
+                // (`__udp4_lib_err`).
                 Err(e) => return self.udp_failed(key, &e),
             };
             let rec = &mut meter.rec;

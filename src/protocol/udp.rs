@@ -2,7 +2,8 @@
 //!
 //! # Format
 //! ```text
-//! udp-echo: each datagram (0..=65507 bytes) is sent back whole to its sender
+//! udp-echo: each datagram (0..=65507 bytes over IPv4, 0..=65527 over IPv6)
+//!           is sent back whole to its sender
 //! udp-log:  each datagram is logged at info as
 //!           `udp-log from ADDR: N bytes: CONTENT` with non-printable bytes as \xNN
 //! ```

@@ -34,6 +34,7 @@ impl Server {
                 Ok((stream, peer)) => self.admit(stream, peer, service),
                 // Drained: the next connection raises a new edge.
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                // Not expected (a nonblocking accept never sleeps); harmless.
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if is_out_of_descriptors(&e) => {
                     // The pending connection stays in the backlog and retrying
@@ -46,8 +47,12 @@ impl Server {
                     self.accept_paused_until = Some(self.now + ACCEPT_BACKOFF_MS);
                     return;
                 }
-                // ECONNABORTED and friends: that one connection died in the
-                // backlog; the listener is fine.
+                // An error of one pending connection, not of the listener:
+                // Linux passes a new socket's pending network error to
+                // accept(), and accept(2) ("Error handling") says to retry
+                // (ENETDOWN, EPROTO, EHOSTUNREACH, ...; ECONNABORTED too). A
+                // connection reset while queued is not one: Linux accepts it
+                // and its first read fails with ECONNRESET.
                 Err(e) => log::debug!("accept on {service}: {e}"),
             }
         }

@@ -18,8 +18,11 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// The listen backlog asked for. Linux silently caps it at
-/// `net.core.somaxconn` (4096 by default since 5.4); asking for that much
-/// lets a connect burst queue in the kernel instead of being refused.
+/// `net.core.somaxconn` (4096 by default since 5.4: listen(2)); asking for
+/// that much lets a connect burst wait in the accept queue. Past it nothing
+/// is refused: with `net.ipv4.tcp_abort_on_overflow` = 0 (the default,
+/// tcp(7)) the kernel drops the SYN or the handshake's last ACK and the
+/// client retransmits, a second or more later.
 pub const LISTEN_BACKLOG: i32 = 4096;
 
 /// A bound socket of one service.

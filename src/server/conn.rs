@@ -29,9 +29,13 @@ pub enum Phase {
     Closing(CloseReason),
     /// Output flushed and our write side shut (FIN sent); reading and
     /// discarding until the peer's FIN or the linger deadline. Closing with
-    /// unread input would send RST, which can destroy the last reply (e.g.
-    /// `ERR line too long`) before the client reads it; nginx's
-    /// "lingering close" avoids the same trap.
+    /// unread input sends RST instead of FIN (`tcp_close`), and an RST
+    /// destroys what our kernel has not delivered yet: the part of the last
+    /// reply (e.g. `ERR line too long`) still in its send queue. What the
+    /// client's kernel already holds survives (`tcp_reset` purges only the
+    /// sender's side). nginx's "lingering close" avoids the same trap. The
+    /// deadline counts from handing the reply to the kernel, not from the
+    /// client reading it.
     Lingering(CloseReason),
 }
 

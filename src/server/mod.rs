@@ -63,7 +63,9 @@ use timers::Timers;
 /// Bytes read per connection per turn, and the size of the loop's one read
 /// buffer. The fairness cap: a connection that fills it is requeued behind
 /// the others instead of being drained in one go. 64 KiB also holds the
-/// largest UDP datagram (65,507 bytes).
+/// largest UDP datagram: 65,507 bytes over IPv4 (65,535 less the IPv4 and
+/// UDP headers), 65,527 over IPv6 (its length field leaves out its own
+/// header).
 pub const READ_CHUNK: usize = 64 * 1024;
 
 /// Connections accepted per listener per turn before others get a turn.
@@ -244,6 +246,7 @@ impl Server {
         let flags: Vec<&str> = [
             (event.is_readable(), "readable"),
             (event.is_writable(), "writable"),
+            (event.is_priority(), "priority"),
             (event.is_read_closed(), "read-closed"),
             (event.is_write_closed(), "write-closed"),
             (event.is_error(), "error"),

@@ -2,11 +2,13 @@
 //!
 //! A refused connection gets `ERR server full\n` and is closed, but closing
 //! a socket whose peer already sent something (the request it had ready)
-//! makes the kernel answer with RST, and an RST that reaches the client
-//! before it read the line destroys the line. So a refusal closes the way
-//! `BYE` does (`Phase::Lingering` in `conn.rs`): write the line, shut our
-//! write side (FIN right behind the line), read and discard until the
-//! peer's FIN (`readiness::read_some` with `drain_fully`), then close.
+//! makes the kernel answer with RST, and an RST destroys whatever of the
+//! line the client's kernel has not received yet (still in our send
+//! queue, or lost in flight: a closed socket never retransmits). So a
+//! refusal closes the way `BYE` does (`Phase::Lingering` in `conn.rs`):
+//! write the line, shut our write side (FIN right behind the line), read
+//! and discard until the peer's FIN (`readiness::read_some` with
+//! `drain_fully`), then close.
 //!
 //! Refusals happen when the server is already full, possibly under a
 //! connection flood, so lingering ones are held on a short leash:

@@ -25,9 +25,13 @@ impl Server {
                 Ok(got) => got,
                 // Drained: the next datagram raises a new edge.
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                // Not expected (a nonblocking call never sleeps); harmless.
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                // E.g. ECONNREFUSED reported for an earlier reply's ICMP
-                // error: about a past datagram, not this socket. Keep going.
+                // Not ECONNREFUSED for an earlier reply's ICMP error: Linux
+                // reports that only to a connected socket or one with
+                // IP_RECVERR (`__udp4_lib_err`, `__udp6_lib_err`), and this
+                // one is neither. Whatever fails here concerns one
+                // datagram, not the socket: keep going.
                 Err(e) => {
                     log::debug!("recv_from on {service}: {e}");
                     continue;
