@@ -40,7 +40,8 @@
 //!   said and verified, sans-IO), `report.rs`, `workers.rs`.
 //! - [`limits`]: the open-file limit.
 //! - [`readiness`]: the socket calls and edge-triggered rules both loops
-//!   share: `read_some`, `OutBuf`, the ready queue, `poll_events`.
+//!   share: the TCP registration and `must_drain`, `read_some`, `OutBuf`,
+//!   the ready queue, `poll_events`.
 //!
 //! Dependencies point down this list's layers, never up: `protocol` uses
 //! only `framing`; `server` uses `protocol` and `config`, never the

@@ -2,6 +2,8 @@
 //! `server/` and the generator's `load/`) make, and the edge-triggered rules
 //! that govern them, each implemented and commented once, here.
 //!
+//! - [`TCP_INTEREST`] and [`must_drain`]: how a TCP connection is
+//!   registered, and which events a short read must not take for "drained".
 //! - [`read_some`] and [`ReadOutcome`]: one read, and what it says about the
 //!   socket's receive queue.
 //! - [`write_some`] and [`OutBuf`]: a write that may come up short, and the
