@@ -9,6 +9,8 @@
 //! - [`ReadyQueue`]: sockets that stopped before `WouldBlock` (a fairness
 //!   cap, or a rule below), served once per turn after the new events.
 //! - [`poll_events`]: `epoll_wait` through mio, with `EINTR` handled.
+//! - [`datagrams`]: UDP in batches (`recvmmsg`/`sendmmsg`), the kernel's
+//!   drop counter, and the socket buffers.
 //!
 //! Every socket is registered once for READABLE | WRITABLE, edge-triggered.
 //! An edge announces *new* readiness; nothing announces readiness that was
@@ -16,6 +18,8 @@
 //! `WouldBlock` must remember the socket itself: that is the ready queue.
 //!
 //! Nothing here knows what the bytes mean, or which loop calls it.
+
+pub mod datagrams;
 
 use mio::{Events, Poll};
 use slab::Slab;
