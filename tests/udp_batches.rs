@@ -212,10 +212,10 @@ fn metric(text: &str, name: &str) -> u64 {
 
 /// With the smallest receive buffer (`--udp-buffer 4096`), 200 datagrams of
 /// 1,000 bytes sent while the server is stopped overflow its queue. The
-/// kernel's drops are counted: live on `/metrics`
-/// (`sockloop_udp_kernel_drops_total`, from the drop count the next
-/// datagram carries) and in the shutdown summary (`kernel drops`), the
-/// same figure; with what was received it accounts for every datagram sent.
+/// kernel's drops are counted: on `/metrics`
+/// (`sockloop_udp_kernel_drops_total`, read when the scrape is accepted)
+/// and in the shutdown summary (`kernel drops`), the same figure; with what
+/// was received it accounts for every datagram sent.
 #[test]
 fn kernel_drops_are_counted_when_the_receive_queue_overflows() {
     const BURST: u64 = 200;

@@ -10,11 +10,10 @@
 //! a UDP measurement. Each datagram is still stamped, matched and verified
 //! on its own.
 //!
-//! The kernel drops a reply when a socket's receive queue is full: each
-//! datagram carries the socket's drop count (SO_RXQ_OVFL), read once more
-//! at the end ([`Engine::sync_udp_drops`]); those drops are the generator's
-//! share of "lost". The target's share is read from `/proc/net/udp`
-//! (`server_drops.rs`).
+//! The kernel drops a reply when a socket's receive queue is full; each
+//! socket's drop count is read at the end (SO_MEMINFO, in
+//! [`Engine::count_udp_drops`]): the generator's share of "lost". The
+//! target's share is read from `/proc/net/udp` (`server_drops.rs`).
 
 use super::clock::ns;
 use super::conn::error_name;
@@ -66,8 +65,7 @@ impl UdpConn {
 
 /// A non-blocking UDP socket bound to `source` (or any address) and
 /// connected to `target`, so it only hears from the target; its buffers
-/// sized (`--udp-buffer`, what the kernel granted returned to be logged),
-/// its datagrams carrying the drop count.
+/// sized (`--udp-buffer`, what the kernel granted returned to be logged).
 fn open_socket(
     target: SocketAddr,
     source: Option<IpAddr>,
@@ -84,7 +82,6 @@ fn open_socket(
         Some(bytes) => Some(datagrams::set_buffers(&socket, bytes)?),
         None => None,
     };
-    datagrams::enable_drop_counts(&socket)?;
     Ok((UdpSocket::from_std(socket), granted))
 }
 
@@ -151,11 +148,8 @@ impl Engine {
         let rec = &mut meter.rec;
         for i in 0..got {
             let datagram = batch.get(i);
-            if let Some(count) = datagram.drop_count {
-                rec.udp_kernel_drops(u.drops.observe(count));
-            }
-            rec.udp_received(datagram.data.len());
-            match udp_echo.check(datagram.data) {
+            rec.udp_received(datagram.len());
+            match udp_echo.check(datagram) {
                 Ok(seq) => match u.slots.answer(seq) {
                     Answer::Matched(sent_at) => rec.reply(now.saturating_sub(sent_at)),
                     Answer::Late => rec.error("udp: reply after its loss timeout, or twice"),
@@ -275,9 +269,7 @@ impl Engine {
         self.sync_udp_drops();
     }
 
-    /// Brings every socket's drop count up to date at once (SO_MEMINFO): a
-    /// datagram carries the count only as of when it was queued, and the
-    /// last drops may have no datagram after them.
+    /// Adds every socket's drop count (SO_MEMINFO).
     fn sync_udp_drops(&mut self) {
         for (_, entry) in self.conns.iter_mut() {
             if let super::table::Entry::Udp(u) = entry

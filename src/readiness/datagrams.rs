@@ -1,6 +1,5 @@
 //! Datagrams in batches: `recvmmsg(2)` and `sendmmsg(2)` on a UDP socket,
-//! each datagram's kernel drop counter (SO_RXQ_OVFL), and the socket
-//! buffers. Both loops use it: the server's udp-echo and udp-log
+//! the socket's kernel drop counter, and its buffers. Both loops use it: the server's udp-echo and udp-log
 //! (`server/udp.rs`) and the generator's sockets (`load/udp.rs`). One call
 //! moves up to [`MAX_BATCH`] datagrams; what each one means stays with the
 //! caller, one datagram at a time.
@@ -24,6 +23,15 @@
 //!   (A batch can also end early on an error, which the kernel keeps for
 //!   the next call; for a UDP socket that is an ICMP error, whose arrival
 //!   raised its own event.)
+//!
+//! Drops: a datagram that finds the receive queue full is thrown away by
+//! the kernel, which counts it (`sk_drops`). That counter is read at once
+//! with SO_MEMINFO ([`drop_count_now`]; it is the `drops` column of
+//! `/proc/net/udp`) whenever someone asks. Not with SO_RXQ_OVFL, which
+//! would bring it with every datagram: that option makes the kernel build
+//! every `recvmsg`'s control messages (`__sock_recv_cmsgs`), 2.6% of the
+//! server's CPU in a profile at 64-byte datagrams, for a number read once a
+//! second at most.
 
 use std::io::{self, ErrorKind};
 use std::mem::{offset_of, size_of};
@@ -95,58 +103,15 @@ impl PeerName {
     }
 }
 
-/// One datagram's control message buffer: room for the one message we ask
-/// for, SO_RXQ_OVFL's `u32` (CMSG_SPACE(4) bytes), laid out as the kernel
-/// writes it: the header, then the data at `CMSG_DATA` (the header is
-/// already aligned, so that is right after it).
-#[derive(Clone, Copy)]
-#[repr(C)]
-struct Control {
-    header: libc::cmsghdr,
-    data: [u32; 2],
-}
-
-const _: () = assert!(offset_of!(Control, data) == size_of::<libc::cmsghdr>());
-
-impl Control {
-    /// The drop counter, if the kernel put one in the first `len` bytes.
-    // `cmsg_len` is a size_t on glibc and a socklen_t on other libcs.
-    #[allow(clippy::unnecessary_cast)]
-    fn drop_count(&self, len: usize) -> Option<u32> {
-        let needed = size_of::<libc::cmsghdr>() + size_of::<u32>();
-        let h = &self.header;
-        (len >= needed
-            && h.cmsg_len as usize >= needed
-            && h.cmsg_level == libc::SOL_SOCKET
-            && h.cmsg_type == SO_RXQ_OVFL)
-            .then_some(self.data[0])
-    }
-}
-
-/// `SO_RXQ_OVFL` (asm-generic/socket.h; the same value on every Linux
-/// architecture but the few that renumber socket options, none of which
-/// sockloop targets).
-const SO_RXQ_OVFL: libc::c_int = 40;
 /// `SO_MEMINFO` (asm-generic/socket.h, Linux 4.7+).
 const SO_MEMINFO: libc::c_int = 55;
 
-/// One received datagram.
-#[derive(Debug, Clone, Copy)]
-pub struct Datagram<'a> {
-    /// Its payload.
-    pub data: &'a [u8],
-    /// The socket's drop count when it was queued (SO_RXQ_OVFL), if any
-    /// drop had happened by then (the kernel sends none while it is zero).
-    pub drop_count: Option<u32>,
-}
-
 /// Buffers for receiving up to a batch of datagrams with one `recvmmsg`:
 /// a [`SLOT`] per datagram (zeroed lazily by the allocator: only the pages
-/// datagrams reach become resident), its peer, its control message.
+/// datagrams reach become resident) and its peer.
 pub struct RecvBatch {
     data: Box<[u8]>,
     names: Box<[PeerName]>,
-    controls: Box<[Control]>,
     iovecs: Box<[libc::iovec]>,
     headers: Box<[libc::mmsghdr]>,
     /// Datagrams the last call received.
@@ -161,7 +126,6 @@ impl RecvBatch {
         RecvBatch {
             data: vec![0; capacity * SLOT].into_boxed_slice(),
             names: vec![PeerName::empty(); capacity].into_boxed_slice(),
-            controls: vec![empty_control(); capacity].into_boxed_slice(),
             iovecs: vec![empty_iovec(); capacity].into_boxed_slice(),
             headers: vec![empty_mmsghdr(); capacity].into_boxed_slice(),
             got: 0,
@@ -184,27 +148,23 @@ impl RecvBatch {
                 iov_len: SLOT,
             };
         }
-        let (iovecs, names, controls) = (
-            self.iovecs.as_mut_ptr(),
-            self.names.as_mut_ptr(),
-            self.controls.as_mut_ptr(),
-        );
+        let (iovecs, names) = (self.iovecs.as_mut_ptr(), self.names.as_mut_ptr());
         for (i, header) in self.headers[..n].iter_mut().enumerate() {
             let m = &mut header.msg_hdr;
             m.msg_name = names.wrapping_add(i).cast();
             m.msg_namelen = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
             m.msg_iov = iovecs.wrapping_add(i);
             m.msg_iovlen = 1;
-            m.msg_control = controls.wrapping_add(i).cast();
-            m.msg_controllen = size_of::<Control>() as _;
+            m.msg_control = std::ptr::null_mut();
+            m.msg_controllen = 0;
             m.msg_flags = 0;
             header.msg_len = 0;
         }
         let got = loop {
             // SAFETY: the first `n` headers point only into buffers this
             // batch owns, which live through the call and do not move: each
-            // iovec at its own SLOT of `data`, each name and control buffer
-            // at its own element, with the lengths of those buffers; the
+            // iovec at its own SLOT of `data`, each name at its own
+            // element, with the lengths of those buffers; the
             // kernel writes within them and nowhere else. `headers` holds
             // at least `n` entries, and the descriptor is borrowed from a
             // live socket. A null timeout means none.
@@ -236,15 +196,9 @@ impl RecvBatch {
     }
 
     /// Datagram `i` of the last call (`i` below what it returned).
-    // `msg_controllen` is a size_t on glibc and a socklen_t on other libcs.
-    #[allow(clippy::unnecessary_cast)]
-    pub fn get(&self, i: usize) -> Datagram<'_> {
-        let header = &self.headers[i];
-        let len = (header.msg_len as usize).min(SLOT);
-        Datagram {
-            data: &self.data[i * SLOT..i * SLOT + len],
-            drop_count: self.controls[i].drop_count(header.msg_hdr.msg_controllen as usize),
-        }
+    pub fn get(&self, i: usize) -> &[u8] {
+        let len = (self.headers[i].msg_len as usize).min(SLOT);
+        &self.data[i * SLOT..i * SLOT + len]
     }
 
     /// Datagram `i`'s sender, in the kernel's form.
@@ -261,7 +215,7 @@ impl RecvBatch {
     /// same name.
     pub fn echo(&self, i: usize) -> Outgoing<'_> {
         Outgoing {
-            data: self.get(i).data,
+            data: self.get(i),
             to: Some(self.peer(i)),
         }
     }
@@ -371,37 +325,10 @@ fn empty_mmsghdr() -> libc::mmsghdr {
     unsafe { std::mem::zeroed() }
 }
 
-fn empty_control() -> Control {
-    // SAFETY: as `empty_mmsghdr`: integers only, all zeros is valid.
-    unsafe { std::mem::zeroed() }
-}
-
-/// Asks the kernel to put the socket's drop count on every datagram it
-/// queues once a drop has happened (SO_RXQ_OVFL, Linux 2.6.33+): see
-/// [`Datagram::drop_count`] and [`KernelDrops`].
-pub fn enable_drop_counts(socket: &impl AsRawFd) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: `on` is a live c_int and its exact size is passed; the
-    // kernel only reads it. The descriptor is borrowed from a live socket.
-    let r = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            SO_RXQ_OVFL,
-            std::ptr::from_ref(&on).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-/// The socket's drop count now (`SK_MEMINFO_DROPS` of SO_MEMINFO): the same
-/// counter SO_RXQ_OVFL reports and `/proc/net/udp` shows, read at once
-/// rather than with the next datagram.
+/// The socket's drop count now (`SK_MEMINFO_DROPS` of SO_MEMINFO): datagrams
+/// the kernel threw away because the receive queue was full, the `drops`
+/// column of `/proc/net/udp`. A 32-bit counter that wraps: see
+/// [`KernelDrops`].
 pub fn drop_count_now(socket: &impl AsRawFd) -> io::Result<u32> {
     // Newer kernels may add fields: room for them; the kernel copies at
     // most what we offer and says how much.
@@ -429,13 +356,10 @@ pub fn drop_count_now(socket: &impl AsRawFd) -> io::Result<u32> {
 }
 
 /// One socket's datagrams dropped by the kernel (its receive queue was
-/// full), as read so far from a counter that only grows (32 bits, so it
-/// wraps).
-///
-/// Readings may come out of order: a datagram queued before a SO_MEMINFO
-/// reading carries an older count than that reading. Only a reading ahead
-/// of the last one counts, by serial-number arithmetic (RFC 1982), which
-/// also gets the wrap right.
+/// full), as read so far ([`drop_count_now`]) from a counter that only
+/// grows, 32 bits wide, so it wraps. Only a reading ahead of the last one
+/// counts, by serial-number arithmetic (RFC 1982), which gets the wrap
+/// right.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct KernelDrops {
     last: u32,

@@ -158,8 +158,8 @@ impl Server {
 
 /// Readies a UDP socket: its buffers (`--udp-buffer`, logged with what the
 /// kernel granted, and a warning with the sysctl if it clamped them), and
-/// the kernel's drop count on every datagram (SO_RXQ_OVFL), counted from
-/// what it is now: an inherited socket may have dropped before we had it.
+/// its kernel drops, counted from what they are now: an inherited socket
+/// may have dropped before we had it.
 fn prepare_udp(
     socket: &mio::net::UdpSocket,
     service: Service,
@@ -168,11 +168,9 @@ fn prepare_udp(
     if let Some(bytes) = buffer {
         datagrams::set_buffers(socket, bytes)?.log(service.name());
     }
-    datagrams::enable_drop_counts(socket)?;
     Ok(match datagrams::drop_count_now(socket) {
         Ok(count) => KernelDrops::starting_at(count),
-        // Before Linux 4.7 there is no SO_MEMINFO; the datagrams still
-        // carry the count.
+        // Before Linux 4.7 there is no SO_MEMINFO, and no drop count.
         Err(e) => {
             log::debug!("{service}: SO_MEMINFO: {e}");
             KernelDrops::default()

@@ -51,7 +51,7 @@ pub struct Stats {
     /// Datagrams dropped by the loop guard (small-service or own source ports).
     pub udp_guarded: u64,
     /// Datagrams the kernel dropped before the loop could read them: the
-    /// socket's receive queue was full (SO_RXQ_OVFL, SO_MEMINFO).
+    /// socket's receive queue was full (SO_MEMINFO, read when asked: `udp.rs`).
     pub udp_kernel_drops: u64,
     /// Requests answered per TCP service, indexed like [`TCP_SERVICES`]:
     /// lines for the line services, reads for echo.

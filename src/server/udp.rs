@@ -9,9 +9,9 @@
 //! block is dropped and counted, which is what UDP promises anyway.
 //!
 //! Datagrams the kernel dropped before we could read them (the receive
-//! queue was full) are counted too: each datagram carries the socket's drop
-//! count (SO_RXQ_OVFL), and [`Server::sync_udp_drops`] reads it at once
-//! (SO_MEMINFO) for the stats line and the shutdown summary.
+//! queue was full) are counted too: [`Server::sync_udp_drops`] reads each
+//! socket's drop count (SO_MEMINFO) when someone asks: for the stats line,
+//! a metrics scrape, and the shutdown summary. Nothing per datagram.
 
 use super::{Entry, Server, UDP_BATCH};
 use crate::protocol::{Service, udp};
@@ -34,16 +34,13 @@ impl Server {
             ..
         } = self;
         let Some(Entry::Udp {
-            socket,
-            service,
-            drops,
-            ..
-        }) = entries.get_mut(key)
+            socket, service, ..
+        }) = entries.get(key)
         else {
             return;
         };
         let service = *service;
-        let got = match batch.recv(&*socket, UDP_BATCH) {
+        let got = match batch.recv(socket, UDP_BATCH) {
             Ok(got) => got,
             // Nothing waiting: a spurious event, or the last batch took it.
             Err(e) if e.kind() == ErrorKind::WouldBlock => return,
@@ -59,11 +56,8 @@ impl Server {
         replies.clear();
         for i in 0..got {
             let datagram = batch.get(i);
-            let n = datagram.data.len();
+            let n = datagram.len();
             stats.udp_in += 1;
-            if let Some(count) = datagram.drop_count {
-                stats.udp_kernel_drops += drops.observe(count);
-            }
             let Some(source) = batch.source(i) else {
                 // A UDP socket names an IPv4 or IPv6 sender, always.
                 log::warn!("{service}: {n} bytes from an address of unknown family, ignored");
@@ -79,7 +73,7 @@ impl Server {
             log::trace!("recv_from #{key} {service}: {n} bytes from {source}");
             match service {
                 Service::UdpEcho => replies.push(i),
-                Service::UdpLog => log::info!("{}", udp::log_line(source, datagram.data)),
+                Service::UdpLog => log::info!("{}", udp::log_line(source, datagram)),
                 Service::Echo
                 | Service::Greet
                 | Service::Login
@@ -92,17 +86,18 @@ impl Server {
         let batch = &*batch;
         send_all(
             replies.len(),
-            |from| udp_out.send(&*socket, replies[from..].iter().map(|&i| batch.echo(i))),
+            |from| udp_out.send(socket, replies[from..].iter().map(|&i| batch.echo(i))),
             |reply, fate| {
+                // The trace's arguments are evaluated only when it is on.
                 let i = replies[reply];
-                let (n, to) = (batch.get(i).data.len(), batch.peer(i).addr());
+                let (n, to) = (|| batch.get(i).len(), || show(batch.source(i)));
                 match fate {
                     Ok(()) => {
-                        log::trace!("send_to #{key}: {n} bytes to {}", show(to));
+                        log::trace!("send_to #{key}: {} bytes to {}", n(), to());
                         stats.udp_out += 1;
                     }
                     Err(e) => {
-                        log::debug!("udp-echo: reply to {} dropped: {e}", show(to));
+                        log::debug!("udp-echo: reply to {} dropped: {e}", to());
                         stats.udp_dropped += 1;
                     }
                 }
@@ -114,8 +109,8 @@ impl Server {
         }
     }
 
-    /// Brings the kernel drop counts up to date at once (SO_MEMINFO): the
-    /// counts datagrams carry are only as new as the last one read.
+    /// Brings the kernel drop counts up to date (SO_MEMINFO, one
+    /// `getsockopt` per UDP socket).
     pub(super) fn sync_udp_drops(&mut self) {
         for (_, entry) in self.entries.iter_mut() {
             if let Entry::Udp { socket, drops, .. } = entry {
