@@ -10,6 +10,11 @@
 //! then depth 1 and depth 16 runs.
 //! A last phase counts syscalls per message with perf and strace.
 //!
+//! Then UDP (`e2e/udp.rs`): sockloop's udp-echo against a per-datagram C
+//! loop and a `recvmmsg`/`sendmmsg` C loop, server and generator pinned to
+//! one CPU each, alternating rounds, 64- and 1,400-byte datagrams; its own
+//! table. `SOCKLOOP_BENCH_ONLY=tcp` or `=udp` runs one half.
+//!
 //! Run: `cargo bench --bench e2e` (about 4 minutes). Shorter:
 //! `SOCKLOOP_BENCH_SECS=2 SOCKLOOP_BENCH_ROUNDS=1 cargo bench --bench e2e`.
 //! Under `cargo test --benches` (no `--bench` flag) it only checks that
@@ -28,6 +33,8 @@ mod report;
 mod servers;
 #[path = "e2e/syscalls.rs"]
 mod syscalls;
+#[path = "e2e/udp.rs"]
+mod udp;
 
 use drive::Settings;
 use report::{Metric, Results};
@@ -56,6 +63,12 @@ struct Plan {
     /// `SOCKLOOP_BENCH_STRACE_RATE`: msgs/s under strace (default 2,000:
     /// low enough that no server saturates while ptrace stops every call).
     strace_rate: u64,
+    /// `SOCKLOOP_BENCH_UDP_SECS`: seconds per UDP run (default 3, as the
+    /// runs that first showed the loss).
+    udp_secs: f64,
+    /// `SOCKLOOP_BENCH_ONLY`: `tcp` or `udp` runs only that half (default
+    /// both).
+    only: Option<String>,
 }
 
 /// Connections and message size of every throughput run.
@@ -79,11 +92,20 @@ impl Plan {
             connect_rate: env_or("SOCKLOOP_BENCH_CONNECT_RATE", 5_000),
             syscall_secs: env_or("SOCKLOOP_BENCH_SYSCALL_SECS", 2.0),
             strace_rate: env_or("SOCKLOOP_BENCH_STRACE_RATE", 2_000),
+            udp_secs: env_or("SOCKLOOP_BENCH_UDP_SECS", 3.0),
+            only: std::env::var("SOCKLOOP_BENCH_ONLY").ok(),
         }
+    }
+
+    /// Whether the half `name` (`tcp`, `udp`) runs.
+    fn runs(&self, name: &str) -> bool {
+        self.only.as_deref().is_none_or(|only| only == name)
     }
 
     fn load(&self, depth: usize, secs: f64) -> Settings {
         Settings {
+            service: "echo",
+            cpu: None,
             conns: CONNS,
             depth,
             size: MESSAGE_SIZE,
@@ -127,7 +149,7 @@ fn work_dir() -> Result<PathBuf, String> {
 /// The servers to compare; the C one only if it compiles here.
 fn kinds(work: &Path, notes: &mut Vec<String>) -> Vec<Kind> {
     let mut kinds = vec![Kind::Sockloop, Kind::TokioCt, Kind::TokioMt];
-    match servers::build_epoll_c(work) {
+    match servers::build_c(work, "epoll_echo") {
         Ok(exe) => kinds.push(Kind::EpollC(exe)),
         Err(e) => notes.push(format!("C epoll reference skipped: {e}")),
     }
@@ -151,14 +173,32 @@ fn smoke() -> Result<(), String> {
         );
     }
     notes.iter().for_each(|n| eprintln!("e2e smoke: {n}"));
-    Ok(())
+    udp::smoke(&work)
 }
 
 /// The benchmark proper; prints the report on stdout.
 fn run_all(plan: &Plan) -> Result<(), String> {
     let work = work_dir()?;
+    if plan.runs("tcp") {
+        run_tcp(plan, &work)?;
+    }
+    if plan.runs("udp") {
+        let results = udp::run(plan.rounds, plan.udp_secs, &work)?;
+        println!(
+            "UDP echo, -c 8 --depth 32, server on CPU {} and generator on CPU {}:\n",
+            udp::SERVER_CPU,
+            udp::GENERATOR_CPU
+        );
+        println!("{}", results.render());
+    }
+    Ok(())
+}
+
+/// TCP echo: the rounds, then the syscall counts; prints its table.
+fn run_tcp(plan: &Plan, work: &Path) -> Result<(), String> {
     let mut results = Results::default();
-    let kinds = kinds(&work, &mut results.notes);
+    results.generator_cpu_runs = "depth 16";
+    let kinds = kinds(work, &mut results.notes);
     for round in 1..=plan.rounds {
         results.round = round;
         for kind in &kinds {
@@ -167,13 +207,13 @@ fn run_all(plan: &Plan) -> Result<(), String> {
             // Idle memory does not vary between rounds (it is allocation,
             // not timing), so it is measured once, on the first fresh server.
             if round == 1 {
-                measure_idle(plan, &server, &tag, &work, &mut results);
+                measure_idle(plan, &server, &tag, work, &mut results);
             }
-            measure_throughput(plan, &server, &tag, &work, &mut results);
+            measure_throughput(plan, &server, &tag, work, &mut results);
         }
     }
     results.round = 0;
-    measure_syscalls(plan, &kinds, &work, &mut results)?;
+    measure_syscalls(plan, &kinds, work, &mut results)?;
     println!("{}", results.render());
     Ok(())
 }

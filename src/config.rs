@@ -33,6 +33,20 @@ pub const MIN_STATS_INTERVAL_SECS: f64 = 0.1;
 /// cost at most ~1.3 GiB in the worst case instead of unbounded memory.
 pub const OUTPUT_CAP: usize = 64 * 1024;
 
+/// Default `--udp-buffer`: SO_RCVBUF and SO_SNDBUF of every UDP socket.
+/// The kernel's default (`net.core.rmem_default`, 208 KiB) overflowed at
+/// `load --service udp-echo -c 8 --depth 32` (~190 datagrams dropped per
+/// 3 s run, docs/benchmarks.md): 256 datagrams in flight arrive faster than
+/// one loop turn drains them. 4 MiB holds ~7,000 64-byte datagrams (each
+/// costs its payload plus ~600 bytes of kernel bookkeeping), and is the
+/// usual `net.core.rmem_max` of tuned hosts; where the cap is lower the
+/// kernel clamps it, and the server says so with the sysctl to raise.
+pub const DEFAULT_UDP_BUFFER: usize = 4 << 20;
+
+/// Largest `--udp-buffer`: 1 GiB. The kernel doubles the request into an
+/// `int`, so more than 1 GiB could not be asked for anyway.
+pub const MAX_UDP_BUFFER: u64 = 1 << 30;
+
 /// How long a graceful shutdown waits for pending output (SIGINT/SIGTERM).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -62,6 +76,9 @@ pub struct ServeConfig {
     pub reuse_port: bool,
     /// Log a stats line this often; `None` = never.
     pub stats_interval: Option<Duration>,
+    /// SO_RCVBUF and SO_SNDBUF of the UDP sockets; `None` = the kernel's
+    /// defaults.
+    pub udp_buffer: Option<usize>,
     /// This process's index among the workers of `serve --workers`
     /// (`--worker-index`, set by the parent); `None` for a single process.
     /// Labels its metrics `worker="N"`.
@@ -84,6 +101,7 @@ impl ServeConfig {
             output_cap: OUTPUT_CAP,
             reuse_port: false,
             stats_interval: None,
+            udp_buffer: Some(DEFAULT_UDP_BUFFER),
             worker: None,
         }
     }

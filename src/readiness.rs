@@ -11,6 +11,8 @@
 //! - [`ReadyQueue`]: sockets that stopped before `WouldBlock` (a fairness
 //!   cap, or a rule below), served once per turn after the new events.
 //! - [`poll_events`]: `epoll_wait` through mio, with `EINTR` handled.
+//! - [`datagrams`]: UDP in batches (`recvmmsg`/`sendmmsg`), the kernel's
+//!   drop counter, and the socket buffers.
 //!
 //! Every TCP connection is registered once, edge-triggered, for
 //! [`TCP_INTEREST`]. An edge announces *new* readiness; nothing announces
@@ -19,6 +21,8 @@
 //! that is the ready queue.
 //!
 //! Nothing here knows what the bytes mean, or which loop calls it.
+
+pub mod datagrams;
 
 use mio::event::Event;
 use mio::{Events, Interest, Poll};

@@ -126,7 +126,11 @@ fn assert_shape(r: &Value) {
     );
     assert_eq!(keys(&r["requests"]), ["completed", "sent", "verify_errors"]);
     assert_eq!(keys(&r["throughput"]), ["bytes_per_sec", "msgs_per_sec"]);
-    assert_eq!(keys(&r["udp"]), ["lost", "received", "sent"]);
+    assert_eq!(
+        keys(&r["udp"]),
+        ["kernel_drops", "lost", "received", "sent"]
+    );
+    assert_eq!(keys(&r["udp"]["kernel_drops"]), ["generator", "server"]);
     assert_eq!(keys(&r["generator"]), ["cpu_percent", "saturated"]);
     for hist in ["latency_us", "connect_latency_us"] {
         let p = &r[hist];
@@ -229,6 +233,59 @@ fn udp_echo_matches_every_datagram() {
     let r = scenario("udp-echo", &[]);
     assert_eq!(r["udp"]["sent"], r["requests"]["sent"], "{r}");
     assert!(r["udp"]["received"].as_u64().unwrap() > 0, "{r}");
+    // The target is on this host, so its drops are known: none.
+    let drops = &r["udp"]["kernel_drops"];
+    assert_eq!(
+        (drops["server"].as_u64(), drops["generator"].as_u64()),
+        (Some(0), Some(0))
+    );
+    let tcp = scenario("echo", &[]);
+    assert_eq!(
+        tcp["udp"]["kernel_drops"]["server"],
+        Value::Null,
+        "no UDP: unknown"
+    );
+}
+
+/// The server is stopped and its receive queue holds a few KiB
+/// (`--udp-buffer 4096`): of the 2 x 64 datagrams of 1,000 bytes the
+/// generator sends, the server's kernel drops all but a few, and the report
+/// says so apart from the generator's own drops (none: nothing came back).
+#[test]
+fn udp_loss_is_told_apart_by_the_side_whose_kernel_dropped_it() {
+    let server = Server::builder()
+        .only(&["udp-echo"])
+        .args(&["--udp-buffer", "4096"])
+        .spawn();
+    let target = server.udp_echo().to_string();
+    server.pause();
+    let output = load(&[
+        "--service",
+        "udp-echo",
+        "--target",
+        &target,
+        "-c",
+        "2",
+        "--depth",
+        "64",
+        "--size",
+        "1000",
+        "-d",
+        "0.2",
+        "--drain-timeout",
+        "0",
+    ]);
+    server.resume();
+    let r = report(&output);
+    let udp = &r["udp"];
+    let (sent, lost) = (udp["sent"].as_u64().unwrap(), udp["lost"].as_u64().unwrap());
+    let server_drops = udp["kernel_drops"]["server"]
+        .as_u64()
+        .expect("on this host");
+    assert_eq!(sent, 128, "one window of 64 in flight per socket: {r}");
+    assert_eq!(lost, sent, "a stopped server answers nothing: {r}");
+    assert!(server_drops >= sent / 2 && server_drops <= lost, "{r}");
+    assert_eq!(udp["kernel_drops"]["generator"], 0, "{r}");
 }
 
 #[test]

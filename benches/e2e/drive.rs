@@ -23,9 +23,14 @@ const GRACE: Duration = Duration::from_secs(30);
 /// How often /proc is polled while waiting for idle connections.
 const POLL_EVERY: Duration = Duration::from_millis(20);
 
-/// One load run's settings: `sockloop load -c CONNS --depth DEPTH ...`.
+/// One load run's settings: `sockloop load --service SERVICE -c CONNS
+/// --depth DEPTH ...`.
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
+    /// `echo` or `udp-echo` (`--service`).
+    pub service: &'static str,
+    /// Run the generator on this CPU (`taskset -c`), or anywhere.
+    pub cpu: Option<usize>,
     /// Connections (`-c`).
     pub conns: usize,
     /// Requests in flight per connection (`--depth`).
@@ -52,6 +57,12 @@ pub struct Report {
     pub saturated: bool,
     /// `generator.cpu_percent`.
     pub generator_cpu_percent: f64,
+    /// `udp.lost` (0 for TCP).
+    pub udp_lost: f64,
+    /// `udp.kernel_drops.server`, when known.
+    pub server_drops: Option<f64>,
+    /// `udp.kernel_drops.generator`.
+    pub generator_drops: f64,
 }
 
 /// Reads one number from the report at a JSON pointer.
@@ -80,6 +91,11 @@ impl Report {
                 .and_then(Value::as_bool)
                 .ok_or("load report has no generator.saturated")?,
             generator_cpu_percent: number(json, "/generator/cpu_percent")?,
+            udp_lost: number(json, "/udp/lost")?,
+            server_drops: json
+                .pointer("/udp/kernel_drops/server")
+                .and_then(Value::as_f64),
+            generator_drops: number(json, "/udp/kernel_drops/generator")?,
         })
     }
 }
@@ -93,15 +109,31 @@ pub struct LoadRun {
 }
 
 impl LoadRun {
-    /// Starts `sockloop load ARGS -d SECS --json` against `addr`.
-    fn start(addr: &str, args: &[String], secs: f64, work: &Path) -> Result<LoadRun, String> {
+    /// Starts `sockloop load --service SERVICE ARGS -d SECS --json` against
+    /// `addr`, on CPU `cpu` if given.
+    fn start(
+        service: &str,
+        addr: &str,
+        args: &[String],
+        secs: f64,
+        cpu: Option<usize>,
+        work: &Path,
+    ) -> Result<LoadRun, String> {
         static RUNS: AtomicUsize = AtomicUsize::new(0);
         let n = RUNS.fetch_add(1, Ordering::Relaxed);
         let stdout = work.join(format!("load-{n}.json"));
         let stderr = work.join(format!("load-{n}.log"));
         let file = |p: &Path| File::create(p).map_err(|e| format!("{}: {e}", p.display()));
-        let child = Command::new(SOCKLOOP)
-            .args(["load", "--service", "echo", "--target", addr])
+        let mut command = match cpu {
+            Some(cpu) => {
+                let mut pinned = Command::new("taskset");
+                pinned.args(["-c", &cpu.to_string(), SOCKLOOP]);
+                pinned
+            }
+            None => Command::new(SOCKLOOP),
+        };
+        let child = command
+            .args(["load", "--service", service, "--target", addr])
             .args(args)
             .args(["-d", &secs.to_string(), "--json"])
             .env("RUST_LOG", "warn")
@@ -164,7 +196,15 @@ pub fn run(server: &Server, settings: &Settings, work: &Path) -> Result<Report, 
     if let Some(rate) = settings.rate {
         args.extend(["--rate".into(), rate.to_string()]);
     }
-    let json = LoadRun::start(&server.addr, &args, settings.secs, work)?.finish()?;
+    let json = LoadRun::start(
+        settings.service,
+        &server.addr,
+        &args,
+        settings.secs,
+        settings.cpu,
+        work,
+    )?
+    .finish()?;
     Report::from_json(&json)
 }
 
@@ -222,7 +262,7 @@ pub fn idle_rss_per_conn(
         "--connect-rate".into(),
         connect_rate.to_string(),
     ];
-    let mut load = LoadRun::start(&server.addr, &args, secs, work)?;
+    let mut load = LoadRun::start("echo", &server.addr, &args, secs, None, work)?;
     // Wait until the server holds every connection (one descriptor each).
     loop {
         let open = probe::fd_count(pid).map_err(proc_err)?;

@@ -33,11 +33,27 @@ pub enum Metric {
     SysD16,
     /// Syscalls per message at a fixed rate (strace -c).
     SysStrace,
+    /// UDP echo datagrams per second, 64 bytes.
+    UdpRate64,
+    /// UDP echo datagrams per second, 1,400 bytes.
+    UdpRate1400,
+    /// Server CPU per datagram echoed, 64 bytes, µs.
+    UdpCpu64,
+    /// Server CPU per datagram echoed, 1,400 bytes, µs.
+    UdpCpu1400,
+    /// The user-space part of [`Metric::UdpCpu64`], µs.
+    UdpUser64,
+    /// The user-space part of [`Metric::UdpCpu1400`], µs.
+    UdpUser1400,
+    /// Datagrams lost per run, 64 bytes.
+    UdpLost64,
+    /// Datagrams lost per run, 1,400 bytes.
+    UdpLost1400,
 }
 
 impl Metric {
     /// Every metric, in table order.
-    pub const ALL: [Metric; 12] = [
+    pub const ALL: [Metric; 20] = [
         Metric::RateD1,
         Metric::RateD16,
         Metric::P99D1,
@@ -50,6 +66,14 @@ impl Metric {
         Metric::SysD1,
         Metric::SysD16,
         Metric::SysStrace,
+        Metric::UdpRate64,
+        Metric::UdpRate1400,
+        Metric::UdpCpu64,
+        Metric::UdpCpu1400,
+        Metric::UdpUser64,
+        Metric::UdpUser1400,
+        Metric::UdpLost64,
+        Metric::UdpLost1400,
     ];
 
     fn header(self) -> &'static str {
@@ -66,14 +90,35 @@ impl Metric {
             Metric::SysD1 => "syscalls/msg d1",
             Metric::SysD16 => "syscalls/msg d16",
             Metric::SysStrace => "syscalls/msg strace",
+            Metric::UdpRate64 => "msgs/s 64 B",
+            Metric::UdpRate1400 => "msgs/s 1400 B",
+            Metric::UdpCpu64 => "CPU µs/dgram 64 B",
+            Metric::UdpCpu1400 => "CPU µs/dgram 1400 B",
+            Metric::UdpUser64 => "user µs/dgram 64 B",
+            Metric::UdpUser1400 => "user µs/dgram 1400 B",
+            Metric::UdpLost64 => "lost/run 64 B",
+            Metric::UdpLost1400 => "lost/run 1400 B",
         }
+    }
+
+    /// A messages-per-second figure (its spread is listed per round).
+    fn is_rate(self) -> bool {
+        matches!(
+            self,
+            Metric::RateD1 | Metric::RateD16 | Metric::UdpRate64 | Metric::UdpRate1400
+        )
     }
 
     fn format(self, value: f64) -> String {
         match self {
-            Metric::RateD1 | Metric::RateD16 | Metric::P99D1 | Metric::P99D16 => {
-                format!("{value:.0}")
-            }
+            Metric::RateD1
+            | Metric::RateD16
+            | Metric::P99D1
+            | Metric::P99D16
+            | Metric::UdpRate64
+            | Metric::UdpRate1400
+            | Metric::UdpLost64
+            | Metric::UdpLost1400 => format!("{value:.0}"),
             Metric::IdleRss => format!("{value:.0}"),
             _ => format!("{value:.2}"),
         }
@@ -94,6 +139,8 @@ pub struct Results {
     generator_cpu: BTreeMap<&'static str, Vec<f64>>,
     /// Free-form lines printed under the table (breakdowns, failures).
     pub notes: Vec<String>,
+    /// Which runs the generator's CPU is given for, e.g. `depth 16`.
+    pub generator_cpu_runs: &'static str,
 }
 
 /// The median of `values` (the mean of the middle two for an even count).
@@ -222,22 +269,22 @@ impl Results {
             let _ = writeln!(
                 out,
                 "- generator vs {server}: saturated in {saturated} of {runs} runs; \
-                 its CPU at depth 16 (median) {cpu}"
+                 its CPU at {} (median) {cpu}",
+                self.generator_cpu_runs
             );
         }
         for server in &self.servers {
-            let spread = |metric| {
-                let mut values = self.values(server, metric);
-                values.sort_by(f64::total_cmp);
-                let shown: Vec<String> = values.iter().map(|v| format!("{v:.0}")).collect();
-                shown.join(" ")
-            };
-            let _ = writeln!(
-                out,
-                "- {server} msgs/s per round, sorted: depth 1: {}; depth 16: {}",
-                spread(Metric::RateD1),
-                spread(Metric::RateD16)
-            );
+            let spreads: Vec<String> = metrics
+                .iter()
+                .filter(|m| m.is_rate())
+                .map(|m| {
+                    let mut values = self.values(server, *m);
+                    values.sort_by(f64::total_cmp);
+                    let shown: Vec<String> = values.iter().map(|v| format!("{v:.0}")).collect();
+                    format!("{}: {}", m.header(), shown.join(" "))
+                })
+                .collect();
+            let _ = writeln!(out, "- {server} per round, sorted: {}", spreads.join("; "));
         }
         for note in &self.notes {
             let _ = writeln!(out, "- {note}");

@@ -1,10 +1,14 @@
 //! The echo servers the end-to-end benchmark compares, each as a child
 //! process: sockloop itself, two tokio servers (this bench binary re-run
-//! with `SOCKLOOP_BENCH_ROLE`), and a hand-written C epoll loop.
+//! with `SOCKLOOP_BENCH_ROLE`), and a hand-written C epoll loop; for UDP,
+//! sockloop's udp-echo and two C loops (one datagram per syscall, and 64
+//! per `recvmmsg`/`sendmmsg`).
 //!
-//! Every server prints `listening echo tcp ADDR` on stdout when ready; that
-//! line is the only synchronisation. Children die with the bench
-//! (`PR_SET_PDEATHSIG`) and are killed when their [`Server`] is dropped.
+//! Every server prints `listening echo tcp ADDR` (UDP: `listening udp-echo
+//! udp ADDR`) on stdout when ready; that line is the only synchronisation.
+//! A server may be pinned to one CPU (`taskset -c N`, which execs it: the
+//! pid is the server's). Children die with the bench (`PR_SET_PDEATHSIG`)
+//! and are killed when their [`Server`] is dropped.
 
 use std::io::{self, BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -30,21 +34,61 @@ pub enum Kind {
     TokioMt,
     /// `benches/ref/epoll_echo.c`, compiled to this path.
     EpollC(PathBuf),
+    /// `sockloop serve` with only udp-echo on.
+    SockloopUdp,
+    /// `benches/ref/udp_echo.c`: one `recvfrom` and one `sendto` per datagram.
+    UdpC(PathBuf),
+    /// `benches/ref/udp_mmsg_echo.c`: 64 datagrams per `recvmmsg`/`sendmmsg`.
+    UdpMmsgC(PathBuf),
 }
 
 impl Kind {
     /// The name used in tables.
     pub fn name(&self) -> &'static str {
         match self {
-            Kind::Sockloop => "sockloop",
+            Kind::Sockloop | Kind::SockloopUdp => "sockloop",
             Kind::TokioCt => "tokio-ct",
             Kind::TokioMt => "tokio-mt",
             Kind::EpollC(_) => "epoll-c",
+            Kind::UdpC(_) => "udp-c",
+            Kind::UdpMmsgC(_) => "udp-mmsg-c",
         }
     }
 
-    fn command(&self) -> io::Result<Command> {
-        let mut cmd = match self {
+    /// Whether it serves UDP echo (else TCP echo).
+    pub fn is_udp(&self) -> bool {
+        matches!(self, Kind::SockloopUdp | Kind::UdpC(_) | Kind::UdpMmsgC(_))
+    }
+
+    /// What its ready line starts with, before the address.
+    fn listening_prefix(&self) -> &'static str {
+        if self.is_udp() {
+            "listening udp-echo udp "
+        } else {
+            "listening echo tcp "
+        }
+    }
+
+    fn command(&self, cpu: Option<usize>) -> io::Result<Command> {
+        let mut cmd = self.bare_command()?;
+        if let Some(cpu) = cpu {
+            let mut pinned = Command::new("taskset");
+            pinned.arg("-c").arg(cpu.to_string()).arg(cmd.get_program());
+            pinned.args(cmd.get_args());
+            for (key, value) in cmd.get_envs() {
+                if let Some(value) = value {
+                    pinned.env(key, value);
+                }
+            }
+            cmd = pinned;
+        }
+        // Warnings only: the servers' logs are not part of the measurement.
+        cmd.env("RUST_LOG", "warn");
+        Ok(cmd)
+    }
+
+    fn bare_command(&self) -> io::Result<Command> {
+        let cmd = match self {
             Kind::Sockloop => {
                 let mut cmd = Command::new(env!("CARGO_BIN_EXE_sockloop"));
                 cmd.arg("serve").arg("--echo").arg("127.0.0.1:0");
@@ -58,10 +102,16 @@ impl Kind {
                 cmd.env(ROLE_VAR, self.name());
                 cmd
             }
-            Kind::EpollC(exe) => Command::new(exe),
+            Kind::SockloopUdp => {
+                let mut cmd = Command::new(env!("CARGO_BIN_EXE_sockloop"));
+                cmd.arg("serve").arg("--udp-echo").arg("127.0.0.1:0");
+                for other in ["--echo", "--greet", "--login", "--command", "--udp-log"] {
+                    cmd.arg(other).arg("off");
+                }
+                cmd
+            }
+            Kind::EpollC(exe) | Kind::UdpC(exe) | Kind::UdpMmsgC(exe) => Command::new(exe),
         };
-        // Warnings only: the servers' logs are not part of the measurement.
-        cmd.env("RUST_LOG", "warn");
         Ok(cmd)
     }
 }
@@ -76,10 +126,16 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `kind` and waits for its `listening echo tcp ADDR` line.
+    /// Starts `kind` and waits for its `listening` line.
     pub fn start(kind: &Kind) -> Result<Server, String> {
+        Server::start_on(kind, None)
+    }
+
+    /// Starts `kind`, on CPU `cpu` if given, and waits for its `listening`
+    /// line.
+    pub fn start_on(kind: &Kind, cpu: Option<usize>) -> Result<Server, String> {
         let mut cmd = kind
-            .command()
+            .command(cpu)
             .map_err(|e| format!("{}: {e}", kind.name()))?;
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -95,13 +151,32 @@ impl Server {
             addr: String::new(),
             child,
         };
-        server.addr = read_listening_line(stdout).map_err(|e| format!("{}: {e}", kind.name()))?;
+        server.addr = read_listening_line(stdout, kind.listening_prefix())
+            .map_err(|e| format!("{}: {e}", kind.name()))?;
         Ok(server)
     }
 
     /// The server's process id (for /proc, perf and strace).
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Sends `size` bytes in one datagram and checks they come back exactly
+    /// (bounded by a read timeout).
+    pub fn udp_echo_once(&self, size: usize) -> Result<(), String> {
+        let fail = |e: io::Error| format!("{} at {}: {e}", self.name, self.addr);
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").map_err(fail)?;
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .map_err(fail)?;
+        let message: Vec<u8> = (0..size).map(|i| i as u8).collect();
+        let mut reply = vec![0; 65_536];
+        socket.send_to(&message, &self.addr).map_err(fail)?;
+        let n = socket.recv(&mut reply).map_err(fail)?;
+        if reply[..n] != message {
+            return Err(format!("{} echoed {:?}", self.name, &reply[..n]));
+        }
+        Ok(())
     }
 
     /// Sends `size` bytes on a new connection and checks they come back
@@ -146,16 +221,19 @@ fn die_with_parent(cmd: &mut Command) {
     }
 }
 
-/// Reads stdout until the `listening echo tcp ADDR` line, bounded by
+/// Reads stdout until the line `PREFIX ADDR`, bounded by
 /// [`STARTUP_TIMEOUT`]. The reader thread then keeps draining stdout so
 /// the server never blocks on a full pipe.
-fn read_listening_line(stdout: impl io::Read + Send + 'static) -> Result<String, String> {
+fn read_listening_line(
+    stdout: impl io::Read + Send + 'static,
+    prefix: &'static str,
+) -> Result<String, String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut lines = BufReader::new(stdout).lines();
         for line in lines.by_ref() {
             let Ok(line) = line else { break };
-            if let Some(addr) = line.strip_prefix("listening echo tcp ") {
+            if let Some(addr) = line.strip_prefix(prefix) {
                 let _ = tx.send(addr.trim().to_string());
                 break;
             }
@@ -163,13 +241,14 @@ fn read_listening_line(stdout: impl io::Read + Send + 'static) -> Result<String,
         lines.for_each(drop);
     });
     rx.recv_timeout(STARTUP_TIMEOUT)
-        .map_err(|_| "no `listening echo tcp` line on stdout".to_string())
+        .map_err(|_| format!("no `{}` line on stdout", prefix.trim_end()))
 }
 
-/// Compiles the C reference server into `out_dir` with `cc -O2`.
-pub fn build_epoll_c(out_dir: &Path) -> Result<PathBuf, String> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/ref/epoll_echo.c");
-    let exe = out_dir.join("epoll_echo");
+/// Compiles the C reference server `benches/ref/NAME.c` into `out_dir`
+/// with `cc -O2`.
+pub fn build_c(out_dir: &Path, name: &str) -> Result<PathBuf, String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("benches/ref/{name}.c"));
+    let exe = out_dir.join(name);
     let status = Command::new("cc")
         .args(["-O2", "-Wall", "-o"])
         .arg(&exe)

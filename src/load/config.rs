@@ -7,6 +7,7 @@
 
 use super::live::LiveTo;
 use super::scenario::udp::HEADER;
+use crate::config::{DEFAULT_UDP_BUFFER, MAX_UDP_BUFFER};
 use crate::flags::{MAX_CONNS, MAX_WORKERS, TIMER_RESOLUTION_SECS, int_in, number_in, secs_in};
 use crate::protocol::Service;
 use clap::{Args, ValueEnum};
@@ -124,6 +125,12 @@ pub struct LoadArgs {
     /// Local IPv4 address or range (A-B) to spread connections over.
     #[arg(long, value_name = "ADDR[-ADDR]")]
     pub source: Option<String>,
+    /// udp-echo: SO_RCVBUF and SO_SNDBUF of each socket, in bytes (0 = the
+    /// kernel's defaults). The kernel caps it at net.core.rmem_max and
+    /// wmem_max; a clamped request is logged with the sysctl to raise.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_UDP_BUFFER, allow_negative_numbers = true,
+          value_parser = int_in::<usize>(0..=MAX_UDP_BUFFER))]
+    pub udp_buffer: usize,
     /// Hold mode: connect, stay silent for --duration, then one request each.
     #[arg(long)]
     pub idle: bool,
@@ -175,6 +182,8 @@ pub struct LoadConfig {
     pub user: (String, String),
     /// Local addresses to bind, round-robin; empty = the kernel chooses.
     pub sources: Vec<IpAddr>,
+    /// SO_RCVBUF and SO_SNDBUF of UDP sockets; `None` = the kernel's.
+    pub udp_buffer: Option<usize>,
     /// Hold mode.
     pub idle: bool,
     /// JSON report.
@@ -225,6 +234,7 @@ impl LoadConfig {
             size: a.size,
             user,
             sources,
+            udp_buffer: (a.udp_buffer > 0).then_some(a.udp_buffer),
             idle: a.idle,
             json: a.json,
             hdr_log: a.hdr_log.clone(),

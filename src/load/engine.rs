@@ -51,6 +51,8 @@ use super::scenario::udp::UdpEcho;
 use super::scenario::{Pattern, Workload, echo, login};
 use super::schedule::Schedule;
 use super::table::{Conns, Entry};
+use super::udp::UDP_BATCH;
+use crate::readiness::datagrams::{RecvBatch, SendBatch};
 use crate::readiness::poll_events;
 use mio::{Events, Interest, Poll, Token};
 use rand::rngs::SmallRng;
@@ -129,8 +131,16 @@ pub struct Engine {
     pub(super) rng: SmallRng,
     /// The loop's one read buffer ([`READ_CHUNK`]).
     pub(super) scratch: Box<[u8]>,
-    /// Where requests are built before their one write.
+    /// Where requests are built before their one write (UDP: a batch of
+    /// datagrams, back to back).
     pub(super) out: Vec<u8>,
+    /// The loop's one batch of received datagrams (`udp.rs`).
+    pub(super) udp_in: RecvBatch,
+    /// The headers of one batch of datagrams to send.
+    pub(super) udp_out: SendBatch,
+    /// The target's kernel drop count before the run (`server_drops.rs`);
+    /// `None` for TCP, or a target not on this host.
+    pub(super) server_drops_before: Option<u32>,
     /// When UDP slots are next checked for loss.
     pub(super) next_loss_check: u64,
 }
@@ -161,6 +171,7 @@ impl Engine {
                 Workload::Echo(echo::Echo::new(pattern.clone(), cfg.size))
             }
         };
+        let is_udp = cfg.service == super::LoadService::UdpEcho;
         let conns = Conns::new(
             cfg.conns,
             cfg.depth,
@@ -179,6 +190,11 @@ impl Engine {
             rng,
             scratch: vec![0; READ_CHUNK].into_boxed_slice(),
             out: Vec::new(),
+            udp_in: RecvBatch::new(if is_udp { UDP_BATCH } else { 0 }),
+            udp_out: SendBatch::default(),
+            server_drops_before: is_udp
+                .then(|| super::server_drops::target_drops(cfg.target))
+                .flatten(),
             next_loss_check: 0,
             clock: Clock::start(),
             cfg,

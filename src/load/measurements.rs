@@ -55,6 +55,15 @@ pub struct Measurements {
     pub udp_received: u64,
     /// UDP datagrams unanswered after the loss timeout.
     pub udp_lost: u64,
+    /// Replies the kernel dropped on the generator's own sockets (their
+    /// receive queues were full): part of `udp_lost`, the generator's share.
+    #[serde(default)]
+    pub udp_kernel_drops: u64,
+    /// Datagrams the target's kernel dropped during the run (its receive
+    /// queue was full), from `/proc/net/udp`; `None` when the target is not
+    /// on this host.
+    #[serde(default)]
+    pub udp_server_kernel_drops: Option<u64>,
     /// Failures and anomalies by reason.
     pub errors: BTreeMap<String, u64>,
     /// Length of the measured window (s).
@@ -84,6 +93,8 @@ impl Default for Measurements {
             udp_sent: 0,
             udp_received: 0,
             udp_lost: 0,
+            udp_kernel_drops: 0,
+            udp_server_kernel_drops: None,
             errors: BTreeMap::new(),
             window_secs: 0.0,
             cpu_secs: 0.0,
@@ -110,7 +121,8 @@ impl Measurements {
 
     /// Adds another generator's measurements of the same run (workers run
     /// their windows side by side: the window and the ramp-up are the
-    /// longest, CPU is the busiest worker's).
+    /// longest, CPU is the busiest worker's, the server's drops are the
+    /// one counter each worker read).
     pub fn merge(&mut self, other: &Measurements) {
         // Same bounds on both sides, so adding cannot fail; saturate anyway.
         let _ = self.latency.add(&other.latency);
@@ -126,6 +138,11 @@ impl Measurements {
         self.udp_sent += other.udp_sent;
         self.udp_received += other.udp_received;
         self.udp_lost += other.udp_lost;
+        self.udp_kernel_drops += other.udp_kernel_drops;
+        // Every worker reads the same server counter over the same run.
+        self.udp_server_kernel_drops = self
+            .udp_server_kernel_drops
+            .max(other.udp_server_kernel_drops);
         for (reason, n) in &other.errors {
             self.error_n(reason, *n);
         }
@@ -192,12 +209,20 @@ mod tests {
         b.window_secs = 2.0;
         a.cpu_secs = 0.5;
         b.cpu_secs = 0.25;
+        (a.udp_kernel_drops, b.udp_kernel_drops) = (1, 2);
+        (a.udp_server_kernel_drops, b.udp_server_kernel_drops) = (None, Some(40));
         a.merge(&b);
         assert_eq!(a.cpu_secs, 0.5, "the busiest worker's CPU, not the sum");
         assert_eq!(a.completed, 3);
         assert_eq!(a.latency.len(), 2);
         assert_eq!(a.errors["x"], 3);
         assert_eq!(a.window_secs, 2.0);
+        assert_eq!(a.udp_kernel_drops, 3, "each worker's own sockets");
+        assert_eq!(
+            a.udp_server_kernel_drops,
+            Some(40),
+            "one counter, read by each"
+        );
     }
 
     #[test]

@@ -16,7 +16,8 @@
 //!   the window, the tick, the live line and the hdr log, over [`stats`]).
 //!   `phases.rs` moves the run through ramp-up, the measured window and the
 //!   drain; `tcp.rs` and `udp.rs` hold the socket handlers, `conn.rs` one TCP
-//!   connection's state and its connect.
+//!   connection's state and its connect, `server_drops.rs` the target's
+//!   kernel drops (UDP) when it is on this host.
 //! - [`stats`]: the running counts and each second's numbers;
 //!   [`live`]: the live line, and the merge of the workers' live lines;
 //!   [`hdr_log`]: the `--hdr-log` file (HdrHistogram's interval log).
@@ -53,6 +54,7 @@ mod phases;
 pub mod report;
 pub mod scenario;
 mod schedule;
+mod server_drops;
 pub mod stats;
 mod table;
 mod tcp;

@@ -257,6 +257,7 @@ impl Engine {
     /// Closes the books at `now`: unanswered requests, the last interval.
     pub(super) fn finish(mut self, now: u64) -> Measurements {
         self.count_unanswered();
+        self.count_udp_drops();
         let (stage, since) = self.label();
         self.meter.finish(now, stage, since)
     }

@@ -96,6 +96,19 @@ pub struct Udp {
     pub received: u64,
     /// Unanswered after the loss timeout.
     pub lost: u64,
+    /// Datagrams the kernel dropped, by side: part of `lost`.
+    pub kernel_drops: KernelDrops,
+}
+
+/// `udp.kernel_drops` in the JSON report: datagrams the kernel dropped
+/// because a receive queue was full, on each side.
+#[derive(Debug, Clone, Serialize)]
+pub struct KernelDrops {
+    /// Replies dropped on the generator's own sockets.
+    pub generator: u64,
+    /// Requests dropped on the target's sockets (`/proc/net/udp`), or null
+    /// when the target is not on this host.
+    pub server: Option<u64>,
 }
 
 /// `generator` in the JSON report.
@@ -196,6 +209,10 @@ impl Report {
                 sent: m.udp_sent,
                 received: m.udp_received,
                 lost: m.udp_lost,
+                kernel_drops: KernelDrops {
+                    generator: m.udp_kernel_drops,
+                    server: m.udp_server_kernel_drops,
+                },
             },
             errors: m.errors.clone(),
             generator: Generator {
@@ -276,10 +293,15 @@ impl Report {
         }
         if self.service == "udp-echo" {
             let u = &self.udp;
+            let server = u
+                .kernel_drops
+                .server
+                .map_or_else(|| "? (not on this host)".to_owned(), |n| n.to_string());
             let _ = writeln!(
                 s,
-                "  udp          {} sent, {} received, {} lost",
-                u.sent, u.received, u.lost
+                "  udp          {} sent, {} received, {} lost; dropped by the kernel: \
+                 server {server}, generator {}",
+                u.sent, u.received, u.lost, u.kernel_drops.generator
             );
         }
         for (reason, n) in &self.errors {

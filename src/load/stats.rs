@@ -145,6 +145,16 @@ impl Recorder {
         self.abandoned(n);
     }
 
+    /// The kernel dropped `n` replies on the generator's own sockets.
+    pub fn udp_kernel_drops(&mut self, n: u64) {
+        self.m.udp_kernel_drops += n;
+    }
+
+    /// The target's kernel dropped `n` datagrams during the run.
+    pub fn udp_server_kernel_drops(&mut self, n: u64) {
+        self.m.udp_server_kernel_drops = Some(n);
+    }
+
     /// A UDP socket failed (e.g. port unreachable) with `in_flight`
     /// datagrams: a failed connection, its datagrams lost.
     pub fn udp_socket_failed(&mut self, reason: &str, in_flight: u64) {

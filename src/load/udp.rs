@@ -3,19 +3,31 @@
 //! declared after [`UDP_LOSS_TIMEOUT`](super::engine::UDP_LOSS_TIMEOUT).
 //!
 //! UDP has no handshake, so nothing is recorded as connect latency. What is
-//! due comes from the same schedule as TCP's (`schedule.rs`); every datagram
-//! is its own `send` (UDP has no stream to batch into).
+//! due comes from the same schedule as TCP's (`schedule.rs`). Datagrams go
+//! and come in batches ([`crate::readiness::datagrams`]): what is due on a
+//! socket leaves in one `sendmmsg` (up to [`MAX_BATCH`] a call), replies
+//! come in one `recvmmsg` per pass, so that the generator is not what limits
+//! a UDP measurement. Each datagram is still stamped, matched and verified
+//! on its own.
+//!
+//! The kernel drops a reply when a socket's receive queue is full; each
+//! socket's drop count is read at the end (SO_MEMINFO, in
+//! [`Engine::count_udp_drops`]): the generator's share of "lost". The
+//! target's share is read from `/proc/net/udp` (`server_drops.rs`).
 
 use super::clock::ns;
 use super::conn::error_name;
 use super::engine::{Engine, UDP_LOSS_TIMEOUT};
 use super::scenario::udp::{Answer, Slots};
+use super::schedule::Burst;
+use crate::readiness::datagrams::{self, KernelDrops, MAX_BATCH, Outgoing};
 use mio::net::UdpSocket;
 use std::io::{self, ErrorKind};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-/// Datagrams received per socket per pass before others get a turn.
-const UDP_BATCH: usize = 64;
+/// Datagrams received per socket per pass (one `recvmmsg`) before others
+/// get a turn.
+pub(super) const UDP_BATCH: usize = MAX_BATCH;
 
 /// One UDP socket of the generator.
 #[derive(Debug)]
@@ -32,6 +44,8 @@ pub struct UdpConn {
     pub timer_armed: bool,
     /// The last send would block: wait for WRITABLE.
     pub blocked: bool,
+    /// Replies the kernel dropped on this socket, counted so far.
+    pub drops: KernelDrops,
 }
 
 impl UdpConn {
@@ -44,13 +58,19 @@ impl UdpConn {
             queued: false,
             timer_armed: false,
             blocked: false,
+            drops: KernelDrops::default(),
         }
     }
 }
 
 /// A non-blocking UDP socket bound to `source` (or any address) and
-/// connected to `target`, so it only hears from the target.
-fn open_socket(target: SocketAddr, source: Option<IpAddr>) -> io::Result<UdpSocket> {
+/// connected to `target`, so it only hears from the target; its buffers
+/// sized (`--udp-buffer`, what the kernel granted returned to be logged).
+fn open_socket(
+    target: SocketAddr,
+    source: Option<IpAddr>,
+    buffer: Option<usize>,
+) -> io::Result<(UdpSocket, Option<datagrams::Buffers>)> {
     let any = match target {
         SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
@@ -58,14 +78,25 @@ fn open_socket(target: SocketAddr, source: Option<IpAddr>) -> io::Result<UdpSock
     let socket = std::net::UdpSocket::bind(SocketAddr::new(source.unwrap_or(any), 0))?;
     socket.connect(target)?;
     socket.set_nonblocking(true)?;
-    Ok(UdpSocket::from_std(socket))
+    let granted = match buffer {
+        Some(bytes) => Some(datagrams::set_buffers(&socket, bytes)?),
+        None => None,
+    };
+    Ok((UdpSocket::from_std(socket), granted))
 }
 
 impl Engine {
     /// Opens UDP socket number `index`.
     pub(super) fn open_udp(&mut self, index: usize) {
-        let socket = match open_socket(self.cfg.target, self.source_for(index)) {
-            Ok(s) => s,
+        let opened = open_socket(self.cfg.target, self.source_for(index), self.cfg.udp_buffer);
+        let socket = match opened {
+            Ok((socket, granted)) => {
+                // Every socket gets the same: said once.
+                if let Some(granted) = granted.filter(|_| index == 0) {
+                    granted.log("udp-echo sockets");
+                }
+                socket
+            }
             Err(e) => {
                 return self
                     .meter
@@ -94,36 +125,33 @@ impl Engine {
         }
     }
 
-    /// Receives until `WouldBlock` (at most [`UDP_BATCH`] datagrams, then
-    /// requeued), matching each reply, then sends what became due.
+    /// Receives one batch (at most [`UDP_BATCH`] datagrams; a full one is
+    /// requeued, a shorter one means the queue ran empty), matching each
+    /// reply, then sends what became due.
     pub(super) fn udp_read(&mut self, key: usize, now: u64) {
-        let mut drained = false;
-        for _ in 0..UDP_BATCH {
-            let Engine {
-                conns,
-                scratch,
-                udp_echo,
-                meter,
-                ..
-            } = self;
-            let Some(u) = conns.udp(key) else {
-                return;
-            };
-            let n = match u.socket.recv(scratch) {
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    drained = true;
-                    break;
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                // An ICMP error from an earlier datagram (port unreachable):
-                // Linux reports it because this socket is connected
-                // (`__udp4_lib_err`).
-                Err(e) => return self.udp_failed(key, &e),
-            };
-            let rec = &mut meter.rec;
-            rec.udp_received(n);
-            match udp_echo.check(&scratch[..n]) {
+        let Engine {
+            conns,
+            udp_in: batch,
+            udp_echo,
+            meter,
+            ..
+        } = self;
+        let Some(u) = conns.udp(key) else {
+            return;
+        };
+        let got = match batch.recv(&u.socket, UDP_BATCH) {
+            Ok(got) => got,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => 0,
+            // An ICMP error from an earlier datagram (port unreachable):
+            // Linux reports it because this socket is connected
+            // (`__udp4_lib_err`).
+            Err(e) => return self.udp_failed(key, &e),
+        };
+        let rec = &mut meter.rec;
+        for i in 0..got {
+            let datagram = batch.get(i);
+            rec.udp_received(datagram.len());
+            match udp_echo.check(datagram) {
                 Ok(seq) => match u.slots.answer(seq) {
                     Answer::Matched(sent_at) => rec.reply(now.saturating_sub(sent_at)),
                     Answer::Late => rec.error("udp: reply after its loss timeout, or twice"),
@@ -136,15 +164,15 @@ impl Engine {
                 }
             }
         }
-        if !drained {
+        if got == UDP_BATCH {
             // Batch used up: no new edge will report what is still queued.
             self.conns.push_ready(key);
         }
         self.udp_pump(key, now);
     }
 
-    /// Sends the datagrams the schedule says are due, one `send` each, and
-    /// asks for a wake-up at the next intended time.
+    /// Sends the datagrams the schedule says are due, a batch per
+    /// `sendmmsg`, and asks for a wake-up at the next intended time.
     pub(super) fn udp_pump(&mut self, key: usize, now: u64) {
         let Some(u) = self.conns.udp(key) else {
             return;
@@ -153,13 +181,15 @@ impl Engine {
             return;
         }
         let burst = self.schedule.due(u.next_intended, u.slots.free(), now);
-        for i in 0..burst.count {
-            if !self.udp_send_one(key, burst.at(i)) {
+        let mut sent = 0;
+        while sent < burst.count {
+            let Some(n) = self.udp_send(key, &burst, sent) else {
                 // Blocked (WRITABLE resumes it) or failed (gone).
                 return;
-            }
+            };
+            sent += n;
             if let Some(u) = self.conns.udp(key) {
-                u.next_intended = burst.at(i + 1);
+                u.next_intended = burst.at(sent);
             }
         }
         if let Some(u) = self.conns.udp(key) {
@@ -169,39 +199,85 @@ impl Engine {
         }
     }
 
-    /// Sends one datagram stamped `stamp`; whether it went out.
+    /// Sends one datagram stamped `stamp` (`--idle`'s one request); whether
+    /// it went out.
     pub(super) fn udp_send_one(&mut self, key: usize, stamp: u64) -> bool {
+        self.udp_send(key, &Burst::now(1, stamp), 0).is_some()
+    }
+
+    /// Sends datagrams `from..` of `burst` (at most [`MAX_BATCH`], one per
+    /// free slot) in one `sendmmsg`, each stamped with its time in the
+    /// burst; how many went out (at least one), or `None` if the socket
+    /// would block (it waits for WRITABLE) or failed (it is gone).
+    fn udp_send(&mut self, key: usize, burst: &Burst, from: u32) -> Option<u32> {
         let Engine {
             conns,
             out,
+            udp_out,
             udp_echo,
             meter,
             ..
         } = self;
-        let Some(u) = conns.udp(key) else {
-            return false;
-        };
-        let Some(seq) = u.slots.next_seq() else {
-            return false;
-        };
-        udp_echo.datagram(seq, out);
-        loop {
-            match u.socket.send(out) {
-                Ok(n) => {
-                    u.slots.sent(seq, stamp);
-                    meter.rec.udp_sent(n);
-                    return true;
+        let u = conns.udp(key)?;
+        let wanted = ((burst.count - from) as usize).min(MAX_BATCH);
+        let mut seqs = [0u64; MAX_BATCH];
+        out.clear();
+        let mut n = 0;
+        for (slot, seq) in seqs.iter_mut().zip(u.slots.free_seqs().take(wanted)) {
+            *slot = seq;
+            udp_echo.append_datagram(seq, out);
+            n += 1;
+        }
+        if n == 0 {
+            return None;
+        }
+        let size = udp_echo.size();
+        let batch = out.chunks(size).map(|data| Outgoing { data, to: None });
+        match udp_out.send(&u.socket, batch) {
+            Ok(sent) if sent > 0 => {
+                for (i, seq) in seqs[..sent].iter().enumerate() {
+                    u.slots.sent(*seq, burst.at(from + i as u32));
+                    meter.rec.udp_sent(size);
                 }
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                // Socket buffer full: WRITABLE will say when to go on.
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    u.blocked = true;
-                    return false;
-                }
-                Err(e) => {
-                    self.udp_failed(key, &e);
-                    return false;
-                }
+                Some(sent as u32)
+            }
+            // Nothing sent and no error: never for a non-empty batch, but a
+            // socket that does it cannot be used.
+            Ok(_) => {
+                self.udp_failed(key, &ErrorKind::WriteZero.into());
+                None
+            }
+            // Socket buffer full: WRITABLE will say when to go on.
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                u.blocked = true;
+                None
+            }
+            Err(e) => {
+                self.udp_failed(key, &e);
+                None
+            }
+        }
+    }
+
+    /// The run's kernel drops, at its end: the target's since the start
+    /// (if it is on this host), and the generator's own, brought up to date.
+    pub(super) fn count_udp_drops(&mut self) {
+        if let Some(before) = self.server_drops_before
+            && let Some(after) = super::server_drops::target_drops(self.cfg.target)
+        {
+            let drops = after.wrapping_sub(before);
+            self.meter.rec.udp_server_kernel_drops(u64::from(drops));
+        }
+        self.sync_udp_drops();
+    }
+
+    /// Adds every socket's drop count (SO_MEMINFO).
+    fn sync_udp_drops(&mut self) {
+        for (_, entry) in self.conns.iter_mut() {
+            if let super::table::Entry::Udp(u) = entry
+                && let Ok(count) = datagrams::drop_count_now(&u.socket)
+            {
+                self.meter.rec.udp_kernel_drops(u.drops.observe(count));
             }
         }
     }
@@ -209,7 +285,10 @@ impl Engine {
     /// The socket got an error (e.g. the target port is unreachable): it
     /// counts as a failed connection and is closed.
     fn udp_failed(&mut self, key: usize, e: &io::Error) {
-        if let Some(super::table::Entry::Udp(u)) = self.conns.remove(key) {
+        if let Some(super::table::Entry::Udp(mut u)) = self.conns.remove(key) {
+            if let Ok(count) = datagrams::drop_count_now(&u.socket) {
+                self.meter.rec.udp_kernel_drops(u.drops.observe(count));
+            }
             let reason = match e.kind() {
                 ErrorKind::ConnectionRefused => "udp: target port unreachable".to_owned(),
                 _ => format!("udp: {}", error_name(e)),

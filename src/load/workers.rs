@@ -167,6 +167,7 @@ mod tests {
         ("size", &["32"]),
         ("user", &["bob:-pw"]),
         ("source", &["127.0.0.2-127.0.0.3"]),
+        ("udp-buffer", &["0"]),
         ("idle", &[]),
         ("json", &[]),
         ("hdr-log", &["/tmp/run.hlog"]),

@@ -5,7 +5,10 @@
 //! between flags are [`ServeConfig::validate`]'s. The hidden flags at the
 //! end are set only by a `--workers` parent for its workers.
 
-use crate::config::{MAX_LINE_LIMIT, MIN_STATS_INTERVAL_SECS, ServeConfig, default_max_conns};
+use crate::config::{
+    DEFAULT_UDP_BUFFER, MAX_LINE_LIMIT, MAX_UDP_BUFFER, MIN_STATS_INTERVAL_SECS, ServeConfig,
+    default_max_conns,
+};
 use crate::flags::{
     Endpoint, MAX_CONNS, MAX_WORKERS, TIMER_RESOLUTION_SECS, endpoint, int_in, secs_in,
 };
@@ -65,6 +68,12 @@ pub struct ServeArgs {
     /// Name and password are trimmed, as the login service trims its lines.
     #[arg(long = "user", value_name = "NAME:PASSWORD")]
     pub users: Vec<String>,
+    /// SO_RCVBUF and SO_SNDBUF of the UDP sockets, in bytes (0 = the
+    /// kernel's defaults). The kernel caps it at net.core.rmem_max and
+    /// wmem_max; a clamped request is logged with the sysctl to raise.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_UDP_BUFFER, allow_negative_numbers = true,
+          value_parser = int_in::<usize>(0..=MAX_UDP_BUFFER))]
+    pub udp_buffer: usize,
     /// Let the command `E` stop the whole server, not just its connection.
     #[arg(long)]
     pub allow_remote_shutdown: bool,
@@ -119,6 +128,7 @@ impl ServeArgs {
             credentials,
             allow_remote_shutdown: self.allow_remote_shutdown,
             stats_interval: (!self.stats_interval.is_zero()).then_some(self.stats_interval),
+            udp_buffer: (self.udp_buffer > 0).then_some(self.udp_buffer),
             worker: self.worker_index,
             ..ServeConfig::defaults()
         })

@@ -68,6 +68,7 @@ mod tests {
         ("max-line", &["100"]),
         ("idle-timeout", &["0.25"]),
         ("user", &["ann:pw1", " bob : -pw2"]),
+        ("udp-buffer", &["65536"]),
         ("allow-remote-shutdown", &[]),
         ("workers", &["3"]),
         ("reuse-port", &[]),

@@ -70,6 +70,11 @@ impl Server {
         let Some(session) = Session::new(service) else {
             return;
         };
+        if service == Service::Metrics {
+            // A scrape reports the kernel's UDP drops as of now: they are
+            // read when asked for, not per datagram (`udp.rs`).
+            self.sync_udp_drops();
+        }
         // Replies are small and latency matters more than packet count.
         if let Err(e) = stream.set_nodelay(true) {
             log::debug!("set_nodelay for {peer}: {e}");

@@ -43,6 +43,7 @@ impl Server {
             }
         }
         if let Some(at) = self.next_stats_at.filter(|at| *at <= now) {
+            self.sync_udp_drops();
             log::info!("stats: {}", self.stats.compact());
             let every = self
                 .config

@@ -140,6 +140,12 @@ pub fn render(stats: &Stats, worker: Option<u16>) -> String {
         stats.udp_guarded,
     );
     out.counter(
+        "sockloop_udp_kernel_drops_total",
+        "UDP datagrams the kernel dropped before the loop read them (receive queue full).",
+        &[],
+        stats.udp_kernel_drops,
+    );
+    out.counter(
         "sockloop_loop_turns_total",
         "Event-loop turns (poll returns).",
         &[],

@@ -4,10 +4,11 @@
 
 use super::bind::{self, BindError, Bound, bind_all};
 use super::timers::Timers;
-use super::{Entry, READ_CHUNK, SIGNALS, Server, Stats};
+use super::{Entry, READ_CHUNK, SIGNALS, Server, Stats, UDP_BATCH, udp};
 use crate::config::{ConfigError, ServeConfig};
 use crate::protocol::Service;
 use crate::readiness::ReadyQueue;
+use crate::readiness::datagrams::{self, KernelDrops};
 use mio::{Interest, Poll, Token};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
@@ -110,6 +111,8 @@ impl Server {
                 }
                 Bound::Udp(service, mut socket) => {
                     udp_ports.push(addr.port());
+                    let drops = prepare_udp(&socket, service, config.udp_buffer)
+                        .map_err(ServerError::Io)?;
                     // READABLE only: a reply that would block is dropped, never
                     // waited for, so writability is of no interest.
                     registry
@@ -119,11 +122,13 @@ impl Server {
                         socket,
                         service,
                         queued: false,
+                        drops,
                     });
                 }
             }
         }
         let next_stats_at = config.stats_interval.map(|d| d.as_millis() as u64);
+        let (udp_in, udp_out) = udp::batches(!udp_ports.is_empty());
         Ok(Server {
             poll,
             entries,
@@ -131,6 +136,9 @@ impl Server {
             timers: Timers::default(),
             scratch: vec![0; READ_CHUNK].into_boxed_slice(),
             reply: Vec::new(),
+            udp_in,
+            udp_out,
+            udp_replies: Vec::with_capacity(UDP_BATCH),
             config,
             rng: SmallRng::from_rng(&mut rand::rng()),
             signals,
@@ -146,4 +154,26 @@ impl Server {
             stats: Stats::default(),
         })
     }
+}
+
+/// Readies a UDP socket: its buffers (`--udp-buffer`, logged with what the
+/// kernel granted, and a warning with the sysctl if it clamped them), and
+/// its kernel drops, counted from what they are now: an inherited socket
+/// may have dropped before we had it.
+fn prepare_udp(
+    socket: &mio::net::UdpSocket,
+    service: Service,
+    buffer: Option<usize>,
+) -> io::Result<KernelDrops> {
+    if let Some(bytes) = buffer {
+        datagrams::set_buffers(socket, bytes)?.log(service.name());
+    }
+    Ok(match datagrams::drop_count_now(socket) {
+        Ok(count) => KernelDrops::starting_at(count),
+        // Before Linux 4.7 there is no SO_MEMINFO, and no drop count.
+        Err(e) => {
+            log::debug!("{service}: SO_MEMINFO: {e}");
+            KernelDrops::default()
+        }
+    })
 }

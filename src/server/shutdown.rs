@@ -29,6 +29,8 @@ impl Server {
         self.shutdown_at = Some(self.now + SHUTDOWN_GRACE.as_millis() as u64);
         // Refusals only linger to deliver their line; stopping ends them.
         self.drop_refusals();
+        // The last word on the kernel's drops, before the UDP sockets go.
+        self.sync_udp_drops();
         // Dropping a listener closes it: new connections are refused by the kernel.
         for key in self.keys(|e| !matches!(e, Entry::Conn(_))) {
             self.entries.remove(key);

@@ -50,6 +50,9 @@ pub struct Stats {
     pub udp_dropped: u64,
     /// Datagrams dropped by the loop guard (small-service or own source ports).
     pub udp_guarded: u64,
+    /// Datagrams the kernel dropped before the loop could read them: the
+    /// socket's receive queue was full (SO_MEMINFO, read when asked: `udp.rs`).
+    pub udp_kernel_drops: u64,
     /// Requests answered per TCP service, indexed like [`TCP_SERVICES`]:
     /// lines for the line services, reads for echo.
     pub requests: [u64; TCP_SERVICES.len()],
@@ -168,6 +171,7 @@ impl Stats {
         self.udp_out += other.udp_out;
         self.udp_dropped += other.udp_dropped;
         self.udp_guarded += other.udp_guarded;
+        self.udp_kernel_drops += other.udp_kernel_drops;
         for (mine, theirs) in self.requests.iter_mut().zip(other.requests) {
             *mine += theirs;
         }
@@ -215,7 +219,7 @@ impl Stats {
         format!(
             "conns active {} peak {} accepted {} refused {} | bytes in {} out {} | \
              requests echo {} greet {} login {} command {} | logins ok {} failed {} | \
-             udp in {} out {} dropped {} | turns {} events {} busy {:.1}%",
+             udp in {} out {} dropped {} kernel drops {} | turns {} events {} busy {:.1}%",
             self.active,
             self.peak,
             self.accepted,
@@ -231,6 +235,7 @@ impl Stats {
             self.udp_in,
             self.udp_out,
             self.udp_dropped + self.udp_guarded,
+            self.udp_kernel_drops,
             self.loop_turns,
             self.events,
             busy * 100.0
@@ -268,13 +273,15 @@ impl fmt::Display for Stats {
         }
         write!(
             f,
-            "; logins ok {} failed {}; udp datagrams in {} out {} dropped {} guarded {}",
+            "; logins ok {} failed {}; udp datagrams in {} out {} dropped {} guarded {} \
+             kernel drops {}",
             self.logins_ok,
             self.logins_failed,
             self.udp_in,
             self.udp_out,
             self.udp_dropped,
-            self.udp_guarded
+            self.udp_guarded,
+            self.udp_kernel_drops
         )?;
         write!(f, "; metrics connections {}", self.metrics.accepted)
     }

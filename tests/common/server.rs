@@ -163,6 +163,31 @@ impl Server {
         assert_eq!(rc, 0, "kill({pid}, {signal})");
     }
 
+    /// Stops the child (SIGSTOP) and waits until /proc says it is stopped
+    /// (state `T`): nothing it has not read yet is read until
+    /// [`Server::resume`]. Panics after [`IO_TIMEOUT`].
+    #[track_caller]
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+        let deadline = Instant::now() + IO_TIMEOUT;
+        while Instant::now() < deadline {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
+                .expect("the server's /proc/PID/stat");
+            // The state follows the command name, which is in parentheses.
+            let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+            if state.is_some_and(|s| s.starts_with('T')) {
+                return;
+            }
+            std::thread::yield_now();
+        }
+        panic!("the server did not stop");
+    }
+
+    /// Lets a [`Server::pause`]d child go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
     /// Sends SIGTERM and waits for the exit.
     #[track_caller]
     pub fn terminate(self) -> Exited {

@@ -40,8 +40,19 @@ impl UdpEcho {
     /// The datagram with sequence number `seq`, written into `out`.
     pub fn datagram(&self, seq: u64, out: &mut Vec<u8>) {
         out.clear();
+        self.append_datagram(seq, out);
+    }
+
+    /// The datagram with sequence number `seq`, appended to `out` (a batch
+    /// of datagrams lies in one buffer, [`UdpEcho::size`] bytes apart).
+    pub fn append_datagram(&self, seq: u64, out: &mut Vec<u8>) {
         out.extend_from_slice(&seq.to_le_bytes());
         self.pattern.append(seq * 8, self.size - HEADER, out);
+    }
+
+    /// Bytes per datagram.
+    pub fn size(&self) -> usize {
+        self.size
     }
 
     /// Verifies a reply; its sequence number.
@@ -108,6 +119,16 @@ impl Slots {
         self.slots
             .iter()
             .find(|(_, at)| *at == FREE)
+            .map(|(seq, _)| *seq)
+    }
+
+    /// The sequence numbers the free slots would send next, in slot order
+    /// (the first is [`Slots::next_seq`]). Nothing changes until
+    /// [`Slots::sent`].
+    pub fn free_seqs(&self) -> impl Iterator<Item = u64> + '_ {
+        self.slots
+            .iter()
+            .filter(|(_, at)| *at == FREE)
             .map(|(seq, _)| *seq)
     }
 
@@ -192,9 +213,11 @@ mod tests {
         s.sent(b, 20);
         assert_eq!((a, b), (0, 1));
         assert_eq!(s.next_seq(), None);
+        assert_eq!(s.free_seqs().count(), 0);
         assert_eq!(s.answer(b), Answer::Matched(20));
         assert_eq!(s.answer(b), Answer::Late, "duplicate");
         assert_eq!(s.next_seq(), Some(3));
+        assert_eq!(s.free_seqs().collect::<Vec<_>>(), [3]);
         assert_eq!(s.expire(15), 1, "datagram 0 is lost");
         assert_eq!(s.answer(a), Answer::Late, "after its loss");
         assert_eq!(s.in_flight(), 0);
