@@ -38,7 +38,8 @@
 //!   timer) and `meter.rs` + `stats.rs` (what was measured, the live line);
 //!   `tcp.rs`/`udp.rs` (the handlers), `phases.rs`, `scenario/` (what is
 //!   said and verified, sans-IO), `report.rs`, `workers.rs`.
-//! - [`limits`]: the open-file limit.
+//! - [`limits`]: the open-file limit; [`log_queue`]: logging that never
+//!   blocks the loop (a bounded queue to a writer thread).
 //! - [`readiness`]: the socket calls and edge-triggered rules both loops
 //!   share: `read_some`, `OutBuf`, the ready queue, `poll_events`.
 //!
@@ -58,6 +59,7 @@ pub mod flags;
 pub mod framing;
 pub mod limits;
 pub mod load;
+pub mod log_queue;
 pub mod protocol;
 pub mod readiness;
 pub mod serve;

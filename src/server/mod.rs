@@ -46,6 +46,8 @@ pub use stats::Stats;
 
 use crate::config::ServeConfig;
 use crate::protocol::Service;
+use crate::protocol::throttle::LoginThrottle;
+use crate::protocol::udp::guard::UdpGuard;
 use crate::readiness::{Queueable, ReadyQueue, poll_events};
 use conn::Conn;
 use mio::net::{TcpListener, UdpSocket};
@@ -144,8 +146,10 @@ pub struct Server {
     next_serial: u32,
     /// Refused connections lingering, oldest (and so soonest due) first.
     refusals: VecDeque<refused::Refusal>,
-    /// Ports of our own UDP sockets, for the loop guard.
-    udp_ports: Vec<u16>,
+    /// The UDP loop guard and rate limits (knows our own UDP ports).
+    udp_guard: UdpGuard,
+    /// The login throttle's per-source records.
+    logins: LoginThrottle,
     /// While set, accepting is paused after EMFILE (until this time).
     accept_paused_until: Option<u64>,
     /// While set, the server is shutting down; connections still flushing at

@@ -11,6 +11,7 @@
 //! whoever waits on them (a test, an alert) races its own scrapes.
 
 use crate::protocol::metrics::Status;
+use crate::protocol::udp::guard::Drop;
 use crate::protocol::{CloseReason, Service, Tally};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -48,8 +49,19 @@ pub struct Stats {
     pub udp_out: u64,
     /// Replies dropped because the socket would block or failed.
     pub udp_dropped: u64,
-    /// Datagrams dropped by the loop guard (small-service or own source ports).
-    pub udp_guarded: u64,
+    /// Datagrams not answered (or udp-log lines not logged) by the UDP
+    /// guard, indexed like [`Drop::ALL`]: source port, own port, loops,
+    /// udp-log rate limits.
+    pub udp_drops: [u64; Drop::ALL.len()],
+    /// Connections refused at accept by the login throttle (a failing
+    /// source with too many unauthenticated connections).
+    pub logins_refused: u64,
+    /// Log lines dropped because the log writer fell behind (set from the
+    /// log queue when the counters are shown).
+    pub log_lines_dropped: u64,
+    /// Remote shutdowns (`E` in a logged-in session, where allowed): a
+    /// worker that stopped for one exits with its own status.
+    pub remote_shutdowns: u64,
     /// Requests answered per TCP service, indexed like [`TCP_SERVICES`]:
     /// lines for the line services, reads for echo.
     pub requests: [u64; TCP_SERVICES.len()],
@@ -167,7 +179,12 @@ impl Stats {
         self.udp_in += other.udp_in;
         self.udp_out += other.udp_out;
         self.udp_dropped += other.udp_dropped;
-        self.udp_guarded += other.udp_guarded;
+        for (mine, theirs) in self.udp_drops.iter_mut().zip(other.udp_drops) {
+            *mine += theirs;
+        }
+        self.logins_refused += other.logins_refused;
+        self.log_lines_dropped += other.log_lines_dropped;
+        self.remote_shutdowns += other.remote_shutdowns;
         for (mine, theirs) in self.requests.iter_mut().zip(other.requests) {
             *mine += theirs;
         }
@@ -230,11 +247,29 @@ impl Stats {
             self.logins_failed,
             self.udp_in,
             self.udp_out,
-            self.udp_dropped + self.udp_guarded,
+            self.udp_dropped + self.udp_guarded(),
             self.loop_turns,
             self.events,
             busy * 100.0
         )
+    }
+
+    /// Datagrams the guard refused to answer (source port, own port, loops).
+    pub fn udp_guarded(&self) -> u64 {
+        Drop::ALL
+            .iter()
+            .filter(|d| !d.is_log())
+            .map(|d| self.udp_drops[d.index()])
+            .sum()
+    }
+
+    /// udp-log lines suppressed by its rate limits.
+    pub fn udp_log_suppressed(&self) -> u64 {
+        Drop::ALL
+            .iter()
+            .filter(|d| d.is_log())
+            .map(|d| self.udp_drops[d.index()])
+            .sum()
     }
 
     /// How many closed for `reason`.
@@ -268,13 +303,17 @@ impl fmt::Display for Stats {
         }
         write!(
             f,
-            "; logins ok {} failed {}; udp datagrams in {} out {} dropped {} guarded {}",
+            "; logins ok {} failed {} refused {}; udp datagrams in {} out {} dropped {} \
+             guarded {} log-suppressed {}; log lines dropped {}",
             self.logins_ok,
             self.logins_failed,
+            self.logins_refused,
             self.udp_in,
             self.udp_out,
             self.udp_dropped,
-            self.udp_guarded
+            self.udp_guarded(),
+            self.udp_log_suppressed(),
+            self.log_lines_dropped
         )?;
         write!(f, "; metrics connections {}", self.metrics.accepted)
     }

@@ -1,8 +1,9 @@
 //! UDP in the event loop: udp-echo and udp-log.
 //!
-//! A UDP socket has no connections and no per-peer state: each datagram is
-//! received into the loop's read buffer, checked by the loop guard, and
-//! answered (echo) or logged (log) at once. The loop never waits to send:
+//! A UDP socket has no connections: each datagram is received into the
+//! loop's read buffer, checked by the loop guard and the rate limits (the
+//! decisions and their small per-peer tables are `protocol::udp::guard`'s),
+//! and answered (echo) or logged (log) at once. The loop never waits to send:
 //! a reply that would block is dropped and counted, which is what UDP
 //! promises anyway.
 
@@ -35,13 +36,23 @@ impl Server {
             };
             self.stats.udp_in += 1;
             let datagram = &self.scratch[..n];
-            if !udp::accept_source(source, &self.udp_ports) {
-                // Loop guard (CVE-1999-0103): never answer a small-service
-                // port or ourselves.
-                self.stats.udp_guarded += 1;
-                log::debug!("{service}: dropped {n} bytes from {source} (loop guard)");
-                continue;
-            }
+            // Loop guard (CVE-1999-0103, and loops on other ports) and the
+            // udp-log rate limits; every refusal is counted by its reason.
+            let verdict = match service {
+                Service::UdpLog => self.udp_guard.log(source, self.now),
+                _ => self.udp_guard.echo(source, datagram, self.now).map(|()| 0),
+            };
+            let suppressed = match verdict {
+                Ok(suppressed) => suppressed,
+                Err(reason) => {
+                    self.stats.udp_drops[reason.index()] += 1;
+                    log::trace!(
+                        "{service}: {n} bytes from {source} dropped ({})",
+                        reason.name()
+                    );
+                    continue;
+                }
+            };
             log::trace!("recv_from #{key} {service}: {n} bytes from {source}");
             match service {
                 Service::UdpEcho => loop {
@@ -60,7 +71,12 @@ impl Server {
                         }
                     }
                 },
-                Service::UdpLog => log::info!("{}", udp::log_line(source, datagram)),
+                Service::UdpLog => {
+                    if suppressed > 0 {
+                        log::info!("udp-log: {suppressed} lines suppressed by the rate limit");
+                    }
+                    log::info!("{}", udp::log_line(source, datagram));
+                }
                 Service::Echo
                 | Service::Greet
                 | Service::Login
