@@ -26,13 +26,20 @@ def main():
     conns = int(sys.argv[3]) if len(sys.argv) > 3 else 64
     user = sys.argv[4] if len(sys.argv) > 4 else "admin"
     sel = selectors.DefaultSelector()
-    counts = {"guesses": 0, "refused": 0, "connections": 0}
+    counts = {"guesses": 0, "refused": 0, "connections": 0, "connect_errors": 0}
     serial = [0]
 
     def open_one():
         s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        s.connect((host.strip("[]"), int(port)))
+        try:
+            s.connect((host.strip("[]"), int(port)))
+        except OSError:
+            # The backlog overflowed, or no ephemeral port is free: retry soon.
+            counts["connect_errors"] += 1
+            s.close()
+            time.sleep(0.01)
+            return open_one() if time.monotonic() < end else None
         s.setblocking(False)
         batch = b""
         for _ in range(3):
@@ -42,9 +49,9 @@ def main():
         counts["connections"] += 1
         sel.register(s, selectors.EVENT_READ, bytearray())
 
+    end = time.monotonic() + seconds
     for _ in range(conns):
         open_one()
-    end = time.monotonic() + seconds
     while time.monotonic() < end:
         for key, _ in sel.select(timeout=max(0.0, end - time.monotonic())):
             s, buf = key.fileobj, key.data
@@ -62,7 +69,10 @@ def main():
                 if line in FAIL:
                     counts["guesses"] += 1
                 elif line.startswith(b"ERR"):
+                    # Refused at accept: an attacker retries; not too fast
+                    # for this machine's sake (10 ms).
                     counts["refused"] += 1
+                    time.sleep(0.01)
             if not data:
                 sel.unregister(s)
                 s.close()
@@ -72,7 +82,7 @@ def main():
         f"{counts['guesses']} guesses in {seconds:.0f} s = "
         f"{counts['guesses'] / seconds:.1f} guesses/s from one source "
         f"({conns} connections at a time, {counts['connections']} opened, "
-        f"{counts['refused']} refused)"
+        f"{counts['refused']} refused at accept, {counts['connect_errors']} connect errors)"
     )
 
 

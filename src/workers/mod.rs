@@ -4,8 +4,10 @@
 //! running the unchanged single-threaded loop and each binding every
 //! listener with SO_REUSEPORT, so the kernel spreads new connections (and
 //! datagrams) across them. This module is the parent: it starts the
-//! workers, prints the `listening` lines once, forwards SIGINT/SIGTERM,
-//! restarts a worker that dies, and sums the workers' counters at the end.
+//! workers, prints the `listening` lines once, forwards SIGINT/SIGTERM/
+//! SIGHUP, restarts a worker that exits (unless it exited with
+//! [`EXIT_REMOTE_SHUTDOWN`], which stops them all), and sums the workers'
+//! counters at the end. It never signals a worker it has reaped.
 //!
 //! The parent is a plain supervisor with blocking calls and one reader
 //! thread per worker's stdout; it never touches a client socket.
