@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 struct Unread {
     child: Child,
     addrs: HashMap<String, SocketAddr>,
-    /// The pipe's read end: kept open, never read (so writes fill it).
-    _reader: std::io::PipeReader,
+    /// The pipe's read end: kept open and not read (so writes fill it),
+    /// until a test takes it.
+    reader: Option<std::io::PipeReader>,
 }
 
 impl Drop for Unread {
@@ -28,8 +29,9 @@ impl Drop for Unread {
     }
 }
 
-/// Starts `serve` with TCP services and udp-log, stderr on an unread pipe.
-fn start_unread() -> Unread {
+/// Starts `serve` with TCP services and udp-log, stderr on an unread
+/// pipe, logging at `level`.
+fn start_unread(level: &str) -> Unread {
     let (reader, writer) = std::io::pipe().expect("pipe");
     let mut command = Command::new(env!("CARGO_BIN_EXE_sockloop"));
     command.arg("serve");
@@ -41,7 +43,7 @@ fn start_unread() -> Unread {
         command.arg("--allow-root");
     }
     let mut child = command
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", level)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(writer)
@@ -61,7 +63,7 @@ fn start_unread() -> Unread {
     Unread {
         child,
         addrs,
-        _reader: reader,
+        reader: Some(reader),
     }
 }
 
@@ -72,7 +74,7 @@ fn start_unread() -> Unread {
 /// for a bounded time only.
 #[test]
 fn an_unread_stderr_and_a_udp_log_flood_do_not_stop_the_services() {
-    let mut server = start_unread();
+    let mut server = start_unread("info");
     let udp_log = server.addrs["udp-log"];
     let big = vec![0xffu8; 65_507];
     for host in 2..102u8 {
@@ -109,4 +111,39 @@ fn an_unread_stderr_and_a_udp_log_flood_do_not_stop_the_services() {
         assert!(Instant::now() < deadline, "the server did not exit");
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// The log writer falls behind (stderr unread, 3,000 connections logged at
+/// debug: more lines than the pipe and the queue hold), so lines are
+/// dropped and counted; once stderr is read again, the writer says how
+/// many were suppressed, and the summary counts them.
+#[test]
+fn lines_dropped_while_the_writer_is_behind_are_counted_and_reported() {
+    let mut server = start_unread("debug");
+    let echo = server.addrs["echo"];
+    for _ in 0..3000 {
+        let mut s = connect(echo);
+        exchange(&mut s, b"x\n", b"x\n");
+    }
+    // Now read stderr, on a thread, to its end.
+    let reader = server.reader.take().expect("the pipe");
+    let log = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut { reader }, &mut text);
+        text
+    });
+    // SAFETY: kill(2) on our own child, not yet reaped.
+    unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + IO_TIMEOUT;
+    while server.child.try_wait().expect("try_wait").is_none() {
+        assert!(Instant::now() < deadline, "the server did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let text = log.join().expect("the reader thread");
+    assert!(
+        text.contains("log lines suppressed (the log writer fell behind)"),
+        "{text}"
+    );
+    let dropped = summary_count(&text, "log lines dropped");
+    assert!(dropped > 0, "nothing dropped:\n{text}");
 }

@@ -196,6 +196,11 @@ impl Server {
                 break;
             }
         }
+        // The loop is over, so it may now wait (bounded) for the log
+        // writer: that makes room for the summary in a queue a slow stderr
+        // filled. Then the writer's count, for the summary.
+        crate::log_queue::flush();
+        self.stats.log_lines_dropped = crate::log_queue::dropped();
         log::info!("shutdown complete: {}", self.stats);
         Ok(self.stats)
     }
