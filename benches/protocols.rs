@@ -84,15 +84,9 @@ fn bench_feed(
 ) {
     let mut rng = SmallRng::seed_from_u64(7);
     let credentials = Credentials::default_tutorial();
-    let mut ctx = Ctx {
-        wall_clock: clock,
-        rng: &mut rng,
-        credentials: &credentials,
-        allow_remote_shutdown: false,
-        // A stand-in for the server's exposition (`GET /metrics`).
-        exposition: &|| "sockloop_connections_active 0\n".to_owned(),
-        tally: Default::default(),
-    };
+    // A stand-in for the server's exposition (`GET /metrics`).
+    let exposition = || "sockloop_connections_active 0\n".to_owned();
+    let mut ctx = Ctx::new(clock, &mut rng, &credentials, &exposition);
     let mut out = Vec::new();
     group.throughput(Throughput::Bytes(input.len() as u64));
     group.bench_function(name, |b| {

@@ -78,7 +78,9 @@ if [ "$(cat /proc/sys/fs/file-max)" -lt "$need_files" ]; then set_sysctl fs.file
 slab_before=$(meminfo Slab)
 inuse_before=$(tcp_inuse)
 
-"$BIN" serve --workers "$SERVER_WORKERS" --echo 127.0.0.1:0 --greet off --login off \
+# `serve` refuses to run as root unless told (no default port needs it).
+ROOT_FLAG=$([ "$(id -u)" = 0 ] && echo --allow-root || true)
+"$BIN" serve $ROOT_FLAG --workers "$SERVER_WORKERS" --echo 127.0.0.1:0 --greet off --login off \
     --command off --udp-echo off --udp-log off --idle-timeout 0 \
     > "$TMP/serve.out" 2> "$TMP/serve.err" &
 SERVER_PID=$!

@@ -25,7 +25,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-"$BIN" serve --echo 127.0.0.1:0 --greet 127.0.0.1:0 --login 127.0.0.1:0 --command 127.0.0.1:0 \
+# `serve` refuses to run as root unless told (no default port needs it).
+ROOT_FLAG=$([ "$(id -u)" = 0 ] && echo --allow-root || true)
+"$BIN" serve $ROOT_FLAG --echo 127.0.0.1:0 --greet 127.0.0.1:0 --login 127.0.0.1:0 --command 127.0.0.1:0 \
     --udp-echo 127.0.0.1:0 --udp-log off --metrics 127.0.0.1:0 --idle-timeout 0 \
     > "$TMP/serve.out" 2> "$TMP/serve.err" &
 SERVER_PID=$!

@@ -71,14 +71,17 @@ impl Cli {
 /// Runs the parsed command line; the process's exit status: 0, or 1 with
 /// the error's one line on stderr.
 pub fn run(cli: Cli) -> ExitCode {
-    let result: Result<(), Error> = match cli.command {
+    let result: Result<ExitCode, Error> = match cli.command {
+        // A serve worker has a status of its own for a remote shutdown.
         Command::Serve(args) => crate::serve::run(&args),
-        Command::Client(args) => crate::client::run(&args),
-        Command::Load(args) => crate::load::run(&args),
+        Command::Client(args) => crate::client::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Load(args) => crate::load::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(status) => status,
         Err(e) => {
+            // Queued log lines first, so the error line comes after them.
+            crate::log_queue::flush();
             eprintln!("{e}");
             ExitCode::FAILURE
         }

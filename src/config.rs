@@ -1,12 +1,13 @@
 //! The server's settings, checked once before anything is bound.
 //!
 //! `cli` turns flags into a [`ServeConfig`]; [`ServeConfig::validate`]
-//! enforces the rules that span several flags (the default credentials only
-//! on a loopback login listener). Single flag values are range-checked
+//! enforces the rules that span several flags (weak credentials and
+//! `--allow-remote-shutdown` only with loopback listeners). Single flag values are range-checked
 //! before this, by their parsers (see [`crate::flags`]). The event loop only
 //! reads it.
 
 use crate::framing::DEFAULT_MAX_LINE;
+use crate::protocol::credentials::Weakness;
 use crate::protocol::{Credentials, Service};
 use std::fmt;
 use std::net::SocketAddr;
@@ -51,9 +52,16 @@ pub const MAX_UDP_BUFFER: u64 = 1 << 30;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// File descriptors kept back from `--max-conns`' default: listeners,
-/// epoll, the signal pipe, stdio, and some room for the accept that tells a
-/// client `ERR server full`.
+/// epoll, the signal pipe, stdio, the metrics endpoint's own connections
+/// ([`METRICS_RESERVE`]), and room for the refusals that tell clients
+/// `ERR server full` (32 lingering at most).
 pub const FD_RESERVE: u64 = 64;
+
+/// Metrics endpoint connections served beside `--max-conns`, so that a
+/// scrape still works while a flood holds every connection the services
+/// may have. A scrape is one request on one connection: 4 lets a couple of
+/// Prometheus servers and a curl in at once; a fifth gets a 503.
+pub const METRICS_RESERVE: usize = 4;
 
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
@@ -68,7 +76,8 @@ pub struct ServeConfig {
     pub idle_timeout: Option<Duration>,
     /// Accepted logins.
     pub credentials: Credentials,
-    /// Whether `E` stops the whole server.
+    /// Whether `E`, after logging in from a loopback peer, stops the whole
+    /// server (refused unless login and command listen on loopback only).
     pub allow_remote_shutdown: bool,
     /// Backpressure threshold per connection.
     pub output_cap: usize,
@@ -116,16 +125,32 @@ impl ServeConfig {
         }
         // Only the login service checks credentials: echo or command on a
         // public address exposes no password.
-        let public_login = self
-            .listeners
-            .iter()
-            .find(|(s, a)| *s == Service::Login && !a.ip().is_loopback());
-        if let Some(&(_, addr)) = public_login
-            && self.credentials.is_default()
+        let public = |service: Service| {
+            self.listeners
+                .iter()
+                .find(|(s, a)| *s == service && !a.ip().is_loopback())
+                .map(|&(_, addr)| addr)
+        };
+        // An empty password, or the tutorial's admin:12345 (whoever typed
+        // it): fine for a lesson on this machine, never reachable from
+        // another.
+        if let (Some(addr), Some((user, weakness))) =
+            (public(Service::Login), self.credentials.weakness())
         {
-            // The tutorial's admin/12345 is a well-known password: fine for
-            // a lesson on this machine, never reachable from another.
-            return Err(ConfigError::DefaultCredentialsExposed { addr });
+            return Err(ConfigError::WeakCredentialsExposed {
+                addr,
+                user: user.to_owned(),
+                weakness,
+            });
+        }
+        // `E` may stop the server only from a loopback peer; a listener
+        // off loopback would invite everyone else to try.
+        if self.allow_remote_shutdown {
+            for service in [Service::Login, Service::Command] {
+                if let Some(addr) = public(service) {
+                    return Err(ConfigError::RemoteShutdownExposed { service, addr });
+                }
+            }
         }
         Ok(())
     }
@@ -144,9 +169,21 @@ pub enum ConfigError {
     NothingToServe,
     /// `--max-line 0`.
     ZeroMaxLine,
-    /// Login would accept `admin`/`12345` on a non-loopback address.
-    DefaultCredentialsExposed {
+    /// Login would accept an empty password, or `admin`/`12345`, on a
+    /// non-loopback address.
+    WeakCredentialsExposed {
         /// The login listener's address.
+        addr: SocketAddr,
+        /// The user whose password is weak.
+        user: String,
+        /// What is wrong with it.
+        weakness: Weakness,
+    },
+    /// `--allow-remote-shutdown` with login or command off loopback.
+    RemoteShutdownExposed {
+        /// The service listening off loopback.
+        service: Service,
+        /// Its address.
         addr: SocketAddr,
     },
 }
@@ -156,10 +193,19 @@ impl fmt::Display for ConfigError {
         match self {
             ConfigError::NothingToServe => f.write_str("every service is off: nothing to serve"),
             ConfigError::ZeroMaxLine => f.write_str("--max-line must be at least 1"),
-            ConfigError::DefaultCredentialsExposed { addr } => write!(
+            ConfigError::WeakCredentialsExposed {
+                addr,
+                user,
+                weakness,
+            } => write!(
                 f,
-                "login would listen on non-loopback address {addr} with the default \
-                 credentials admin:12345; set your own with --user NAME:PASSWORD"
+                "login would listen on non-loopback address {addr} with {weakness} for \
+                 user {user:?}; set a real one with --user-file PATH (or --user NAME:PASSWORD)"
+            ),
+            ConfigError::RemoteShutdownExposed { service, addr } => write!(
+                f,
+                "--allow-remote-shutdown is refused while {service} listens on non-loopback \
+                 address {addr}: only a loopback peer may stop the server"
             ),
         }
     }
@@ -185,16 +231,48 @@ mod tests {
     }
 
     #[test]
-    fn default_credentials_refuse_a_public_login() {
+    fn weak_credentials_refuse_a_public_login_whoever_typed_them() {
         let mut c = ServeConfig::defaults();
         listen(&mut c, Service::Login, "0.0.0.0:7002");
-        assert_eq!(
-            c.validate(),
-            Err(ConfigError::DefaultCredentialsExposed {
-                addr: "0.0.0.0:7002".parse().unwrap()
+        let refused = |user: &str, weakness| {
+            Err(ConfigError::WeakCredentialsExposed {
+                addr: "0.0.0.0:7002".parse().unwrap(),
+                user: user.to_owned(),
+                weakness,
             })
-        );
+        };
+        assert_eq!(c.validate(), refused("admin", Weakness::WellKnown));
+        c.credentials = Credentials::from_specs(&["admin:12345"]).unwrap();
+        assert_eq!(c.validate(), refused("admin", Weakness::WellKnown));
+        c.credentials = Credentials::from_specs(&["bob:"]).unwrap();
+        assert_eq!(c.validate(), refused("bob", Weakness::EmptyPassword));
         c.credentials = Credentials::from_specs(&["bob:pw"]).unwrap();
+        assert_eq!(c.validate(), Ok(()));
+        // On loopback, the lesson's pairs are fine.
+        listen(&mut c, Service::Login, "127.0.0.1:7002");
+        c.credentials = Credentials::from_specs(&["bob:"]).unwrap();
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn remote_shutdown_is_refused_with_login_or_command_off_loopback() {
+        let mut c = ServeConfig::defaults();
+        c.allow_remote_shutdown = true;
+        assert_eq!(c.validate(), Ok(()));
+        c.credentials = Credentials::from_specs(&["bob:hunter2"]).unwrap();
+        for service in [Service::Command, Service::Login] {
+            let mut public = c.clone();
+            listen(&mut public, service, "0.0.0.0:7003");
+            assert_eq!(
+                public.validate(),
+                Err(ConfigError::RemoteShutdownExposed {
+                    service,
+                    addr: "0.0.0.0:7003".parse().unwrap()
+                })
+            );
+        }
+        // Other services off loopback are no way in.
+        listen(&mut c, Service::Echo, "0.0.0.0:7000");
         assert_eq!(c.validate(), Ok(()));
     }
 

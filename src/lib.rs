@@ -10,7 +10,10 @@
 //!
 //! # Layout
 //! - [`protocol`]: the services as sans-IO state machines: bytes in, bytes
-//!   and a verdict out. One file per service. No sockets.
+//!   and a verdict out. One file per service. No sockets. Beside them the
+//!   per-source limits, with `now` passed in: `sources.rs`, `throttle.rs`
+//!   (login), `udp/guard.rs` (the UDP loop guard and rate limits), and
+//!   `credentials.rs`. What each defends against: `SECURITY.md`.
 //! - [`framing`]: finding lines in a byte stream, with the line-length cap.
 //! - [`server`]: the event loop, the only code that touches server sockets:
 //!   `mod.rs` (the loop, tokens, dispatch, serving the ready queue),
@@ -23,7 +26,9 @@
 //!   Prometheus text.
 //! - [`serve`]: `sockloop serve`: its flags (`args.rs`), one process
 //!   (`mod.rs`) or the parent of `--workers` (`parent.rs`, with its
-//!   workers' command lines in `worker_flags.rs`); [`workers`]: starting
+//!   workers' command lines in `worker_flags.rs`), the logins
+//!   (`credentials.rs`: files, and a memfd for workers, never argv) and
+//!   root (`privileges.rs`: refused, or given up after binding); [`workers`]: starting
 //!   and supervising worker processes, and deriving a worker's command line
 //!   from the parent's own flags.
 //! - [`config`]: server settings and the rules between them.
@@ -38,7 +43,8 @@
 //!   timer) and `meter.rs` + `stats.rs` (what was measured, the live line);
 //!   `tcp.rs`/`udp.rs` (the handlers), `phases.rs`, `scenario/` (what is
 //!   said and verified, sans-IO), `report.rs`, `workers.rs`.
-//! - [`limits`]: the open-file limit.
+//! - [`limits`]: the open-file limit; [`log_queue`]: logging that never
+//!   blocks the loop (a bounded queue to a writer thread).
 //! - [`readiness`]: the socket calls and edge-triggered rules both loops
 //!   share: the TCP registration and `must_drain`, `read_some`, `OutBuf`,
 //!   the ready queue, `poll_events`.
@@ -59,6 +65,7 @@ pub mod flags;
 pub mod framing;
 pub mod limits;
 pub mod load;
+pub mod log_queue;
 pub mod protocol;
 pub mod readiness;
 pub mod serve;

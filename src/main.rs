@@ -1,6 +1,6 @@
 //! The `sockloop` binary: the library's command line, with logging set up
 //! once the flags say whether this process is a worker.
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -25,6 +25,21 @@ fn main() -> ExitCode {
             )
         });
     }
+    // Every line goes through a bounded queue to a writer thread: the event
+    // loop never blocks on a slow stderr (`log_queue`). A terminal keeps
+    // its colours (a pipe target would otherwise turn them off).
+    match sockloop::log_queue::writer() {
+        Ok(queue) => {
+            logger.target(env_logger::Target::Pipe(Box::new(queue)));
+            if std::io::stderr().is_terminal() && std::env::var_os("RUST_LOG_STYLE").is_none() {
+                logger.write_style(env_logger::WriteStyle::Always);
+            }
+        }
+        Err(e) => eprintln!("sockloop: logging synchronously (no log writer thread: {e})"),
+    }
     logger.init();
-    sockloop::cli::run(cli)
+    let status = sockloop::cli::run(cli);
+    // The last lines (the shutdown summary) are written before exiting.
+    sockloop::log_queue::flush();
+    status
 }

@@ -131,13 +131,22 @@ fn a_line_that_is_not_http_gets_400() {
     assert_response(&head, &body, "HTTP/1.1 400 Bad Request");
 }
 
-/// With `--max-conns 1` held by one scraper, the next one gets a whole
-/// HTTP 503, counted as the endpoint's, not as `refused_full`.
+/// The endpoint's own connections are not in `--max-conns`: with the
+/// services full (`--max-conns 1`, held by a greet client), a scrape is
+/// still answered. Its own reserve, 4 connections, is what runs out: the
+/// fifth scraper while four are held gets a whole HTTP 503, counted as the
+/// endpoint's, not as `refused_full`.
 #[test]
-fn a_full_server_answers_a_scraper_503() {
-    let (_server, addr) = start(&["--max-conns", "1"]);
-    // Accepted in connect order: `first` holds the one slot.
-    let mut first = connect(addr);
+fn scrapes_have_a_reserve_beside_max_conns_and_a_503_past_it() {
+    let (server, addr) = start(&["--max-conns", "1"]);
+    let mut greet = connect(server.greet());
+    exchange(&mut greet, b"full\n", b"Hi full\n");
+    let (head, body) = http(addr, b"GET /metrics HTTP/1.1\r\n\r\n");
+    assert_response(&head, &body, "HTTP/1.1 200 OK");
+    assert!(body.contains("sockloop_connections_active 1\n"), "{body}");
+
+    // Accepted in connect order: the first four hold the reserve.
+    let mut held: Vec<_> = (0..METRICS_RESERVE).map(|_| connect(addr)).collect();
     let mut refused = connect(addr);
     // Nothing sent on `refused`, so its close cannot turn into a reset.
     let response = String::from_utf8(read_to_end(&mut refused)).unwrap();
@@ -146,15 +155,66 @@ fn a_full_server_answers_a_scraper_503() {
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
          Content-Length: 12\r\nConnection: close\r\n\r\nserver full\n"
     );
-    send(&mut first, b"GET /metrics HTTP/1.1\r\n\r\n");
-    let body = String::from_utf8(read_to_end(&mut first)).unwrap();
+    send(&mut held[0], b"GET /metrics HTTP/1.1\r\n\r\n");
+    let body = String::from_utf8(read_to_end(&mut held[0])).unwrap();
     for sample in [
         "sockloop_metrics_requests_total{code=\"503\"} 1\n",
         "sockloop_connections_refused_full_total 0\n",
-        "sockloop_metrics_connections_active 1\n",
+        "sockloop_metrics_connections_active 4\n",
     ] {
         assert!(body.contains(sample), "no {sample:?} in {body}");
     }
+}
+
+/// The endpoint's connections share the reserve of 4 (`config::METRICS_RESERVE`).
+const METRICS_RESERVE: usize = 4;
+
+/// A header line count past 100 gets 431 (before: any number of short
+/// lines was read, up to the 32 KiB head).
+#[test]
+fn more_than_100_header_lines_get_431() {
+    let (_server, addr) = start(&[]);
+    let mut request = b"GET /metrics HTTP/1.1\r\n".to_vec();
+    for _ in 0..101 {
+        request.extend_from_slice(b"X: y\r\n");
+    }
+    request.extend_from_slice(b"\r\n");
+    let (head, body) = http(addr, &request);
+    assert_response(&head, &body, "HTTP/1.1 431 Request Header Fields Too Large");
+}
+
+/// A head dripped one header line at a time is cut off after the head's
+/// time limit (here the shorter `--idle-timeout 1`), however active the
+/// client is: before, each line counted as activity and kept it open. The
+/// wait is bounded by IO_TIMEOUT; no timing is asserted.
+#[test]
+fn a_head_that_never_ends_is_closed_whatever_its_activity() {
+    let (_server, addr) = start(&["--idle-timeout", "1"]);
+    let mut s = connect(addr);
+    send(&mut s, b"GET /metrics HTTP/1.1\r\n");
+    s.set_nonblocking(true).unwrap();
+    let deadline = std::time::Instant::now() + IO_TIMEOUT;
+    let mut byte = [0u8; 1];
+    let closed = loop {
+        match std::io::Read::read(&mut s, &mut byte) {
+            Ok(0) => break true,
+            Ok(_) => panic!("a response to an unfinished head"),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("read: {e}"),
+        }
+        if std::time::Instant::now() > deadline {
+            break false;
+        }
+        // Activity the server sees: one more complete header line.
+        if std::io::Write::write_all(&mut s, b"X-Drip: y\r\n").is_err() {
+            break true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(
+        closed,
+        "the dripped head was still open after {IO_TIMEOUT:?}"
+    );
 }
 
 /// An outside validator, Prometheus's own `promtool check metrics`, accepts

@@ -64,15 +64,10 @@ struct Settings {
 fn drive(service: Service, chunks: &[&[u8]], settings: Settings) -> Outcome {
     let credentials = Credentials::from_specs(&["admin:12345", "bob:pw"]).unwrap();
     let mut rng = SmallRng::seed_from_u64(settings.seed);
-    let mut ctx = Ctx {
-        wall_clock: fixed_clock,
-        rng: &mut rng,
-        credentials: &credentials,
-        allow_remote_shutdown: settings.allow_remote_shutdown,
-        // A stand-in for the server's exposition (`GET /metrics`).
-        exposition: &|| "sockloop_connections_active 0\n".to_owned(),
-        tally: Tally::default(),
-    };
+    // A stand-in for the server's exposition (`GET /metrics`).
+    let exposition = || "sockloop_connections_active 0\n".to_owned();
+    let mut ctx = Ctx::new(fixed_clock, &mut rng, &credentials, &exposition);
+    ctx.allow_remote_shutdown = settings.allow_remote_shutdown;
     let mut session = Session::new(service).unwrap();
     let mut input: Vec<u8> = Vec::new();
     let mut out = Vec::new();

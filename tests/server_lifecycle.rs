@@ -131,18 +131,21 @@ fn sigterm_and_sigint_stop_gracefully() {
     }
 }
 
-/// With `--allow-remote-shutdown`, `E` says BYE, closes, and the whole
-/// server exits 0, closing its other connections too.
+/// With `--allow-remote-shutdown`, `E` after logging in (from loopback)
+/// says BYE, closes, and the whole server exits 0, closing its other
+/// connections too; the log names the peer.
 #[test]
 fn remote_shutdown_stops_the_server_when_allowed() {
     let server = Server::builder()
-        .only(&["command", "greet"])
+        .only(&["login", "greet"])
         .args(&["--allow-remote-shutdown"])
         .spawn();
     let mut other = connect(server.greet());
     exchange(&mut other, b"bystander\n", b"Hi bystander\n");
-    let mut s = connect(server.command());
-    send(&mut s, b"R\nE\n");
+    let mut s = connect(server.login());
+    let port = s.local_addr().unwrap().port();
+    send(&mut s, b"admin\n12345\nR\nE\n");
+    expect_line(&mut s, b"hello admin, welcome to the server\n");
     let number = read_line(&mut s);
     assert!(
         number.len() <= 3 && number.ends_with(b"\n"),
@@ -155,6 +158,8 @@ fn remote_shutdown_stops_the_server_when_allowed() {
     let exit = server.wait_exit();
     exit.assert_success();
     assert!(exit.stderr.contains("shutdown complete"), "{}", exit.stderr);
+    let by = format!("remote shutdown requested by 127.0.0.1 port {port}");
+    assert!(exit.stderr.contains(&by), "{}", exit.stderr);
 }
 
 /// Whether this machine can listen on ::1 (IPv6 may be disabled).

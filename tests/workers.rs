@@ -34,26 +34,6 @@ fn run_load(args: &[&str], limit: Duration) -> (bool, serde_json::Value) {
     (out.status.success(), report)
 }
 
-/// The pids whose parent is `parent`.
-fn children_of(parent: u32) -> Vec<u32> {
-    let mut kids = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // Field 4 is the ppid; the command name (field 2) may hold spaces,
-        // so count from the closing parenthesis.
-        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        if after.split_whitespace().nth(1) == Some(&parent.to_string()) {
-            kids.push(pid);
-        }
-    }
-    kids
-}
-
 /// 25,000 connections are more than one process may hold here (20,000
 /// descriptors): two server workers and two generator workers hold them all,
 /// every one answers its request, and the parent's summary adds them up.

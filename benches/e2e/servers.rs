@@ -95,6 +95,11 @@ impl Kind {
                 for other in ["--greet", "--login", "--command", "--udp-echo", "--udp-log"] {
                     cmd.arg(other).arg("off");
                 }
+                // `serve` refuses root unless told; benchmarks often run as root.
+                // SAFETY: geteuid(2) cannot fail and has no side effect.
+                if unsafe { libc::geteuid() } == 0 {
+                    cmd.arg("--allow-root");
+                }
                 cmd
             }
             Kind::TokioCt | Kind::TokioMt => {

@@ -21,7 +21,6 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use sockloop::framing::{Frame, next_line};
 use sockloop::protocol::{Credentials, Ctx, Service, Session, Tally, Verdict};
-use sockloop::stats::Stats;
 
 /// `next_line` agrees with the framing rules for any bytes and cap.
 pub fn check_next_line(data: &[u8]) {
@@ -83,15 +82,10 @@ struct Outcome {
 fn drive(service: Service, chunks: &[&[u8]], s: Settings) -> Outcome {
     let credentials = Credentials::default_tutorial();
     let mut rng = SmallRng::seed_from_u64(s.seed);
-    let stats = Stats::default();
-    let mut ctx = Ctx {
-        wall_clock: fixed_clock,
-        rng: &mut rng,
-        credentials: &credentials,
-        allow_remote_shutdown: s.allow_remote_shutdown,
-        stats: &stats,
-        tally: Tally::default(),
-    };
+    // A stand-in for the server's exposition (`GET /metrics`).
+    let exposition = || "sockloop_connections_active 0\n".to_owned();
+    let mut ctx = Ctx::new(fixed_clock, &mut rng, &credentials, &exposition);
+    ctx.allow_remote_shutdown = s.allow_remote_shutdown;
     let mut session = Session::new(service).expect("a TCP service");
     let mut input = Vec::new();
     let mut out = Vec::new();

@@ -9,8 +9,10 @@
 //! CMD "E" -> "BYE" LF, then the connection closes
 //! other   -> "ERR unknown command (use R, T, L or E)" LF
 //! ```
-//! `E` stops the whole server only with `--allow-remote-shutdown`.
-//! Command keeps no state between lines.
+//! `E` stops the whole server only when the caller says it may
+//! (`may_stop`): in a logged-in login session, from a loopback peer, with
+//! `--allow-remote-shutdown`. On the command service itself, where nobody
+//! logged in, it never does. Command keeps no state between lines.
 
 use super::{CloseReason, Ctx, Verdict};
 use crate::framing::trim;
@@ -33,8 +35,8 @@ pub const LANGUAGE: &str = concat!(
     env!("CARGO_PKG_VERSION")
 );
 
-/// Answers one command line.
-pub fn on_line(line: &[u8], ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Verdict {
+/// Answers one command line; `E` stops the server if `may_stop`.
+pub fn on_line(line: &[u8], ctx: &mut Ctx<'_>, out: &mut Vec<u8>, may_stop: bool) -> Verdict {
     let command = match trim(line) {
         [c] => c.to_ascii_uppercase(),
         _ => 0,
@@ -55,7 +57,7 @@ pub fn on_line(line: &[u8], ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Verdict {
         }
         b'E' => {
             out.extend_from_slice(BYE);
-            return if ctx.allow_remote_shutdown {
+            return if may_stop {
                 Verdict::Shutdown
             } else {
                 Verdict::Close(CloseReason::Bye)
@@ -75,7 +77,7 @@ mod tests {
     fn run(line: &[u8]) -> (String, Verdict) {
         with_ctx(false, |ctx| {
             let mut out = Vec::new();
-            let v = on_line(line, ctx, &mut out);
+            let v = on_line(line, ctx, &mut out, false);
             (String::from_utf8(out).unwrap(), v)
         })
     }
@@ -86,7 +88,7 @@ mod tests {
             let mut seen = [false; 11];
             for _ in 0..500 {
                 let mut out = Vec::new();
-                assert_eq!(on_line(b"R", ctx, &mut out), Verdict::Continue);
+                assert_eq!(on_line(b"R", ctx, &mut out, false), Verdict::Continue);
                 let text = std::str::from_utf8(&out).unwrap();
                 let n: usize = text.strip_suffix('\n').unwrap().parse().unwrap();
                 seen[n] = true;
@@ -125,8 +127,20 @@ mod tests {
     fn e_stops_the_server_only_when_allowed() {
         with_ctx(true, |ctx| {
             let mut out = Vec::new();
-            assert_eq!(on_line(b"E", ctx, &mut out), Verdict::Shutdown);
+            assert_eq!(on_line(b"E", ctx, &mut out, true), Verdict::Shutdown);
             assert_eq!(out, BYE);
+        });
+    }
+
+    /// The command service passes `may_stop = false` whatever the context
+    /// says: one unauthenticated line must not stop the server.
+    #[test]
+    fn e_on_the_command_service_never_stops_the_server() {
+        let mut session = crate::protocol::Session::Command;
+        with_ctx(true, |ctx| {
+            let mut out = Vec::new();
+            let fed = session.feed(b"E\n", ctx, &mut out, 4096, usize::MAX);
+            assert_eq!(fed.verdict, Verdict::Close(CloseReason::Bye));
         });
     }
 

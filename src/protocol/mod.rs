@@ -12,21 +12,28 @@
 //!
 //! One file per service: [`echo`], [`greet`], [`login`], [`command`], and
 //! [`udp`] for the two datagram services; [`metrics`] is the operator's HTTP
-//! endpoint.
+//! endpoint. Beside them: [`credentials`] (the accepted logins and how they
+//! are compared), and the per-source limits with `now` passed in:
+//! [`sources`] (the source of a peer, a bounded table, a token bucket) and
+//! [`throttle`] (login's penalties).
 
 pub mod command;
+pub mod credentials;
+mod ctx;
 pub mod echo;
 pub mod greet;
 pub mod login;
 pub mod metrics;
+pub mod sources;
+pub mod throttle;
 pub mod udp;
 
 use crate::framing::{self, Frame};
-use chrono::{DateTime, FixedOffset};
-use rand::rngs::SmallRng;
 use std::fmt;
 
-pub use login::Credentials;
+pub use credentials::Credentials;
+pub use ctx::{Ctx, Hold, Tally, local_now};
+pub use sources::SourceKey;
 
 /// Every service sockloop serves: the six of the tutorial plus the metrics
 /// endpoint.
@@ -178,46 +185,9 @@ pub enum Verdict {
     /// Flush what is in `out`, then close this connection.
     Close(CloseReason),
     /// Flush, close this connection, and stop the whole server gracefully
-    /// (`E` with `--allow-remote-shutdown`).
+    /// (`E` in a logged-in login session, from a loopback peer, with
+    /// `--allow-remote-shutdown`: [`Ctx::allow_remote_shutdown`]).
     Shutdown,
-}
-
-/// What the protocols counted while answering, for the server's counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Tally {
-    /// Requests answered (lines; reads for echo).
-    pub requests: u64,
-    /// Successful logins.
-    pub logins_ok: u64,
-    /// Failed logins.
-    pub logins_failed: u64,
-    /// The metrics endpoint's answer, once it has sent one.
-    pub http_response: Option<metrics::Status>,
-}
-
-/// Everything a protocol needs from the outside world, passed in so that tests
-/// control it: the wall clock, randomness, credentials, options, the
-/// metrics body; and what the call answered, for the caller to count.
-pub struct Ctx<'a> {
-    /// The local wall-clock time, asked for only when a reply needs it (`T`).
-    pub wall_clock: fn() -> DateTime<FixedOffset>,
-    /// Randomness for `R`.
-    pub rng: &'a mut SmallRng,
-    /// The accepted user names and passwords.
-    pub credentials: &'a Credentials,
-    /// Whether `E` also stops the server.
-    pub allow_remote_shutdown: bool,
-    /// The metrics endpoint's body (the Prometheus text), rendered by the
-    /// caller when a scrape asks for it: the server owns the counters, the
-    /// endpoint knows only HTTP.
-    pub exposition: &'a dyn Fn() -> String,
-    /// What this call answered; the caller adds it to its counters.
-    pub tally: Tally,
-}
-
-/// The local time, as the server's [`Ctx::wall_clock`].
-pub fn local_now() -> DateTime<FixedOffset> {
-    chrono::Local::now().fixed_offset()
 }
 
 /// The protocol state of one TCP connection.
@@ -260,6 +230,29 @@ impl Session {
         }
     }
 
+    /// The session for a connection accepted on `service` from `peer`:
+    /// [`Session::new`], with login knowing its peer (for the throttle, and
+    /// whether `E` may stop the server).
+    pub fn from_peer(service: Service, peer: std::net::IpAddr) -> Option<Session> {
+        match service {
+            Service::Login => Some(Session::Login(login::Login::from_peer(peer))),
+            _ => Session::new(service),
+        }
+    }
+
+    /// Whether the session asked to be held ([`Hold`]) and the hold has not
+    /// ended: the loop neither reads nor writes for it meanwhile.
+    pub fn is_held(&self) -> bool {
+        matches!(self, Session::Login(login) if login.is_held())
+    }
+
+    /// The loop's timer ended the hold.
+    pub fn end_hold(&mut self) {
+        if let Session::Login(login) = self {
+            login.end_hold();
+        }
+    }
+
     /// The service this session speaks.
     pub fn service(&self) -> Service {
         match self {
@@ -273,8 +266,9 @@ impl Session {
 
     /// Feeds input bytes, appending replies to `out`.
     ///
-    /// Whole lines are answered until `out` holds at least `out_budget` bytes;
-    /// the unconsumed rest is the caller's to keep and feed again (that is how
+    /// Whole lines are answered until `out` holds at least `out_budget` bytes,
+    /// or until a line asks to hold the connection ([`Ctx::hold`]); the
+    /// unconsumed rest is the caller's to keep and feed again (that is how
     /// backpressure stops a flood of tiny requests from growing `out`).
     /// `max_line` is `--max-line`, for the line services; the metrics
     /// endpoint has HTTP limits of its own ([`metrics::MAX_LINE`]).
@@ -308,9 +302,12 @@ impl Session {
                     content,
                     consumed: used,
                 } => {
-                    consumed += used;
                     let verdict = self.on_line(content, ctx, out);
-                    if verdict != Verdict::Continue {
+                    // A line to retry later stays in the input, unused.
+                    if !matches!(ctx.hold, Some(Hold::Retry { .. })) {
+                        consumed += used;
+                    }
+                    if verdict != Verdict::Continue || ctx.hold.is_some() {
                         return Fed { consumed, verdict };
                     }
                 }
@@ -349,6 +346,12 @@ impl Session {
             }
             _ if rest.is_empty() => Verdict::Close(CloseReason::Peer),
             _ => match self.on_line(rest, ctx, out) {
+                // A final line that may not be checked yet is dropped: a
+                // peer that sent its FIN gets no later chance to retry it.
+                Verdict::Continue if matches!(ctx.hold, Some(Hold::Retry { .. })) => {
+                    ctx.hold = None;
+                    Verdict::Close(CloseReason::Peer)
+                }
                 Verdict::Continue => Verdict::Close(CloseReason::Peer),
                 other => other,
             },
@@ -363,7 +366,8 @@ impl Session {
         }
         match self {
             Session::Greet => greet::on_line(line, out),
-            Session::Command => command::on_line(line, ctx, out),
+            // Nobody logged in here: `E` closes only this connection.
+            Session::Command => command::on_line(line, ctx, out, false),
             Session::Login(login) => login.on_line(line, ctx, out),
             Session::Metrics(http) => http.on_line(line, ctx, out),
             Session::Echo => {
@@ -380,7 +384,9 @@ impl Session {
 pub(crate) mod testing {
     //! Fixtures shared by the protocol unit tests.
     use super::*;
+    use chrono::{DateTime, FixedOffset};
     use rand::SeedableRng;
+    use rand::rngs::SmallRng;
 
     /// A fixed wall clock: 2026-11-28T12:34:56+01:00.
     pub fn fixed_clock() -> DateTime<FixedOffset> {
@@ -395,14 +401,9 @@ pub(crate) mod testing {
     pub fn with_ctx<R>(allow_remote_shutdown: bool, f: impl FnOnce(&mut Ctx<'_>) -> R) -> R {
         let mut rng = SmallRng::seed_from_u64(7);
         let credentials = Credentials::default_tutorial();
-        let mut ctx = Ctx {
-            wall_clock: fixed_clock,
-            rng: &mut rng,
-            credentials: &credentials,
-            allow_remote_shutdown,
-            exposition: &|| EXPOSITION.to_owned(),
-            tally: Tally::default(),
-        };
+        let exposition = || EXPOSITION.to_owned();
+        let mut ctx = Ctx::new(fixed_clock, &mut rng, &credentials, &exposition);
+        ctx.allow_remote_shutdown = allow_remote_shutdown;
         f(&mut ctx)
     }
 

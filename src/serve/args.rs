@@ -16,7 +16,12 @@ use crate::framing::DEFAULT_MAX_LINE;
 use crate::protocol::{Credentials, Service};
 use clap::Args;
 use std::os::fd::RawFd;
+use std::path::PathBuf;
 use std::time::Duration;
+
+/// The largest `--user-id`/`--group-id`: (uid_t)-1 means "unchanged" to
+/// setresuid(2), so it cannot be a user.
+const MAX_ID: u64 = u32::MAX as u64 - 1;
 
 /// `--idle-timeout`'s default, as text for clap (config::DEFAULT_IDLE_TIMEOUT_SECS).
 const DEFAULT_IDLE_TIMEOUT_STR: &str = "300";
@@ -66,6 +71,7 @@ pub struct ServeArgs {
     pub idle_timeout: Duration,
     /// Accepted login NAME:PASSWORD (repeatable); replaces admin:12345.
     /// Name and password are trimmed, as the login service trims its lines.
+    /// Visible to every local user in /proc/PID/cmdline: prefer --user-file.
     #[arg(long = "user", value_name = "NAME:PASSWORD")]
     pub users: Vec<String>,
     /// SO_RCVBUF and SO_SNDBUF of the UDP sockets, in bytes (0 = the
@@ -74,9 +80,27 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_UDP_BUFFER, allow_negative_numbers = true,
           value_parser = int_in::<usize>(0..=MAX_UDP_BUFFER))]
     pub udp_buffer: usize,
-    /// Let the command `E` stop the whole server, not just its connection.
+    /// Read the accepted logins from PATH, one NAME:PASSWORD a line (blank
+    /// lines and lines starting with # ignored); replaces admin:12345. The
+    /// file must not be accessible by group or others (chmod 600).
+    #[arg(long, value_name = "PATH")]
+    pub user_file: Option<PathBuf>,
+    /// Let `E` stop the whole server, not just its connection: only in a
+    /// logged-in login session, from a loopback peer, and refused unless
+    /// login and command listen on loopback.
     #[arg(long)]
     pub allow_remote_shutdown: bool,
+    /// Serve even when started as root (no default port needs root).
+    #[arg(long)]
+    pub allow_root: bool,
+    /// Started as root: switch to this user id once every socket is bound.
+    #[arg(long, value_name = "UID", allow_negative_numbers = true,
+          value_parser = int_in::<u32>(0..=MAX_ID))]
+    pub user_id: Option<u32>,
+    /// With --user-id: the group id to switch to (default: the same number).
+    #[arg(long, value_name = "GID", allow_negative_numbers = true,
+          value_parser = int_in::<u32>(0..=MAX_ID))]
+    pub group_id: Option<u32>,
     /// Worker processes, each a single-threaded loop sharing every
     /// port with SO_REUSEPORT (1 = this process serves, no parent).
     #[arg(long, value_name = "N", default_value_t = 1, allow_negative_numbers = true,
@@ -95,6 +119,10 @@ pub struct ServeArgs {
     /// binding: SERVICE=FD, once per listener (set by the worker parent).
     #[arg(long = "listen-fd", hide = true, value_name = "SERVICE=FD", value_parser = parse_listen_fd)]
     pub listen_fds: Vec<(Service, RawFd)>,
+    /// Read the accepted logins from this inherited descriptor, as
+    /// --user-file's lines (set by the worker parent: never a command line).
+    #[arg(long, hide = true, value_name = "FD", value_parser = parse_fd)]
+    pub user_fd: Option<RawFd>,
 }
 
 impl ServeArgs {
@@ -115,10 +143,9 @@ impl ServeArgs {
             .zip(addrs)
             .filter_map(|(service, Endpoint(addr))| addr.map(|a| (service, a)))
             .collect();
-        let credentials = if self.users.is_empty() {
-            Credentials::default_tutorial()
-        } else {
-            Credentials::from_specs(&self.users).map_err(|e| format!("--user: {e}"))?
+        let credentials = match super::credentials::specs(self)? {
+            None => Credentials::default_tutorial(),
+            Some(specs) => Credentials::from_specs(&specs).map_err(|e| format!("--user: {e}"))?,
         };
         Ok(ServeConfig {
             listeners,
@@ -142,10 +169,13 @@ pub fn parse_listen_fd(s: &str) -> Result<(Service, RawFd), String> {
         .split_once('=')
         .ok_or_else(|| format!("{s:?}: expected SERVICE=FD"))?;
     let service = Service::from_name(name).ok_or_else(|| format!("{name:?}: not a service"))?;
-    let fd = fd
-        .parse::<RawFd>()
+    Ok((service, parse_fd(fd)?))
+}
+
+/// An inherited descriptor's number (above stdio's 0, 1 and 2).
+pub fn parse_fd(fd: &str) -> Result<RawFd, String> {
+    fd.parse::<RawFd>()
         .ok()
         .filter(|fd| *fd > 2)
-        .ok_or_else(|| format!("{fd:?}: not a descriptor number above 2"))?;
-    Ok((service, fd))
+        .ok_or_else(|| format!("{fd:?}: not a descriptor number above 2"))
 }

@@ -3,16 +3,16 @@
 //! sums the workers' counters at the end. It never touches a client socket;
 //! starting and reaping processes is [`crate::workers::Pool`]'s.
 
-use super::ServeArgs;
 use super::worker_flags::worker_args;
+use super::{ServeArgs, credentials, privileges};
 use crate::error::Error;
 use crate::protocol::Service;
 use crate::server::{BindError, Bound, Stats, bind_all, bind_shared};
-use crate::workers::{Pool, RESTART_INTERVAL, WorkerLine, own_flags};
+use crate::workers::{EXIT_REMOTE_SHUTDOWN, Pool, RESTART_INTERVAL, WorkerLine, own_flags};
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 /// How long the parent waits for a worker's `listening` lines.
@@ -23,16 +23,31 @@ pub(super) fn supervise(args: &ServeArgs) -> Result<(), Error> {
     let config = args.to_config()?;
     // Fail in the parent, once, with the same message a single process gives.
     config.validate().map_err(|e| e.to_string())?;
+    privileges::check_root(args)?;
+    credentials::warn_about_argv(args);
+    // The workers' logins, in a memfd each inherits (never their argv).
+    let users = match credentials::specs(args)? {
+        Some(specs) => Some(
+            credentials::for_workers(&specs)
+                .map_err(|e| format!("cannot hand the logins to the workers: {e}"))?,
+        ),
+        None => None,
+    };
     let workers = usize::from(args.workers);
     // Each worker's command line starts from this process's own flags.
     let parent_flags = own_flags();
     // Every socket is bound here, before any worker starts: a port in use
     // is one error line and exit status 1, as without workers.
     let sockets = bind_for_workers(&config.listeners, workers).map_err(|e| e.to_string())?;
+    // Bound: root (if we had it and were told to) is no longer needed.
+    privileges::drop_privileges(args)?;
     let mut pool = Pool::new().map_err(|e| format!("cannot set up workers: {e}"))?;
     let expected = config.listeners.len();
+    let start = |pool: &mut Pool, own: &[Bound], index: usize| {
+        start_worker(pool, &parent_flags, own, users.as_ref(), index)
+    };
     for (index, own) in sockets.iter().enumerate() {
-        if let Err(e) = start_worker(&mut pool, &parent_flags, own, index) {
+        if let Err(e) = start(&mut pool, own, index) {
             pool.stop_all();
             return Err(format!("cannot start worker {index}: {e}").into());
         }
@@ -66,9 +81,12 @@ pub(super) fn supervise(args: &ServeArgs) -> Result<(), Error> {
         }
         let mut remote_shutdown = false;
         for (index, status) in pool.reap() {
-            if status.success() {
-                // Only `E` with --allow-remote-shutdown ends a worker with 0.
-                log::info!("worker {index} stopped on request: stopping all workers");
+            // Stopping everything is explicit: only a worker stopped by a
+            // remote shutdown says so, with its own status. Any other exit,
+            // a clean one included (a signal sent to that worker alone),
+            // restarts that worker and leaves the others serving.
+            if status.code() == Some(i32::from(EXIT_REMOTE_SHUTDOWN)) {
+                log::info!("worker {index} stopped for a remote shutdown: stopping all workers");
                 remote_shutdown = true;
                 continue;
             }
@@ -83,7 +101,7 @@ pub(super) fn supervise(args: &ServeArgs) -> Result<(), Error> {
                 std::thread::sleep(RESTART_INTERVAL);
             }
             // The same sockets again: what queued on them meanwhile is served.
-            if let Err(e) = start_worker(&mut pool, &parent_flags, &sockets[index], index) {
+            if let Err(e) = start(&mut pool, &sockets[index], index) {
                 log::error!("cannot restart worker {index}: {e}");
             }
         }
@@ -178,19 +196,23 @@ pub fn bind_for_workers(
     Ok(sockets)
 }
 
-/// Starts (or restarts) worker `index` on its sockets `own`.
+/// Starts (or restarts) worker `index` on its sockets `own`, with the
+/// logins in `users` (inherited, `--user-fd`), if any.
 fn start_worker(
     pool: &mut Pool,
     parent_flags: &[OsString],
     own: &[Bound],
+    users: Option<&OwnedFd>,
     index: usize,
 ) -> io::Result<()> {
     let mut sockets = Vec::with_capacity(own.len());
     for bound in own {
         sockets.push((bound.service(), bound.local_addr()?, bound.raw_fd()));
     }
-    let args = worker_args(parent_flags, &sockets, index).map_err(io::Error::other)?;
-    let fds: Vec<RawFd> = own.iter().map(Bound::raw_fd).collect();
+    let users = users.map(AsRawFd::as_raw_fd);
+    let args = worker_args(parent_flags, &sockets, users, index).map_err(io::Error::other)?;
+    let mut fds: Vec<RawFd> = own.iter().map(Bound::raw_fd).collect();
+    fds.extend(users);
     pool.spawn_inheriting(index, &args, &fds)
 }
 

@@ -16,18 +16,30 @@ use std::os::fd::RawFd;
 /// The flags a worker does not take from the parent as given, besides one
 /// per service (each becomes the address of the worker's own socket: port
 /// 0 resolved, the metrics endpoint at PORT+N): `--workers` (a worker is
-/// one process) and the flags only a parent sets.
-const NOT_PASSED: [&str; 4] = ["workers", "listen-fd", "worker-index", "report-stats"];
+/// one process), the flags only a parent sets, and the logins: they reach
+/// a worker through an inherited descriptor (`--user-fd`), never its argv,
+/// where every local user could read them.
+const NOT_PASSED: [&str; 7] = [
+    "workers",
+    "listen-fd",
+    "worker-index",
+    "report-stats",
+    "user",
+    "user-file",
+    "user-fd",
+];
 
 /// A socket worker N inherits: its service, the address it is bound to, and
 /// its descriptor.
 pub(super) type OwnSocket = (Service, SocketAddr, RawFd);
 
-/// The arguments of worker `index`, which serves on `own`, given the
-/// parent's own flags (`parent_flags`: its arguments after `serve`).
+/// The arguments of worker `index`, which serves on `own` with the logins
+/// in descriptor `users` (if not the default), given the parent's own flags
+/// (`parent_flags`: its arguments after `serve`).
 pub(super) fn worker_args(
     parent_flags: &[OsString],
     own: &[OwnSocket],
+    users: Option<RawFd>,
     index: usize,
 ) -> Result<Vec<OsString>, String> {
     let mut replaced = NOT_PASSED.to_vec();
@@ -40,6 +52,9 @@ pub(super) fn worker_args(
         }
         let addr = Endpoint(mine.map(|(_, addr, _)| *addr));
         worker.push(format!("--{service}={addr}").into());
+    }
+    if let Some(fd) = users {
+        worker.push(format!("--user-fd={fd}").into());
     }
     worker.push(format!("--worker-index={index}").into());
     worker.push("--report-stats".into());
@@ -69,7 +84,12 @@ mod tests {
         ("idle-timeout", &["0.25"]),
         ("user", &["ann:pw1", " bob : -pw2"]),
         ("udp-buffer", &["65536"]),
+        ("user-file", &["/etc/sockloop-users"]),
         ("allow-remote-shutdown", &[]),
+        ("allow-root", &[]),
+        ("user-id", &["65534"]),
+        ("group-id", &["65533"]),
+        ("user-fd", &["45"]),
         ("workers", &["3"]),
         ("reuse-port", &[]),
         ("report-stats", &[]),
@@ -132,7 +152,7 @@ mod tests {
             (Service::UdpEcho, addr("127.0.0.1:17000"), 43),
             (Service::Metrics, addr("127.0.0.1:19102"), 44),
         ];
-        let worker = worker_args(&parent_flags, &own, 2).unwrap();
+        let worker = worker_args(&parent_flags, &own, Some(46), 2).unwrap();
         assert_eq!(worker[0], "serve");
 
         let mut expected = parse(&parent_flags);
@@ -143,8 +163,14 @@ mod tests {
         expected.metrics = Endpoint(Some(own[4].1));
         expected.listen_fds = own.iter().map(|(s, _, fd)| (*s, *fd)).collect();
         expected.workers = 1;
+        // The logins come through the inherited descriptor, never argv.
+        expected.users = Vec::new();
+        expected.user_file = None;
+        expected.user_fd = Some(46);
         expected.worker_index = Some(2);
         expected.report_stats = true;
         assert_eq!(parse(&worker[1..]), expected, "{worker:?}");
+        let argv = format!("{worker:?}");
+        assert!(!argv.contains("pw1") && !argv.contains("-pw2"), "{argv}");
     }
 }

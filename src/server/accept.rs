@@ -1,10 +1,13 @@
 //! Accepting TCP connections: until `WouldBlock` in batches, refusing past
-//! `--max-conns` with `ERR server full` (`refused.rs`), and backing off when
-//! the process runs out of descriptors (EMFILE) instead of spinning.
+//! `--max-conns` with `ERR server full` (`refused.rs`; the metrics endpoint
+//! has its own reserve beside it), refusing login connections the login
+//! throttle says no to, and backing off when the process runs out of
+//! descriptors (EMFILE) instead of spinning.
 
 use super::conn::Conn;
 use super::{ACCEPT_BACKOFF_MS, ACCEPT_BATCH, Entry, Server};
-use crate::protocol::{Service, Session};
+use crate::config::METRICS_RESERVE;
+use crate::protocol::{Service, Session, SourceKey};
 use crate::readiness::TCP_INTEREST;
 use mio::Token;
 use mio::net::TcpStream;
@@ -13,6 +16,10 @@ use std::net::SocketAddr;
 
 /// The line sent to a connection over `--max-conns` before it is closed.
 pub const ERR_SERVER_FULL: &[u8] = b"ERR server full\n";
+
+/// The line sent to a login connection refused by the login throttle (its
+/// source is failing and holds too many unauthenticated connections).
+pub const ERR_TOO_MANY_LOGINS: &[u8] = b"ERR too many login attempts from your address\n";
 
 impl Server {
     /// The listener is readable: accept until `WouldBlock`, at most
@@ -63,17 +70,28 @@ impl Server {
 
     /// Registers a new connection, or refuses it when full.
     fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr, service: Service) {
-        let open = self.stats.open_connections() as usize;
-        if open >= self.config.max_conns || self.shutdown_at.is_some() {
+        // The metrics endpoint has its own few connections beside
+        // `--max-conns`, so a scrape still works while a flood fills it.
+        let full = match service {
+            Service::Metrics => self.stats.metrics.active as usize >= METRICS_RESERVE,
+            _ => self.stats.active as usize >= self.config.max_conns,
+        };
+        if full || self.shutdown_at.is_some() {
             return self.refuse(stream, peer, service);
         }
-        let Some(session) = Session::new(service) else {
+        let Some(session) = Session::from_peer(service, peer.ip()) else {
             return;
         };
         if service == Service::Metrics {
             // A scrape reports the kernel's UDP drops as of now: they are
             // read when asked for, not per datagram (`udp.rs`).
             self.sync_udp_drops();
+        }
+        let source = SourceKey::of(peer.ip());
+        if service == Service::Login && self.logins.open(source, self.now).is_err() {
+            self.stats.logins_refused += 1;
+            log::info!("login refused from {peer}: too many unauthenticated connections");
+            return self.refuse_with(stream, peer, ERR_TOO_MANY_LOGINS);
         }
         // Replies are small and latency matters more than packet count.
         if let Err(e) = stream.set_nodelay(true) {
@@ -87,6 +105,9 @@ impl Server {
             .register(&mut stream, Token(key), TCP_INTEREST)
         {
             log::warn!("register {peer}: {e}");
+            if service == Service::Login {
+                self.logins.release(source);
+            }
             return;
         }
         let serial = self.next_serial;

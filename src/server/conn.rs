@@ -14,6 +14,7 @@
 //! the bytes is `server::tcp`'s.
 
 use crate::config::ServeConfig;
+use crate::protocol::metrics::HEAD_TIMEOUT_MS;
 use crate::protocol::{CloseReason, Ctx, Fed, Session, Verdict};
 use crate::readiness::OutBuf;
 use mio::net::TcpStream;
@@ -162,8 +163,9 @@ impl Conn {
         };
         // Only complete requests count as activity: a slowloris client
         // dripping bytes into a line that never ends is idle, and the idle
-        // timeout closes it.
-        if fed.consumed > 0 {
+        // timeout closes it. A metrics request's lines never do: its whole
+        // head must arrive within `HEAD_TIMEOUT_MS` of the accept.
+        if fed.consumed > 0 && !matches!(self.session, Session::Metrics(_)) {
             self.last_active = now;
         }
         fed
@@ -182,11 +184,20 @@ impl Conn {
         memchr::memchr(b'\n', &self.input).is_some()
     }
 
-    /// When this connection must next be looked at by the timer, if ever.
+    /// When this connection must next be looked at by the timer, if ever
+    /// (a held one: at the end of its hold, armed by `Server::hold`).
     pub fn deadline(&self, idle_timeout_ms: Option<u64>, linger_ms: u64) -> Option<u64> {
+        let idle = idle_timeout_ms.map(|t| self.last_active + t);
         match self.phase {
             Phase::Lingering(_) => Some(self.last_active + linger_ms),
-            Phase::Open | Phase::Closing(_) => idle_timeout_ms.map(|t| self.last_active + t),
+            // A scrape: the head within HEAD_TIMEOUT_MS of the accept (its
+            // lines are not activity), then as long again per write that
+            // makes progress; sooner if the idle timeout is shorter.
+            Phase::Open | Phase::Closing(_) if matches!(self.session, Session::Metrics(_)) => {
+                let head = self.last_active + HEAD_TIMEOUT_MS;
+                Some(idle.map_or(head, |idle| idle.min(head)))
+            }
+            Phase::Open | Phase::Closing(_) => idle,
         }
     }
 }

@@ -1,6 +1,13 @@
 //! Deadlines in the event loop: the poll timeout, and what fires when it
-//! passes (connection timers, the accept back-off, the stats line, the
-//! shutdown grace). The timer heap itself is `timers.rs`.
+//! passes (connection timers, the end of a hold, the accept back-off, the
+//! stats line, the shutdown grace). The timer heap itself is `timers.rs`.
+//!
+//! A hold (login's penalty, `protocol::Hold`) is one more connection
+//! deadline in the same heap: `Server::hold` arms it, and while the session
+//! says it is held (`Session::is_held`) nothing is read or written; when it
+//! fires, the connection is released: its held reply is flushed and its
+//! held input answered. Never a sleep: the loop goes on serving everyone
+//! else.
 
 use super::conn::{NOT_ARMED, Phase};
 use super::{Entry, LINGER_MS, Server, timers};
@@ -71,6 +78,13 @@ impl Server {
                 continue;
             }
             conn.armed_at = NOT_ARMED;
+            if conn.session.is_held() {
+                conn.session.end_hold();
+                conn.last_active = now;
+                log::trace!("timer #{key}: hold ended");
+                self.release(key);
+                continue;
+            }
             match conn.deadline(idle_timeout, LINGER_MS) {
                 Some(at) if at <= now => {
                     let reason = match conn.phase() {
@@ -95,12 +109,48 @@ impl Server {
         });
     }
 
-    /// Makes sure the connection's deadline is armed no later than it is due.
+    /// Arms the end of a hold the session asked for, at `at`: no reading or
+    /// writing until then. Its armed deadline becomes `at` (the idle timeout
+    /// waits: a penalty is not idleness).
+    pub(super) fn hold(&mut self, key: usize, at: u64) {
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
+            return;
+        };
+        if conn.armed_at != NOT_ARMED {
+            self.timers.forget_one();
+        }
+        conn.armed_at = at;
+        self.timers.arm(timers::Due {
+            at,
+            key: key as u32,
+            serial: conn.serial,
+        });
+        log::trace!("hold #{key}: until {at} ms");
+    }
+
+    /// A hold ended: the idle timer again, the held reply flushed (which
+    /// finishes a close that waited for it), and held input answered.
+    fn release(&mut self, key: usize) {
+        self.arm_deadline(key);
+        self.write_ready(key);
+        if let Some(Entry::Conn(conn)) = self.entries.get(key)
+            && conn.phase() == Phase::Open
+        {
+            // Input that arrived meanwhile raised its edge long ago.
+            self.requeue(key);
+        }
+    }
+
+    /// Makes sure the connection's deadline is armed no later than it is due
+    /// (a held connection's is the end of its hold, already armed).
     pub(super) fn arm_deadline(&mut self, key: usize) {
         let idle = self.idle_timeout_ms();
         let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
             return;
         };
+        if conn.session.is_held() {
+            return;
+        }
         let Some(at) = conn.deadline(idle, LINGER_MS) else {
             return;
         };

@@ -7,11 +7,12 @@
 //! and labels every sample `worker="N"`, N from its configuration
 //! ([`crate::config::ServeConfig::worker`]).
 //! Label values are snake_case, as Prometheus's own are
-//! (`reason="line_too_long"`, `reason="loop_guard"`).
+//! (`reason="line_too_long"`, `reason="source_port"`).
 
 use super::stats::{Stats, TCP_SERVICES};
 use crate::protocol::CloseReason;
 use crate::protocol::metrics::Status;
+use crate::protocol::udp::guard::Drop;
 use std::fmt::Write;
 
 /// The exposition text of `stats`, every sample labelled `worker="N"` for
@@ -113,6 +114,12 @@ pub fn render(stats: &Stats, worker: Option<u16>) -> String {
         stats.logins_failed,
     );
     out.counter(
+        "sockloop_logins_refused_total",
+        "Login connections refused at accept: a failing source with too many unauthenticated ones.",
+        &[],
+        stats.logins_refused,
+    );
+    out.counter(
         "sockloop_udp_datagrams_received_total",
         "UDP datagrams received.",
         &[],
@@ -134,10 +141,30 @@ pub fn render(stats: &Stats, worker: Option<u16>) -> String {
         &[("reason", "send_failed")],
         stats.udp_dropped,
     );
-    out.sample(
-        "sockloop_udp_datagrams_dropped_total",
-        &[("reason", "loop_guard")],
-        stats.udp_guarded,
+    for reason in Drop::ALL.into_iter().filter(|d| !d.is_log()) {
+        out.sample(
+            "sockloop_udp_datagrams_dropped_total",
+            &[("reason", reason.name())],
+            stats.udp_drops[reason.index()],
+        );
+    }
+    out.help(
+        "sockloop_udp_log_lines_suppressed_total",
+        "counter",
+        "udp-log datagrams received but not logged, by rate limit.",
+    );
+    for reason in Drop::ALL.into_iter().filter(|d| d.is_log()) {
+        out.sample(
+            "sockloop_udp_log_lines_suppressed_total",
+            &[("reason", reason.name())],
+            stats.udp_drops[reason.index()],
+        );
+    }
+    out.counter(
+        "sockloop_log_lines_dropped_total",
+        "Log lines dropped because the log writer fell behind (stderr not read fast enough).",
+        &[],
+        stats.log_lines_dropped,
     );
     out.counter(
         "sockloop_udp_kernel_drops_total",

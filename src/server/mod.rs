@@ -47,6 +47,8 @@ pub use stats::Stats;
 
 use crate::config::ServeConfig;
 use crate::protocol::Service;
+use crate::protocol::throttle::LoginThrottle;
+use crate::protocol::udp::guard::UdpGuard;
 use crate::readiness::datagrams::{KernelDrops, RecvBatch, SendBatch};
 use crate::readiness::{Queueable, ReadyQueue, must_drain, poll_events};
 use conn::Conn;
@@ -158,8 +160,10 @@ pub struct Server {
     next_serial: u32,
     /// Refused connections lingering, oldest (and so soonest due) first.
     refusals: VecDeque<refused::Refusal>,
-    /// Ports of our own UDP sockets, for the loop guard.
-    udp_ports: Vec<u16>,
+    /// The UDP loop guard and rate limits (knows our own UDP ports).
+    udp_guard: UdpGuard,
+    /// The login throttle's per-source records.
+    logins: LoginThrottle,
     /// While set, accepting is paused after EMFILE (until this time).
     accept_paused_until: Option<u64>,
     /// While set, the server is shutting down; connections still flushing at
@@ -206,6 +210,11 @@ impl Server {
                 break;
             }
         }
+        // The loop is over, so it may now wait (bounded) for the log
+        // writer: that makes room for the summary in a queue a slow stderr
+        // filled. Then the writer's count, for the summary.
+        crate::log_queue::flush();
+        self.stats.log_lines_dropped = crate::log_queue::dropped();
         log::info!("shutdown complete: {}", self.stats);
         Ok(self.stats)
     }

@@ -60,7 +60,7 @@ pub struct Refusal {
 
 impl Server {
     /// Refuses a new connection: the line, then a bounded lingering close.
-    pub(super) fn refuse(&mut self, mut stream: TcpStream, peer: SocketAddr, service: Service) {
+    pub(super) fn refuse(&mut self, stream: TcpStream, peer: SocketAddr, service: Service) {
         self.stats.refused(service);
         log::debug!("refused {peer} on {service}: server full");
         // A scraper speaks HTTP, so it gets an HTTP 503 instead.
@@ -68,9 +68,16 @@ impl Server {
             Service::Metrics => metrics::service_unavailable().into(),
             _ => ERR_SERVER_FULL.into(),
         };
+        self.refuse_with(stream, peer, &refusal);
+    }
+
+    /// Writes `refusal` to a connection we will not serve, then closes it
+    /// with the bounded lingering close above (for `ERR server full`, and
+    /// for the login throttle's refusal).
+    pub(super) fn refuse_with(&mut self, mut stream: TcpStream, peer: SocketAddr, refusal: &[u8]) {
         if self.shutdown_at.is_some() {
             // Stopping: nothing lingers any more. Best effort, as below.
-            let _ = stream.write(&refusal);
+            let _ = stream.write(refusal);
             return;
         }
         // Room first: closing the oldest lingering refusal frees the
@@ -90,7 +97,7 @@ impl Server {
         }
         // A new socket's send buffer is empty, so this one small write does
         // not block; if it fails the peer is gone and there is nobody to tell.
-        if stream.write(&refusal).is_err() || stream.shutdown(Shutdown::Write).is_err() {
+        if stream.write(refusal).is_err() || stream.shutdown(Shutdown::Write).is_err() {
             return;
         }
         let entry = self.entries.vacant_entry();

@@ -7,12 +7,14 @@ use super::timers::Timers;
 use super::{Entry, READ_CHUNK, SIGNALS, Server, Stats, UDP_BATCH, udp};
 use crate::config::{ConfigError, ServeConfig};
 use crate::protocol::Service;
+use crate::protocol::throttle::LoginThrottle;
+use crate::protocol::udp::guard::UdpGuard;
 use crate::readiness::ReadyQueue;
 use crate::readiness::datagrams::{self, KernelDrops};
 use mio::{Interest, Poll, Token};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 use std::collections::VecDeque;
@@ -85,7 +87,9 @@ impl Server {
     /// Registers the bound sockets and builds the loop state.
     fn with_sockets(config: ServeConfig, bound: Vec<Bound>) -> Result<Server, ServerError> {
         let poll = Poll::new().map_err(ServerError::Io)?;
-        let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(ServerError::Io)?;
+        // SIGHUP too: a closed terminal or `kill -HUP` stops gracefully,
+        // with the summary, instead of killing the process mid-reply.
+        let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(ServerError::Io)?;
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .map_err(ServerError::Io)?;
@@ -146,7 +150,8 @@ impl Server {
             now: 0,
             next_serial: 0,
             refusals: VecDeque::new(),
-            udp_ports,
+            udp_guard: UdpGuard::new(udp_ports),
+            logins: LoginThrottle::default(),
             accept_paused_until: None,
             shutdown_at: None,
             next_stats_at,

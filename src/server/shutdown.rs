@@ -1,4 +1,4 @@
-//! Stopping: SIGINT/SIGTERM arrive through signal-hook's self-pipe as an
+//! Stopping: SIGINT/SIGTERM/SIGHUP arrive through signal-hook's self-pipe as an
 //! ordinary readable token; shutdown stops accepting, lets pending output
 //! flush for a bounded time (such connections become `Closing(shutdown)`,
 //! through `Conn::set_phase`), then closes everything.
@@ -9,7 +9,7 @@ use crate::config::SHUTDOWN_GRACE;
 use crate::protocol::CloseReason;
 
 impl Server {
-    /// SIGINT/SIGTERM arrived (through signal-hook's self-pipe).
+    /// SIGINT/SIGTERM/SIGHUP arrived (through signal-hook's self-pipe).
     pub(super) fn on_signal(&mut self) {
         let signals: Vec<i32> = self.signals.pending().collect();
         for signal in signals {

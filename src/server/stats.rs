@@ -11,6 +11,7 @@
 //! whoever waits on them (a test, an alert) races its own scrapes.
 
 use crate::protocol::metrics::Status;
+use crate::protocol::udp::guard::Drop;
 use crate::protocol::{CloseReason, Service, Tally};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -48,8 +49,19 @@ pub struct Stats {
     pub udp_out: u64,
     /// Replies dropped because the socket would block or failed.
     pub udp_dropped: u64,
-    /// Datagrams dropped by the loop guard (small-service or own source ports).
-    pub udp_guarded: u64,
+    /// Datagrams not answered (or udp-log lines not logged) by the UDP
+    /// guard, indexed like [`Drop::ALL`]: source port, own port, loops,
+    /// udp-log rate limits.
+    pub udp_drops: [u64; Drop::ALL.len()],
+    /// Connections refused at accept by the login throttle (a failing
+    /// source with too many unauthenticated connections).
+    pub logins_refused: u64,
+    /// Log lines dropped because the log writer fell behind (set from the
+    /// log queue when the counters are shown).
+    pub log_lines_dropped: u64,
+    /// Remote shutdowns (`E` in a logged-in session, where allowed): a
+    /// worker that stopped for one exits with its own status.
+    pub remote_shutdowns: u64,
     /// Datagrams the kernel dropped before the loop could read them: the
     /// socket's receive queue was full (SO_MEMINFO, read when asked: `udp.rs`).
     pub udp_kernel_drops: u64,
@@ -170,7 +182,12 @@ impl Stats {
         self.udp_in += other.udp_in;
         self.udp_out += other.udp_out;
         self.udp_dropped += other.udp_dropped;
-        self.udp_guarded += other.udp_guarded;
+        for (mine, theirs) in self.udp_drops.iter_mut().zip(other.udp_drops) {
+            *mine += theirs;
+        }
+        self.logins_refused += other.logins_refused;
+        self.log_lines_dropped += other.log_lines_dropped;
+        self.remote_shutdowns += other.remote_shutdowns;
         self.udp_kernel_drops += other.udp_kernel_drops;
         for (mine, theirs) in self.requests.iter_mut().zip(other.requests) {
             *mine += theirs;
@@ -234,12 +251,30 @@ impl Stats {
             self.logins_failed,
             self.udp_in,
             self.udp_out,
-            self.udp_dropped + self.udp_guarded,
+            self.udp_dropped + self.udp_guarded(),
             self.udp_kernel_drops,
             self.loop_turns,
             self.events,
             busy * 100.0
         )
+    }
+
+    /// Datagrams the guard refused to answer (source port, own port, loops).
+    pub fn udp_guarded(&self) -> u64 {
+        Drop::ALL
+            .iter()
+            .filter(|d| !d.is_log())
+            .map(|d| self.udp_drops[d.index()])
+            .sum()
+    }
+
+    /// udp-log lines suppressed by its rate limits.
+    pub fn udp_log_suppressed(&self) -> u64 {
+        Drop::ALL
+            .iter()
+            .filter(|d| d.is_log())
+            .map(|d| self.udp_drops[d.index()])
+            .sum()
     }
 
     /// How many closed for `reason`.
@@ -273,15 +308,18 @@ impl fmt::Display for Stats {
         }
         write!(
             f,
-            "; logins ok {} failed {}; udp datagrams in {} out {} dropped {} guarded {} \
-             kernel drops {}",
+            "; logins ok {} failed {} refused {}; udp datagrams in {} out {} dropped {} \
+             guarded {} kernel drops {} log-suppressed {}; log lines dropped {}",
             self.logins_ok,
             self.logins_failed,
+            self.logins_refused,
             self.udp_in,
             self.udp_out,
             self.udp_dropped,
-            self.udp_guarded,
-            self.udp_kernel_drops
+            self.udp_guarded(),
+            self.udp_kernel_drops,
+            self.udp_log_suppressed(),
+            self.log_lines_dropped
         )?;
         write!(f, "; metrics connections {}", self.metrics.accepted)
     }

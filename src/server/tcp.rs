@@ -14,10 +14,10 @@
 //! The socket calls are `crate::readiness`'s, which documents their rules;
 //! the comments here say what each outcome means for a connection.
 
-use super::conn::{NOT_ARMED, Phase};
+use super::conn::{Conn, NOT_ARMED, Phase};
 use super::{Entry, Server, metrics};
 use crate::config::ServeConfig;
-use crate::protocol::{CloseReason, Ctx, Session, Tally, Verdict, local_now};
+use crate::protocol::{CloseReason, Ctx, Hold, Session, Verdict, local_now};
 use crate::readiness::{ReadOutcome, read_some};
 use rand::rngs::SmallRng;
 use std::io;
@@ -42,8 +42,9 @@ impl Server {
         let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
             return;
         };
-        // Nothing pending: the other half of an edge-triggered event.
-        if conn.out.is_empty() {
+        // Nothing pending: the other half of an edge-triggered event. Held
+        // (login's penalty): the reply waits for the timer, which calls us.
+        if conn.out.is_empty() || conn.session.is_held() {
             return;
         }
         let was_paused = conn.out.pending() >= cap;
@@ -76,6 +77,8 @@ impl Server {
             return;
         };
         match conn.phase() {
+            // Held: nothing is read until the timer releases (and requeues) it.
+            Phase::Open if conn.session.is_held() => return,
             Phase::Open => {}
             // Closing: no more requests are read; the flush decides.
             Phase::Closing(_) => return,
@@ -118,7 +121,8 @@ impl Server {
     }
 
     /// The one path from bytes to verdict: feed the protocol, count what it
-    /// answered, write the replies, then act on the verdict.
+    /// answered, write the replies (or hold them, if the protocol asks),
+    /// then act on the verdict.
     fn answer(&mut self, key: usize, input: Input) {
         let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
             return;
@@ -126,8 +130,14 @@ impl Server {
         let service = conn.session.service();
         // 1. Feed.
         // The metrics endpoint's body, rendered only if a scrape asks for it.
-        let exposition = || metrics::render(&self.stats, self.config.worker);
+        let exposition = || {
+            let mut stats = self.stats.clone();
+            stats.log_lines_dropped = crate::log_queue::dropped();
+            metrics::render(&stats, self.config.worker)
+        };
         let mut ctx = protocol_ctx(&self.config, &mut self.rng, &exposition);
+        ctx.now = self.now;
+        ctx.login_throttle = Some(&mut self.logins);
         self.reply.clear();
         let (verdict, reply): (Verdict, &[u8]) = match input {
             // Echo's fast path: the reply IS the input, so the read buffer
@@ -154,18 +164,29 @@ impl Server {
             }
             Input::Fin => (conn.finish(&mut ctx, &mut self.reply), &self.reply),
         };
-        // 2. Count.
-        let tally = ctx.tally;
+        // 2. Count (and log a failed login for fail2ban).
+        let (tally, hold) = (ctx.tally, ctx.hold);
         self.stats.count(service, &tally);
-        // 3. Write now, or queue behind pending output to keep the byte order.
-        match conn.out.send(&mut conn.stream, reply) {
-            Ok(written) => {
-                self.stats.wrote(service, written);
-                trace_write(key, written, conn.out.pending());
-            }
-            Err(e) => return self.close_on_error(key, "write", e),
+        if tally.logins_failed > 0 {
+            log_login_failure(key, conn, hold, self.now);
         }
-        // 4. Act on the verdict.
+        // 3. Write now, or queue behind pending output to keep the byte
+        // order. Held: the reply waits in `out` until the timer releases it.
+        if hold.is_some() {
+            conn.out.queue(reply);
+        } else {
+            match conn.out.send(&mut conn.stream, reply) {
+                Ok(written) => {
+                    self.stats.wrote(service, written);
+                    trace_write(key, written, conn.out.pending());
+                }
+                Err(e) => return self.close_on_error(key, "write", e),
+            }
+        }
+        // 4. Act on the verdict (once held, the timer decides when to go on).
+        if let Some(hold) = hold {
+            self.hold(key, hold.at());
+        }
         self.act(key, verdict, input);
     }
 
@@ -178,8 +199,11 @@ impl Server {
                     return;
                 };
                 // Stopped before WouldBlock (full read, or lines held back) and
-                // not paused by backpressure: come back next turn.
-                if (more_waiting || conn.holds_a_line()) && conn.out.pending() < cap {
+                // not paused by backpressure nor held: come back next turn.
+                if (more_waiting || conn.holds_a_line())
+                    && conn.out.pending() < cap
+                    && !conn.session.is_held()
+                {
                     self.requeue(key);
                 }
             }
@@ -187,7 +211,12 @@ impl Server {
             (Verdict::Continue, Input::Fin) => self.start_close(key, CloseReason::Peer),
             (Verdict::Close(reason), _) => self.start_close(key, reason),
             (Verdict::Shutdown, _) => {
-                log::info!("remote shutdown requested on #{key}");
+                let peer = match self.entries.get(key) {
+                    Some(Entry::Conn(conn)) => peer_of(conn),
+                    _ => "?".to_owned(),
+                };
+                log::info!("remote shutdown requested by {peer} (#{key}, logged in)");
+                self.stats.remote_shutdowns += 1;
                 self.start_close(key, CloseReason::Bye);
                 self.begin_shutdown();
             }
@@ -262,6 +291,13 @@ impl Server {
         if conn.armed_at != NOT_ARMED {
             self.timers.forget_one();
         }
+        // It held one of its source's unauthenticated login slots.
+        if let Session::Login(login) = &conn.session
+            && !login.is_logged_in()
+            && let Some(source) = login.source()
+        {
+            self.logins.release(source);
+        }
         self.entries.remove(key);
         self.stats.closed(service, reason);
         log::debug!("close #{key}: {}", reason.name());
@@ -270,20 +306,39 @@ impl Server {
 
 /// What the protocols get from the server: the real clock, the loop's rng,
 /// the settings, and this turn's counters as Prometheus text (rendered only
-/// when a scrape asks for them).
+/// when a scrape asks for them). `answer` adds the loop's time, the login
+/// gate and whether this peer may stop the server.
 fn protocol_ctx<'a>(
     config: &'a ServeConfig,
     rng: &'a mut SmallRng,
     exposition: &'a dyn Fn() -> String,
 ) -> Ctx<'a> {
-    Ctx {
-        wall_clock: local_now,
-        rng,
-        credentials: &config.credentials,
-        allow_remote_shutdown: config.allow_remote_shutdown,
-        exposition,
-        tally: Tally::default(),
+    let mut ctx = Ctx::new(local_now, rng, &config.credentials, exposition);
+    ctx.allow_remote_shutdown = config.allow_remote_shutdown;
+    ctx
+}
+
+/// The peer's address as logged: `IP port N`, or its source if the socket
+/// no longer knows it (reset meanwhile).
+fn peer_of(conn: &Conn) -> String {
+    match (conn.stream.peer_addr(), &conn.session) {
+        (Ok(peer), _) => format!("{} port {}", peer.ip().to_canonical(), peer.port()),
+        (Err(_), Session::Login(login)) if login.source().is_some() => {
+            login.source().map(|s| s.to_string()).unwrap_or_default()
+        }
+        (Err(e), _) => format!("? ({e})"),
     }
+}
+
+/// The line fail2ban watches, at info, one per failed password (README,
+/// "Login throttling"): the peer, and how long its source now waits.
+/// Never the user line: it could be a password typed in the wrong place.
+fn log_login_failure(key: usize, conn: &Conn, hold: Option<Hold>, now: u64) {
+    let wait = hold.map_or(0, |h| h.at().saturating_sub(now));
+    log::info!(
+        "login failure from {}: wrong user or password (#{key}; next check from this address in {wait} ms)",
+        peer_of(conn)
+    );
 }
 
 /// The trace line of a write made while answering.

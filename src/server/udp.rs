@@ -3,7 +3,9 @@
 //! A UDP socket has no connections and no per-peer state. Datagrams come in
 //! batches, one `recvmmsg` of up to [`UDP_BATCH`] per call
 //! ([`crate::readiness::datagrams`]), and each is then handled on its own,
-//! in arrival order: counted, checked by the loop guard, traced, and
+//! in arrival order: counted, checked by the loop guard and the rate
+//! limits (the decisions and their small per-peer tables are
+//! `protocol::udp::guard`'s), traced, and
 //! answered (echo) or logged (log). The batch's echo replies leave together
 //! in one `sendmmsg`. The loop never waits to send: a reply that would
 //! block is dropped and counted, which is what UDP promises anyway.
@@ -30,7 +32,8 @@ impl Server {
             udp_out,
             udp_replies: replies,
             stats,
-            udp_ports,
+            udp_guard,
+            now,
             ..
         } = self;
         let Some(Entry::Udp {
@@ -65,17 +68,32 @@ impl Server {
                 log::warn!("{service}: {n} bytes from an address of unknown family, ignored");
                 continue;
             };
-            if !udp::accept_source(source, udp_ports) {
-                // Loop guard (CVE-1999-0103): never answer a small-service
-                // port or ourselves.
-                stats.udp_guarded += 1;
-                log::debug!("{service}: dropped {n} bytes from {source} (loop guard)");
-                continue;
-            }
+            // Loop guard (CVE-1999-0103, and loops on other ports) and the
+            // udp-log rate limits; every refusal is counted by its reason.
+            let verdict = match service {
+                Service::UdpLog => udp_guard.log(source, *now),
+                _ => udp_guard.echo(source, datagram, *now).map(|()| 0),
+            };
+            let suppressed = match verdict {
+                Ok(suppressed) => suppressed,
+                Err(reason) => {
+                    stats.udp_drops[reason.index()] += 1;
+                    log::trace!(
+                        "{service}: {n} bytes from {source} dropped ({})",
+                        reason.name()
+                    );
+                    continue;
+                }
+            };
             log::trace!("recv_from #{key} {service}: {n} bytes from {source}");
             match service {
                 Service::UdpEcho => replies.push(i),
-                Service::UdpLog => log::info!("{}", udp::log_line(source, datagram)),
+                Service::UdpLog => {
+                    if suppressed > 0 {
+                        log::info!("udp-log: {suppressed} lines suppressed by the rate limit");
+                    }
+                    log::info!("{}", udp::log_line(source, datagram));
+                }
                 Service::Echo
                 | Service::Greet
                 | Service::Login

@@ -18,6 +18,26 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
     stream
 }
 
+/// [`connect`], from the loopback address `source` (any of 127.0.0.0/8):
+/// a client of its own as the per-source limits count them.
+#[track_caller]
+pub fn connect_from(source: [u8; 4], addr: SocketAddr) -> TcpStream {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    let from = SocketAddr::from((source, 0));
+    socket
+        .bind(&from.into())
+        .unwrap_or_else(|e| panic!("bind {from}: {e}"));
+    socket
+        .connect_timeout(&addr.into(), IO_TIMEOUT)
+        .unwrap_or_else(|e| panic!("connect {addr} from {from}: {e}"));
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+}
+
 /// Writes `line` followed by `\n`.
 #[track_caller]
 pub fn send_line(stream: &mut TcpStream, line: &str) {

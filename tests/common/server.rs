@@ -295,3 +295,23 @@ impl Exited {
         );
     }
 }
+
+/// The pids whose parent is `parent`.
+pub fn children_of(parent: u32) -> Vec<u32> {
+    let mut kids = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Field 4 is the ppid; the command name (field 2) may hold spaces,
+        // so count from the closing parenthesis.
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        if after.split_whitespace().nth(1) == Some(&parent.to_string()) {
+            kids.push(pid);
+        }
+    }
+    kids
+}

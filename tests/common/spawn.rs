@@ -82,7 +82,9 @@ impl Builder {
         self
     }
 
-    /// The full argument list after `sockloop`.
+    /// The full argument list after `sockloop`. Run as root (as CI is),
+    /// `serve` refuses to start unless told what to do about it: the tests
+    /// say `--allow-root`, unless a test chose `--user-id` itself.
     fn command_line(&self) -> Vec<String> {
         let mut argv = vec!["serve".to_owned()];
         for (service, addr) in &self.addrs {
@@ -90,6 +92,10 @@ impl Builder {
             argv.push(addr.clone());
         }
         argv.extend(self.args.iter().cloned());
+        let chose = |flag: &str| self.args.iter().any(|a| a.starts_with(flag));
+        if is_root() && !chose("--user-id") && !chose("--allow-root") {
+            argv.push("--allow-root".to_owned());
+        }
         argv
     }
 
@@ -149,6 +155,12 @@ impl Builder {
         let argv = self.command_line();
         run_to_exit(&argv.iter().map(String::as_str).collect::<Vec<_>>())
     }
+}
+
+/// Whether the tests run as root (the effective user id is 0).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid(2) cannot fail and has no side effect.
+    unsafe { libc::geteuid() == 0 }
 }
 
 /// `listening SERVICE PROTO ADDR` -> `(SERVICE, ADDR)`, checking PROTO.

@@ -13,9 +13,11 @@
 //! another method             -> 405 with "Allow: GET, HEAD"
 //! request line > MAX_LINE    -> 414          } answered at once,
 //! field line > MAX_LINE,                     } without waiting for
-//!   or head > MAX_HEAD       -> 431          } the end of the head
+//!   or head > MAX_HEAD,                      } the end of the head
+//!   or > MAX_FIELDS fields   -> 431          }
 //! malformed line             -> 400          }
 //! (server full: 503, written by the accept path: service_unavailable)
+//! head not complete within HEAD_TIMEOUT_MS of the accept -> closed (the loop's timer)
 //! ```
 //! Every response has `Content-Length` and `Connection: close`; a response
 //! to `HEAD` is the same head without the body (RFC 9110 9.3.2). The line
@@ -50,6 +52,17 @@ pub const MAX_LINE: usize = 8 * 1024;
 /// client can make us do on one connection with a head that never ends.
 pub const MAX_HEAD: usize = 32 * 1024;
 
+/// The most header field lines in a request head: 100, Apache's
+/// `LimitRequestFields` default. Prometheus sends about five.
+pub const MAX_FIELDS: u16 = 100;
+
+/// How long the whole request head may take to arrive, from the accept:
+/// 10 s, Prometheus's default `scrape_timeout` (a head slower than that
+/// belongs to a scrape that has already given up). Activity does not extend
+/// it, so a client cannot hold a connection by dripping header lines.
+/// Enforced by the loop's timer (`Conn::deadline`), which knows the time.
+pub const HEAD_TIMEOUT_MS: u64 = 10_000;
+
 /// Where the request is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HttpState {
@@ -68,6 +81,8 @@ pub struct Http {
     state: HttpState,
     /// Bytes of the head so far, bounded by [`MAX_HEAD`].
     head_bytes: usize,
+    /// Header field lines so far, bounded by [`MAX_FIELDS`].
+    fields: u16,
 }
 
 impl Default for Http {
@@ -82,6 +97,7 @@ impl Http {
         Http {
             state: HttpState::AwaitRequestLine,
             head_bytes: 0,
+            fields: 0,
         }
     }
 
@@ -116,7 +132,13 @@ impl Http {
                 None => respond(error(Status::BadRequest), ctx, out),
             },
             HttpState::Headers { answer } if line.is_empty() => respond(answer, ctx, out),
-            HttpState::Headers { .. } if is_field_line(line) => Verdict::Continue,
+            HttpState::Headers { .. } if self.fields >= MAX_FIELDS => {
+                respond(error(Status::HeaderFieldsTooLarge), ctx, out)
+            }
+            HttpState::Headers { .. } if is_field_line(line) => {
+                self.fields += 1;
+                Verdict::Continue
+            }
             HttpState::Headers { .. } => respond(error(Status::BadRequest), ctx, out),
         }
     }
@@ -319,6 +341,22 @@ mod tests {
         while head.len() <= MAX_HEAD {
             head.extend_from_slice(field);
         }
+        assert_eq!(
+            status_line(&head),
+            "HTTP/1.1 431 Request Header Fields Too Large"
+        );
+    }
+
+    #[test]
+    fn more_than_max_fields_header_lines_get_431() {
+        let mut head = b"GET /metrics HTTP/1.1\r\n".to_vec();
+        for _ in 0..MAX_FIELDS {
+            head.extend_from_slice(b"X: y\r\n");
+        }
+        let mut ok = head.clone();
+        ok.extend_from_slice(b"\r\n");
+        assert_eq!(status_line(&ok), "HTTP/1.1 200 OK", "exactly MAX_FIELDS");
+        head.extend_from_slice(b"X: y\r\n\r\n");
         assert_eq!(
             status_line(&head),
             "HTTP/1.1 431 Request Header Fields Too Large"
