@@ -1,6 +1,13 @@
 //! UDP in the generator's loop: one connected UDP socket per "connection",
-//! numbered datagrams in `--depth` slots, replies matched by number, loss
-//! declared after [`UDP_LOSS_TIMEOUT`](super::engine::UDP_LOSS_TIMEOUT).
+//! numbered datagrams in `--depth` slots, replies matched by number.
+//!
+//! Every datagram ends one way, judged by one rule whenever it is applied:
+//! a reply within [`UDP_LOSS_TIMEOUT`](super::engine::UDP_LOSS_TIMEOUT) of
+//! its *actual* send is received (its latency, from the intended time, is
+//! recorded); a reply after that is late (counted once, not a latency
+//! sample), whether it came before the periodic loss check freed its slot
+//! or after (then the loss is taken back); no reply at all is lost. So
+//! received + late + lost never exceeds sent.
 //!
 //! UDP has no handshake, so nothing is recorded as connect latency. What is
 //! due comes from the same schedule as TCP's (`schedule.rs`); every datagram
@@ -95,8 +102,10 @@ impl Engine {
     }
 
     /// Receives until `WouldBlock` (at most [`UDP_BATCH`] datagrams, then
-    /// requeued), matching each reply, then sends what became due.
+    /// requeued), matching each reply, then sends what became due (held
+    /// back by `--depth` until now if every slot was busy).
     pub(super) fn udp_read(&mut self, key: usize, now: u64) {
+        let held = self.conns.udp(key).is_some_and(|u| u.slots.free() == 0);
         let mut drained = false;
         for _ in 0..UDP_BATCH {
             let Engine {
@@ -120,11 +129,19 @@ impl Engine {
                 Err(e) => return self.udp_failed(key, &e),
             };
             let rec = &mut meter.rec;
-            rec.udp_received(n);
+            rec.bytes_in(n);
             match udp_echo.check(&scratch[..n]) {
                 Ok(seq) => match u.slots.answer(seq) {
-                    Answer::Matched(sent_at) => rec.reply(now.saturating_sub(sent_at)),
-                    Answer::Late => rec.error("udp: reply after its loss timeout, or twice"),
+                    Answer::Matched { sent_at, .. }
+                        if now.saturating_sub(sent_at) > ns(UDP_LOSS_TIMEOUT) =>
+                    {
+                        rec.udp_late();
+                    }
+                    Answer::Matched { intended, .. } => {
+                        rec.udp_received(now.saturating_sub(intended));
+                    }
+                    Answer::AfterLoss => rec.udp_late_after_loss(),
+                    Answer::Unmatched => rec.error("udp: duplicate or unknown reply"),
                 },
                 Err(e) => {
                     if rec.totals().verify_errors < 5 {
@@ -138,12 +155,13 @@ impl Engine {
             // Batch used up: no new edge will report what is still queued.
             self.conns.push_ready(key);
         }
-        self.udp_pump(key, now);
+        self.udp_pump(key, now, held);
     }
 
     /// Sends the datagrams the schedule says are due, one `send` each, and
-    /// asks for a wake-up at the next intended time.
-    pub(super) fn udp_pump(&mut self, key: usize, now: u64) {
+    /// asks for a wake-up at the next intended time. `held`: every slot was
+    /// busy until now (for the schedule lag).
+    pub(super) fn udp_pump(&mut self, key: usize, now: u64, held: bool) {
         let Some(u) = self.conns.udp(key) else {
             return;
         };
@@ -152,9 +170,12 @@ impl Engine {
         }
         let burst = self.schedule.due(u.next_intended, u.slots.free(), now);
         for i in 0..burst.count {
-            if !self.udp_send_one(key, burst.at(i)) {
+            if !self.udp_send_one(key, burst.at(i), now) {
                 // Blocked (WRITABLE resumes it) or failed (gone).
                 return;
+            }
+            if let Some(lag) = self.schedule.lag(&burst, i, now, held) {
+                self.meter.rec.schedule_lag(lag);
             }
             if let Some(u) = self.conns.udp(key) {
                 u.next_intended = burst.at(i + 1);
@@ -167,8 +188,9 @@ impl Engine {
         }
     }
 
-    /// Sends one datagram stamped `stamp`; whether it went out.
-    pub(super) fn udp_send_one(&mut self, key: usize, stamp: u64) -> bool {
+    /// Sends one datagram stamped `stamp` (its intended time) at `now`;
+    /// whether it went out.
+    pub(super) fn udp_send_one(&mut self, key: usize, stamp: u64, now: u64) -> bool {
         let Engine {
             conns,
             out,
@@ -186,7 +208,7 @@ impl Engine {
         loop {
             match u.socket.send(out) {
                 Ok(n) => {
-                    u.slots.sent(seq, stamp);
+                    u.slots.sent(seq, stamp, now);
                     meter.rec.udp_sent(n);
                     return true;
                 }
@@ -218,21 +240,23 @@ impl Engine {
         }
     }
 
-    /// Declares datagrams older than the loss timeout lost and refills.
+    /// Declares datagrams sent more than the loss timeout ago lost and
+    /// refills. (A reply that comes later still counts, as late.)
     pub(super) fn check_udp_loss(&mut self, now: u64) {
         let cutoff = now.saturating_sub(ns(UDP_LOSS_TIMEOUT));
         let mut refill = Vec::new();
         for (key, entry) in self.conns.iter_mut() {
             if let super::table::Entry::Udp(u) = entry {
+                let held = u.slots.free() == 0;
                 let lost = u.slots.expire(cutoff);
                 if lost > 0 {
                     self.meter.rec.udp_lost(u64::from(lost));
-                    refill.push(key);
+                    refill.push((key, held));
                 }
             }
         }
-        for key in refill {
-            self.udp_pump(key, now);
+        for (key, held) in refill {
+            self.udp_pump(key, now, held);
         }
     }
 }
