@@ -314,4 +314,17 @@ mod tests {
                 .contains("1000 scheduled, 900 sent, 100 never sent")
         );
     }
+
+    #[test]
+    fn clamped_values_are_shown_with_the_range_they_passed() {
+        let mut m = Measurements::default();
+        let mut clamped = 0;
+        let over = crate::load::measurements::HISTOGRAM_MAX_NS + 1;
+        crate::load::measurements::record(&mut m.latency, over, &mut clamped);
+        m.clamped.latency = clamped;
+        let r = Report::new(&config(&[]), &m);
+        assert_eq!(r.latency_us.clamped, 1);
+        let text = r.human();
+        assert!(text.contains("1 above 3600 s, counted as 3600 s"), "{text}");
+    }
 }

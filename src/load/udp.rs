@@ -132,8 +132,9 @@ impl Engine {
             rec.bytes_in(n);
             match udp_echo.check(&scratch[..n]) {
                 Ok(seq) => match u.slots.answer(seq) {
+                    // The loss check's rule (`Slots::expire`), at arrival.
                     Answer::Matched { sent_at, .. }
-                        if now.saturating_sub(sent_at) > ns(UDP_LOSS_TIMEOUT) =>
+                        if now.saturating_sub(sent_at) >= ns(UDP_LOSS_TIMEOUT) =>
                     {
                         rec.udp_late();
                     }

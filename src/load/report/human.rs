@@ -99,12 +99,11 @@ impl Report {
         for (name, p) in rows.into_iter().flatten() {
             let _ = writeln!(s, "    {name:<10} {}", p.row());
             if p.clamped > 0 {
+                let top = self.histogram.highest_us / 1_000_000;
                 let _ = writeln!(
                     s,
-                    "    {:<10} {} above {} s, counted as {0} s",
-                    "",
-                    p.clamped,
-                    self.histogram.highest_us / 1_000_000
+                    "    {:<10} {} above {top} s, counted as {top} s",
+                    "", p.clamped
                 );
             }
         }
