@@ -333,7 +333,7 @@ fn an_open_loop_that_cannot_keep_its_schedule_fails_and_names_the_limit() {
     assert_eq!(s["unsent"]["depth"], s["shortfall"], "{r}");
     // The truth: one request at a time, each at least 10 ms.
     let rate = x(&r["throughput"]["msgs_per_sec"]);
-    assert!((50.0..=101.0).contains(&rate), "{rate} msg/s: {r}");
+    assert!((25.0..=101.0).contains(&rate), "{rate} msg/s: {r}");
     // Owed requests stop halfway through the drain: the last is answered.
     assert_eq!(r["requests"]["verify_errors"], 0, "{r}\n{stderr}");
 }
@@ -365,7 +365,7 @@ fn a_target_at_capacity_shows_its_rate_and_the_shortfall() {
     assert!(stderr.contains("WARNING: sent "), "{stderr}");
     let rate = x(&r["throughput"]["msgs_per_sec"]);
     assert!(
-        (150.0..=205.0).contains(&rate),
+        (120.0..=205.0).contains(&rate),
         "the server's 200/s: {rate} msg/s: {r}"
     );
     let s = &r["schedule"];
@@ -388,8 +388,24 @@ fn requests_owed_when_the_window_ends_in_a_stall_are_sent_and_timed() {
         Duration::from_secs_f64(period),
         Duration::from_secs_f64(stalled),
     ));
+    // The server's stall clock starts at the first request it reads, so its
+    // reader threads must be up before the window begins (the window opens
+    // once the kernel completes the handshakes, not once the server reads):
+    // connects 50 ms apart give them that time on a busy machine. (Each
+    // 0.1 s of lateness would lower the true mean by 14%.)
     let (output, r, stderr) = run(&[
-        "--target", &target, "-c", "4", "--depth", "4", "--rate", "100", "-d", "2.75",
+        "--target",
+        &target,
+        "-c",
+        "4",
+        "--depth",
+        "4",
+        "--rate",
+        "100",
+        "-d",
+        "2.75",
+        "--connect-rate",
+        "20",
     ]);
     assert_eq!(
         n(&r["requests"]["sent"]),
@@ -430,24 +446,36 @@ fn requests_owed_when_the_window_ends_in_a_stall_are_sent_and_timed() {
 
 // ---- 4. connect latency -----------------------------------------------------------
 
-/// 256 connects at once and 256 paced at 2,000/s meet the same kernel
-/// handshake: unpaced, a connect must not read as the generator's own
-/// batch of other connects (it read 40 to 100 times the paced figure).
+/// 256 connects at once meet the kernel's loopback handshake, which is the
+/// same for each of them: a connect's latency must be about one connect's
+/// time, a small part of the ramp-up that issued all 256 (timed from its
+/// own `connect()` call and seen by the next `poll`), not the generator's
+/// batch of other connects (then half of them read more than half the
+/// ramp-up). Paced at 2,000/s, the same handshake reads the same.
 #[test]
 fn connect_latency_is_the_handshake_not_the_generators_batching() {
     let _turn = one_at_a_time();
     let target = start_tcp_truth(delay(Duration::ZERO));
-    let p50 = |extra: &[&str]| {
+    let connects = |extra: &[&str]| {
         let mut args = vec!["--target", target.as_str(), "-c", "256", "-d", "0.1"];
         args.extend_from_slice(extra);
         let (_, r, stderr) = run(&args);
         assert_eq!(r["connections"]["opened"], 256, "{r}\n{stderr}");
-        n(&r["connect_latency_us"]["p50"])
+        let ramp_us = x(&r["connections"]["ramp_secs"]) * 1e6;
+        (n(&r["connect_latency_us"]["p50"]), ramp_us)
     };
-    let unpaced = p50(&[]);
-    let paced = p50(&["--connect-rate", "2000"]);
+    let (unpaced, ramp_us) = connects(&[]);
+    let (paced, _) = connects(&["--connect-rate", "2000"]);
+    // A twentieth: ten times what 256 one-at-a-time connects give (1/256
+    // each), a tenth of what a batch gives (1/2).
     assert!(
-        unpaced <= 5 * paced + 500,
+        (unpaced as f64) <= ramp_us / 20.0,
+        "defect 4: unpaced connect p50 {unpaced} us of a {ramp_us:.0} us ramp-up (paced {paced} us)"
+    );
+    // The same handshake: 5 times the paced figure, plus 50 us for a loaded
+    // machine, is still a thirtieth of what the batch made of it (1.4 ms).
+    assert!(
+        unpaced <= 5 * paced + 50,
         "defect 4: unpaced connect p50 {unpaced} us, paced {paced} us"
     );
 }
@@ -480,10 +508,19 @@ fn pin_to(cpu: usize) -> std::io::Result<()> {
     }
 }
 
-/// A generator that shares its core with a busy loop gets half of it, and
-/// sends late however little CPU it uses: the report says it is saturated.
+/// The generator's nice value in the busy-loop test: the lowest priority.
+/// Against a busy loop at nice 0 on the same CPU, the kernel's weights
+/// (15 against 1024) leave it about 1.5% of the core. At equal weight the
+/// kernel favours a mostly-sleeping task and may give a light generator
+/// all it needs, and then "not saturated" is the truth.
+const STARVED_NICE: libc::c_int = 19;
+
+/// A generator that must share its core with a busy loop at a higher
+/// priority gets about 1.5% of it, less than it needs for 1,000 requests a
+/// second: it sends late, however little CPU it used, and the report says
+/// it is saturated.
 #[test]
-fn a_generator_sharing_its_core_with_a_busy_loop_says_it_is_saturated() {
+fn a_generator_starved_by_a_busy_loop_on_its_core_says_it_is_saturated() {
     let _turn = one_at_a_time();
     let target = start_tcp_truth(delay(10 * MS));
     let cpu = a_cpu();
@@ -498,13 +535,21 @@ fn a_generator_sharing_its_core_with_a_busy_loop_says_it_is_saturated() {
         })
     };
     let args = [
-        "--target", &target, "-c", "4", "--depth", "4", "--rate", "100", "-d", "1.5",
+        "--target", &target, "-c", "4", "--depth", "16", "--rate", "250", "-d", "1.5",
     ];
     let output = load_with(&args, |command| {
         use std::os::unix::process::CommandExt;
-        // SAFETY: sched_setaffinity is async-signal-safe; nothing else runs
-        // between fork and exec here.
-        unsafe { command.pre_exec(move || pin_to(cpu)) };
+        // SAFETY: sched_setaffinity and setpriority are async-signal-safe;
+        // nothing else runs between fork and exec here.
+        unsafe {
+            command.pre_exec(move || {
+                pin_to(cpu)?;
+                match libc::setpriority(libc::PRIO_PROCESS, 0, STARVED_NICE) {
+                    0 => Ok(()),
+                    _ => Err(std::io::Error::last_os_error()),
+                }
+            })
+        };
     });
     stop.store(true, Ordering::Relaxed);
     busy.join().unwrap();
@@ -585,7 +630,7 @@ fn percentiles_need_enough_samples_and_the_precision_is_stated() {
     assert!((10..100).contains(&completed), "{r}");
     // The truth: no reply comes sooner than 10 ms.
     let p50 = n(&latency["p50"]);
-    assert!((10_000..=20_000).contains(&p50), "p50 {p50} us: {r}");
+    assert!((10_000..=25_000).contains(&p50), "p50 {p50} us: {r}");
     assert!(n(&latency["p90"]) >= p50, "{r}");
     assert_eq!(r["histogram"]["significant_figures"], 3, "{r}");
     assert!(stderr.contains("n/a"), "{stderr}");
