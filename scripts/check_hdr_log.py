@@ -15,7 +15,8 @@ module `hdrh`), not the Rust crate that wrote the file. It checks that:
   (the reference's default maxValueUnitRatio, 1e6 for nanoseconds);
 - with REPORT.json (`load --json` output): the intervals added up hold
   exactly the report's replies, and give its percentiles (same rule as the
-  report: the value at ceil(q * count), in microseconds rounded to nearest).
+  report: the value at ceil(q * count), in microseconds rounded to nearest;
+  null where the count is below 1 / (1 - q)).
 
 Exit status: 0 all good, 1 a check failed, 2 usage, 3 `hdrh` not installed.
 """
@@ -119,11 +120,19 @@ def main():
         if total.get_total_count() != completed:
             fail(f"log holds {total.get_total_count()} latencies, report {completed} replies")
         us = lambda ns: (ns + 500) // 1000
+        count = total.get_total_count()
         for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999)):
-            got, want = us(value_at(total, q)), report["latency_us"][name]
+            want = report["latency_us"][name]
+            # The report's sample rule: percentile q only from 1 / (1 - q)
+            # samples, else null ("n/a").
+            if count < round(1 / (1 - q)):
+                if want is not None:
+                    fail(f"{name}: from {count} samples, the report should say null, not {want}")
+                continue
+            got = us(value_at(total, q))
             if got != want:
                 fail(f"{name}: log gives {got} us, report says {want} us")
-        if us(total.get_max_value()) != report["latency_us"]["max"]:
+        if count and us(total.get_max_value()) != report["latency_us"]["max"]:
             fail(f"max: log gives {us(total.get_max_value())} us, "
                  f"report says {report['latency_us']['max']} us")
         summary += ", matching the report"

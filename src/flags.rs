@@ -89,7 +89,16 @@ pub fn secs_in(
     min: f64,
     zero_means: Option<&'static str>,
 ) -> impl Fn(&str) -> Result<Duration, String> + Clone {
-    let number = number_in(min..=MAX_SECS, zero_means);
+    secs_between(min..=MAX_SECS, zero_means)
+}
+
+/// A clap value parser for seconds (fractions allowed) in `range` (at most
+/// [`MAX_SECS`]), or exactly 0 when `zero_means` names what 0 does.
+pub fn secs_between(
+    range: RangeInclusive<f64>,
+    zero_means: Option<&'static str>,
+) -> impl Fn(&str) -> Result<Duration, String> + Clone {
+    let number = number_in(*range.start()..=range.end().min(MAX_SECS), zero_means);
     move |s| {
         let secs = number(s).map_err(|e| format!("{e} seconds"))?;
         Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())

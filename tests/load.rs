@@ -3,81 +3,17 @@
 //! documented shape, and failures make the exit status non-zero.
 //!
 //! Every run is bounded: a short `--duration`, few connections, and a
-//! deadline on the generator process ([`LOAD_DEADLINE`]) after which it is
-//! killed and the test fails.
+//! deadline on the generator process (`common::LOAD_DEADLINE`) after which
+//! it is killed and the test fails.
 
 mod common;
 
-use common::{IO_TIMEOUT, Server};
+use common::{IO_TIMEOUT, Server, load, report};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Command, Output, Stdio};
-use std::sync::mpsc::channel;
 use std::thread;
-use std::time::Duration;
-
-/// How long one generator run may take: ramp-up, a ~1 s window, the drain
-/// (at most 3 s) and a debug build's start-up on a busy machine.
-const LOAD_DEADLINE: Duration = Duration::from_secs(60);
-
-/// Runs `sockloop load ARGS --json`; its output, or a panic after the deadline.
-#[track_caller]
-fn load(args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sockloop"))
-        .arg("load")
-        .args(args)
-        .arg("--json")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sockloop load");
-    let pid = child.id();
-    let (tx, rx) = channel();
-    thread::spawn(move || {
-        let mut stdout = Vec::new();
-        let mut stderr = Vec::new();
-        let out = child.stdout.take();
-        let err = child.stderr.take();
-        // stderr is drained on its own thread so a chatty child never blocks.
-        let err_reader = thread::spawn(move || {
-            if let Some(mut e) = err {
-                let _ = e.read_to_end(&mut stderr);
-            }
-            stderr
-        });
-        if let Some(mut o) = out {
-            let _ = o.read_to_end(&mut stdout);
-        }
-        let status = child.wait().expect("wait for sockloop load");
-        let stderr = err_reader.join().unwrap_or_default();
-        let _ = tx.send(Output {
-            status,
-            stdout,
-            stderr,
-        });
-    });
-    match rx.recv_timeout(LOAD_DEADLINE) {
-        Ok(output) => output,
-        Err(_) => {
-            // SAFETY: kill(2) on the child we spawned; no memory involved.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            panic!("sockloop load {args:?} did not finish within {LOAD_DEADLINE:?}");
-        }
-    }
-}
-
-/// The JSON report on stdout: exactly one line, one object.
-#[track_caller]
-fn report(output: &Output) -> Value {
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 1, "stdout: {stdout}\nstderr: {stderr}");
-    serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{e}: {stdout}\nstderr: {stderr}"))
-}
 
 /// The sorted keys of a JSON object.
 fn keys(v: &Value) -> Vec<&str> {
@@ -91,7 +27,8 @@ fn keys(v: &Value) -> Vec<&str> {
     k
 }
 
-/// The report has exactly the documented keys, and ordered percentiles.
+/// The report has exactly the documented keys, and ordered percentiles
+/// given only from enough samples.
 #[track_caller]
 fn assert_shape(r: &Value) {
     assert_eq!(
@@ -104,9 +41,11 @@ fn assert_shape(r: &Value) {
             "duration_secs",
             "errors",
             "generator",
+            "histogram",
             "latency_us",
             "rate",
             "requests",
+            "schedule",
             "service",
             "size",
             "target",
@@ -128,27 +67,76 @@ fn assert_shape(r: &Value) {
     assert_eq!(keys(&r["throughput"]), ["bytes_per_sec", "msgs_per_sec"]);
     assert_eq!(
         keys(&r["udp"]),
-        ["kernel_drops", "lost", "received", "sent"]
+        ["kernel_drops", "late", "lost", "received", "sent"]
     );
     assert_eq!(keys(&r["udp"]["kernel_drops"]), ["generator", "server"]);
-    assert_eq!(keys(&r["generator"]), ["cpu_percent", "saturated"]);
-    for hist in ["latency_us", "connect_latency_us"] {
-        let p = &r[hist];
+    assert_eq!(
+        keys(&r["generator"]),
+        [
+            "cpu_percent",
+            "run_queue_percent",
+            "saturated",
+            "saturated_by"
+        ]
+    );
+    assert_eq!(
+        r["histogram"],
+        serde_json::json!({"significant_figures": 3, "highest_us": 3_600_000_000u64})
+    );
+    let mut summaries = vec![&r["latency_us"], &r["connect_latency_us"]];
+    if r["rate"].is_null() {
+        assert_eq!(r["schedule"], Value::Null, "closed loop: {r}");
+    } else {
         assert_eq!(
-            keys(p),
-            ["max", "mean", "p50", "p90", "p99", "p999"],
-            "{hist}"
+            keys(&r["schedule"]),
+            [
+                "lag_us",
+                "limit",
+                "scheduled",
+                "sent",
+                "shortfall",
+                "shortfall_percent",
+                "unsent"
+            ]
         );
-        let v: Vec<u64> = ["p50", "p90", "p99", "p999", "max"]
-            .iter()
-            .map(|k| p[*k].as_u64().unwrap_or_else(|| panic!("{hist}.{k}: {p}")))
-            .collect();
-        assert!(
-            v.windows(2).all(|w| w[0] <= w[1]),
-            "{hist} not ordered: {p}"
-        );
-        assert!(p["mean"].is_f64(), "{hist}.mean: {p}");
+        assert_eq!(keys(&r["schedule"]["unsent"]), ["cpu", "depth", "target"]);
+        summaries.push(&r["schedule"]["lag_us"]);
     }
+    for p in summaries {
+        assert_percentiles(p);
+    }
+}
+
+/// A latency summary: its keys, each percentile given exactly when there
+/// are enough samples for it (p_q from 1 / (1 - q)), and in order.
+#[track_caller]
+fn assert_percentiles(p: &Value) {
+    assert_eq!(
+        keys(p),
+        [
+            "clamped", "max", "mean", "p50", "p90", "p99", "p999", "samples"
+        ]
+    );
+    let samples = p["samples"].as_u64().unwrap_or_else(|| panic!("{p}"));
+    let needs = [
+        ("p50", 2),
+        ("p90", 10),
+        ("p99", 100),
+        ("p999", 1000),
+        ("max", 1),
+    ];
+    let mut given = Vec::new();
+    for (k, min) in needs {
+        assert_eq!(
+            p[k].is_u64(),
+            samples >= min,
+            "{k} from {samples} samples: {p}"
+        );
+        given.extend(p[k].as_u64());
+    }
+    assert!(given.windows(2).all(|w| w[0] <= w[1]), "not ordered: {p}");
+    assert_eq!(p["mean"].is_f64(), samples > 0, "mean: {p}");
+    assert_eq!(p["clamped"], 0, "{p}");
 }
 
 /// A healthy run: exit 0, everything answered and verified.
@@ -171,6 +159,10 @@ fn assert_clean(output: &Output, conns: u64) -> Value {
     assert!(completed > 0, "{r}");
     assert!(completed <= r["requests"]["sent"].as_u64().unwrap(), "{r}");
     assert!(r["latency_us"]["max"].as_u64().unwrap() > 0, "{r}");
+    if !r["schedule"].is_null() {
+        assert_eq!(r["schedule"]["shortfall"], 0, "{r}");
+        assert_eq!(r["schedule"]["limit"], Value::Null, "{r}");
+    }
     r
 }
 
@@ -314,19 +306,19 @@ fn open_loop_sends_on_schedule_and_writes_an_hdr_log() {
         "1",
         "--rate",
         "50",
-        // A slot for every request of the window (50 per connection): a
-        // request due while all slots wait for replies is sent only once
-        // one frees, and not at all if the window ends first, so with fewer
-        // slots a stalled server (8 slots: 160 ms) would leave some unsent.
+        // Fewer slots than requests: one due while all 8 wait for replies
+        // goes out when a slot frees, in the drain if need be.
         "--depth",
-        "50",
+        "8",
         "--hdr-log",
         log.to_str().unwrap(),
     ]);
     let r = assert_clean(&output, 2);
     assert_eq!(r["rate"].as_f64(), Some(50.0));
     // 2 connections x 50/s x 1 s on a fixed grid: exactly 100 intended sends
-    // (the first at the window's start, the grid never runs past its end).
+    // (the first at the window's start, the grid never runs past its end),
+    // every one sent.
+    assert_eq!(r["schedule"]["scheduled"], 100, "{r}");
     assert_eq!(r["requests"]["sent"], 100, "{r}");
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.starts_with('#'), "{text}");

@@ -3,8 +3,9 @@
 //!
 //! The loop reads it once per turn, when `poll` returns, and passes that
 //! `now` to everything the turn does (see `engine.rs`). The one other read
-//! is a connect's start stamp (`tcp.rs`, `start_tcp_connect`), because a
-//! ramp turn's batch of `connect()` calls takes milliseconds.
+//! is a connect's start stamp (`conn.rs`, `start_connect`), taken just
+//! before the `connect()` call, so a connect's latency leaves out the
+//! socket's creation and set-up.
 //!
 //! It reads CLOCK_MONOTONIC itself, not through `Instant`, so that a time of
 //! the run converts to the absolute time a timerfd is set to

@@ -8,7 +8,9 @@
 use super::live::LiveTo;
 use super::scenario::udp::HEADER;
 use crate::config::{DEFAULT_UDP_BUFFER, MAX_UDP_BUFFER};
-use crate::flags::{MAX_CONNS, MAX_WORKERS, TIMER_RESOLUTION_SECS, int_in, number_in, secs_in};
+use crate::flags::{
+    MAX_CONNS, MAX_WORKERS, TIMER_RESOLUTION_SECS, int_in, number_in, secs_between, secs_in,
+};
 use crate::protocol::Service;
 use clap::{Args, ValueEnum};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -34,6 +36,12 @@ pub const MAX_SOURCES: usize = 65_536;
 /// `--rate` bounds (per connection per second): from one request every
 /// 1000 s to one every 100 ns (faster than any connection is answered).
 pub const RATE_RANGE: std::ops::RangeInclusive<f64> = 0.001..=10_000_000.0;
+
+/// Longest `--drain-timeout`: one hour, the latency histograms' range
+/// ([`super::measurements::HISTOGRAM_MAX_NS`]). A reply awaited longer could
+/// not be recorded as what it took; a server that has not answered in an
+/// hour is not going to.
+pub const MAX_DRAIN_SECS: f64 = 3600.0;
 
 /// Longest `--user` name: the welcome line `hello NAME, welcome to the
 /// server` must fit the verifier's reply-line cap
@@ -94,10 +102,11 @@ pub struct LoadArgs {
     #[arg(long, value_name = "SECS", default_value = "5", allow_negative_numbers = true,
           value_parser = secs_in(TIMER_RESOLUTION_SECS, None))]
     pub connect_timeout: Duration,
-    /// How long to wait for replies still in flight after the window
-    /// (0 = count them as missing at once).
+    /// How long to wait for replies still in flight after the window (and,
+    /// open loop, to send the requests it still owes); 0 = count them as
+    /// missing at once.
     #[arg(long, value_name = "SECS", default_value = "3", allow_negative_numbers = true,
-          value_parser = secs_in(TIMER_RESOLUTION_SECS, Some("no wait")))]
+          value_parser = secs_between(TIMER_RESOLUTION_SECS..=MAX_DRAIN_SECS, Some("no wait")))]
     pub drain_timeout: Duration,
     /// Length of the measured window, after ramp-up (seconds, fractions ok).
     #[arg(short = 'd', long, value_name = "SECS", default_value = "5", allow_negative_numbers = true,
@@ -378,6 +387,11 @@ mod tests {
             &["--drain-timeout", "1e9"],
             &["--drain-timeout", "0 (no wait)"],
         );
+        refused(
+            &["--drain-timeout", "3601"],
+            &["--drain-timeout", "0.001..=3600 seconds"],
+        );
+        assert!(parse(&["--drain-timeout", "3600"]).is_ok());
         refused(&["--size", "99999999999"], &["--size", "1..=1048576"]);
     }
 

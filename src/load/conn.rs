@@ -9,6 +9,7 @@
 //! they hold something: `out` (request bytes the kernel has not taken) and
 //! the scenario's partial reply line.
 
+use super::clock::Clock;
 use super::scenario::Talk;
 use crate::readiness::OutBuf;
 use mio::net::TcpStream;
@@ -96,14 +97,24 @@ impl Conn {
     }
 }
 
-/// Starts a non-blocking connect to `target`, from `source` if given.
+/// Starts a non-blocking connect to `target`, from `source` if given;
+/// the stream and when `connect()` was called (by `clock`).
+///
+/// The connect's latency counts from the `connect()` call itself, read just
+/// before it: creating and setting up the socket is the generator's work,
+/// not the handshake's. (This is the one clock read outside the loop's turn,
+/// `clock.rs`.)
 ///
 /// With a source address, the socket is bound to `source:0` with
 /// IP_BIND_ADDRESS_NO_PORT first, so the kernel picks the local port at
 /// connect time, unique per 4-tuple, instead of reserving one per address
 /// at bind time: that is what lets each source address reach ~28k
 /// connections to the same target instead of sharing one port range.
-pub fn start_connect(target: SocketAddr, source: Option<IpAddr>) -> io::Result<TcpStream> {
+pub fn start_connect(
+    target: SocketAddr,
+    source: Option<IpAddr>,
+    clock: &Clock,
+) -> io::Result<(TcpStream, u64)> {
     let socket = Socket::new(
         Domain::for_address(target),
         Type::STREAM,
@@ -116,14 +127,16 @@ pub fn start_connect(target: SocketAddr, source: Option<IpAddr>) -> io::Result<T
         bind_address_no_port(&socket)?;
         socket.bind(&SocketAddr::new(ip, 0).into())?;
     }
-    match socket.connect(&target.into()) {
+    let target = target.into();
+    let started = clock.now();
+    match socket.connect(&target) {
         Ok(()) => {}
         // The normal case for a non-blocking connect: the outcome comes
         // later, as WRITABLE (or an error event).
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
         Err(e) => return Err(e),
     }
-    Ok(TcpStream::from_std(socket.into()))
+    Ok((TcpStream::from_std(socket.into()), started))
 }
 
 /// Sets IP_BIND_ADDRESS_NO_PORT (socket2 has no setter for it).

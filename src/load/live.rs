@@ -1,7 +1,7 @@
 //! The live line: once a second, on stderr, what the last second did.
 //!
 //! ```text
-//! [ramp   1.0s] conns 4000 open 0 failed | 0 msg/s | out 0.00 MB/s in 0.00 MB/s | p99 0 us
+//! [ramp   1.0s] conns 4000 open 0 failed | 0 msg/s | out 0.00 MB/s in 0.00 MB/s | p99 n/a
 //! [   1.0s] conns 100 open 0 failed | 575585 msg/s | out 36.84 MB/s in 36.84 MB/s | p99 9610 us
 //! [drain  1.0s] conns 100 open 0 failed | 12 msg/s | out 0.00 MB/s in 0.00 MB/s | p99 980 us
 //! ```
@@ -88,14 +88,19 @@ impl Progress {
             Stage::Window => format!("[{:>6.1}s]", self.at_secs),
             Stage::Drain => format!("[drain {:>4.1}s]", self.at_secs),
         };
+        // A second without replies has no latency to show, not 0 us.
+        let p99 = if self.latency.is_empty() {
+            "n/a".to_owned()
+        } else {
+            format!("{} us", self.latency.value_at_quantile(0.99).div_ceil(1000))
+        };
         format!(
-            "{label} conns {} open {} failed | {:.0} msg/s | out {:.2} MB/s in {:.2} MB/s | p99 {} us",
+            "{label} conns {} open {} failed | {:.0} msg/s | out {:.2} MB/s in {:.2} MB/s | p99 {p99}",
             self.open,
             self.failed,
             self.msgs_per_sec,
             self.out_bytes_per_sec / 1e6,
             self.in_bytes_per_sec / 1e6,
-            self.latency.value_at_quantile(0.99).div_ceil(1000),
         )
     }
 
@@ -265,6 +270,10 @@ mod tests {
         assert!(line(Stage::Ramp).starts_with("[ramp   1.0s] conns 3 open 0 failed |"));
         assert!(line(Stage::Window).starts_with("[   1.0s] conns 3 open"));
         assert!(line(Stage::Drain).starts_with("[drain  1.0s] conns 3 open"));
+        assert!(
+            line(Stage::Ramp).ends_with("| p99 n/a"),
+            "no replies, no 0 us"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! What a run measured: [`Measurements`], plain data that merges and
 //! serializes.
 //!
-//! Counters, error counts and two HdrHistograms. Runs of several generator
+//! Counters, error counts and three HdrHistograms. Runs of several generator
 //! processes merge with [`Measurements::merge`] (histograms add exactly). It
 //! serializes with serde (the histograms as hex of hdrhistogram's V2 +
 //! DEFLATE encoding), so a worker process can hand its measurements to the
@@ -12,14 +12,60 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Highest latency a histogram records, in nanoseconds (one hour); longer
-/// values are clamped to it. Three significant digits keeps each histogram
-/// at a few hundred KiB.
+/// values are recorded as this and counted ([`Clamped`]), never dropped.
 pub const HISTOGRAM_MAX_NS: u64 = 3_600_000_000_000;
+
+/// The histograms' precision: three significant figures, so a recorded
+/// value is within 0.1% of the truth (hdrhistogram keeps 2,048 sub-buckets
+/// per power of two: 8 us wide at 10 ms, 524 us at 1 s). It keeps each
+/// histogram at a few hundred KiB; the report states it.
+pub const SIGNIFICANT_FIGURES: u8 = 3;
 
 /// A latency histogram in nanoseconds.
 pub fn new_histogram() -> Histogram<u64> {
     // Constant bounds (low 1 <= high / 2, sigfig 3 <= 5): cannot fail.
-    Histogram::new_with_bounds(1, HISTOGRAM_MAX_NS, 3).expect("valid constant histogram bounds")
+    Histogram::new_with_bounds(1, HISTOGRAM_MAX_NS, SIGNIFICANT_FIGURES)
+        .expect("valid constant histogram bounds")
+}
+
+/// Records `ns` into `h` (at least 1 ns: the lowest value); a value above
+/// [`HISTOGRAM_MAX_NS`] is recorded as that and counted in `clamped`.
+pub fn record(h: &mut Histogram<u64>, ns: u64, clamped: &mut u64) {
+    if ns > HISTOGRAM_MAX_NS {
+        *clamped += 1;
+    }
+    h.saturating_record(ns.max(1));
+}
+
+/// Values above [`HISTOGRAM_MAX_NS`], recorded as it, per histogram.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Clamped {
+    /// Request latencies.
+    pub latency: u64,
+    /// Connect latencies.
+    pub connect: u64,
+    /// Schedule lags.
+    pub schedule_lag: u64,
+}
+
+/// Open loop: scheduled requests never sent, by what held each back
+/// (`Engine::count_unsent`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unsent {
+    /// Its connection had every `--depth` slot waiting for a reply.
+    pub depth: u64,
+    /// Its connection had a free slot: the generator did not get to it.
+    pub cpu: u64,
+    /// Its connection was gone (closed or refused by the target, or closed
+    /// after a wrong reply), or the target stopped taking its bytes.
+    pub target: u64,
+}
+
+impl Unsent {
+    /// All of them.
+    pub fn total(&self) -> u64 {
+        self.depth + self.cpu + self.target
+    }
 }
 
 /// Everything one run measured.
@@ -29,9 +75,22 @@ pub struct Measurements {
     /// time (open loop) to the reply's last byte.
     #[serde(with = "histogram_hex")]
     pub latency: Histogram<u64>,
-    /// Connect latencies (ns): from `connect()` to the connection being up.
+    /// Connect latencies (ns): from the `connect()` call to the connection
+    /// being up.
     #[serde(with = "histogram_hex")]
     pub connect: Histogram<u64>,
+    /// Open loop: how late each request went out after it could have (its
+    /// intended time, or the reply that freed a `--depth` slot for it), in
+    /// ns: the generator's own lateness (`Schedule::lag`).
+    #[serde(with = "histogram_hex")]
+    pub schedule_lag: Histogram<u64>,
+    /// Values clamped to the histograms' range.
+    pub clamped: Clamped,
+    /// Open loop: the requests on the schedule, that is every connection's
+    /// intended send times inside the window; 0 in closed loop.
+    pub scheduled: u64,
+    /// Open loop: those never sent, and why.
+    pub unsent: Unsent,
     /// Connections that came up.
     pub opened: u64,
     /// Connections that never came up (refused, timed out, error).
@@ -51,9 +110,12 @@ pub struct Measurements {
     pub bytes_both_ways_in_window: u64,
     /// UDP datagrams sent.
     pub udp_sent: u64,
-    /// UDP replies received.
+    /// UDP replies received within the loss timeout of their datagram's
+    /// send (their latencies are in `latency`).
     pub udp_received: u64,
-    /// UDP datagrams unanswered after the loss timeout.
+    /// UDP replies received after it: counted here only, once.
+    pub udp_late: u64,
+    /// UDP datagrams never answered.
     pub udp_lost: u64,
     /// Replies the kernel dropped on the generator's own sockets (their
     /// receive queues were full): part of `udp_lost`, the generator's share.
@@ -72,6 +134,10 @@ pub struct Measurements {
     /// Merged over workers: the busiest process's, since saturation is a
     /// per-core question.
     pub cpu_secs: f64,
+    /// How long the generator was ready to run but waited for a CPU during
+    /// the window (s; Linux schedstat), `None` where the kernel does not say.
+    /// Merged over workers: the longest wait.
+    pub run_queue_secs: Option<f64>,
     /// How long ramp-up (opening every connection) took (s).
     #[serde(default)]
     pub ramp_secs: f64,
@@ -82,6 +148,10 @@ impl Default for Measurements {
         Measurements {
             latency: new_histogram(),
             connect: new_histogram(),
+            schedule_lag: new_histogram(),
+            clamped: Clamped::default(),
+            scheduled: 0,
+            unsent: Unsent::default(),
             opened: 0,
             failed: 0,
             closed_by_server: 0,
@@ -92,12 +162,14 @@ impl Default for Measurements {
             bytes_both_ways_in_window: 0,
             udp_sent: 0,
             udp_received: 0,
+            udp_late: 0,
             udp_lost: 0,
             udp_kernel_drops: 0,
             udp_server_kernel_drops: None,
             errors: BTreeMap::new(),
             window_secs: 0.0,
             cpu_secs: 0.0,
+            run_queue_secs: None,
             ramp_secs: 0.0,
         }
     }
@@ -127,6 +199,14 @@ impl Measurements {
         // Same bounds on both sides, so adding cannot fail; saturate anyway.
         let _ = self.latency.add(&other.latency);
         let _ = self.connect.add(&other.connect);
+        let _ = self.schedule_lag.add(&other.schedule_lag);
+        self.clamped.latency += other.clamped.latency;
+        self.clamped.connect += other.clamped.connect;
+        self.clamped.schedule_lag += other.clamped.schedule_lag;
+        self.scheduled += other.scheduled;
+        self.unsent.depth += other.unsent.depth;
+        self.unsent.cpu += other.unsent.cpu;
+        self.unsent.target += other.unsent.target;
         self.opened += other.opened;
         self.failed += other.failed;
         self.closed_by_server += other.closed_by_server;
@@ -137,6 +217,7 @@ impl Measurements {
         self.bytes_both_ways_in_window += other.bytes_both_ways_in_window;
         self.udp_sent += other.udp_sent;
         self.udp_received += other.udp_received;
+        self.udp_late += other.udp_late;
         self.udp_lost += other.udp_lost;
         self.udp_kernel_drops += other.udp_kernel_drops;
         // Every worker reads the same server counter over the same run.
@@ -148,6 +229,10 @@ impl Measurements {
         }
         self.window_secs = self.window_secs.max(other.window_secs);
         self.cpu_secs = self.cpu_secs.max(other.cpu_secs);
+        self.run_queue_secs = match (self.run_queue_secs, other.run_queue_secs) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
         self.ramp_secs = self.ramp_secs.max(other.ramp_secs);
     }
 }
@@ -211,7 +296,18 @@ mod tests {
         b.cpu_secs = 0.25;
         (a.udp_kernel_drops, b.udp_kernel_drops) = (1, 2);
         (a.udp_server_kernel_drops, b.udp_server_kernel_drops) = (None, Some(40));
+        (a.scheduled, b.scheduled) = (10, 20);
+        (a.unsent.depth, b.unsent.depth, b.unsent.target) = (1, 2, 3);
+        (a.udp_late, b.udp_late) = (4, 5);
+        b.clamped.latency = 6;
+        b.schedule_lag.saturating_record(7);
+        (a.run_queue_secs, b.run_queue_secs) = (None, Some(0.3));
         a.merge(&b);
+        assert_eq!(a.scheduled, 30);
+        assert_eq!(a.unsent.total(), 6);
+        assert_eq!((a.udp_late, a.clamped.latency), (9, 6));
+        assert_eq!(a.schedule_lag.len(), 1);
+        assert_eq!(a.run_queue_secs, Some(0.3), "the longest wait known");
         assert_eq!(a.cpu_secs, 0.5, "the busiest worker's CPU, not the sum");
         assert_eq!(a.completed, 3);
         assert_eq!(a.latency.len(), 2);

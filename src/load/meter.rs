@@ -1,5 +1,6 @@
 //! The generator's measurements: the [`Recorder`] the handlers tell what
-//! happened, the measured window (its length and the CPU it took), the
+//! happened, the measured window (its length, the CPU it took and how long
+//! it waited for one), the
 //! one-second tick that ends an interval, the live line it shows and the
 //! `--hdr-log` file it writes.
 //!
@@ -32,6 +33,8 @@ pub struct Meter {
     window_start: u64,
     /// The process's CPU seconds when the window opened.
     cpu_at_start: f64,
+    /// The loop's run-queue wait (s) when the window opened.
+    run_queue_at_start: Option<f64>,
     /// When the current interval began (ns).
     last_tick: u64,
     /// When it ends.
@@ -48,6 +51,7 @@ impl Meter {
             window_open: false,
             window_start: 0,
             cpu_at_start: 0.0,
+            run_queue_at_start: None,
             last_tick: 0,
             next_tick: ns(TICK),
         }
@@ -86,20 +90,26 @@ impl Meter {
         self.window_start = now;
         self.window_open = true;
         self.cpu_at_start = cpu_seconds();
+        self.run_queue_at_start = run_queue_seconds();
         self.rec.begin_window(now as f64 / 1e9);
         self.last_tick = now;
         self.next_tick = now + ns(TICK);
     }
 
-    /// The window closes at `now` (once): its length and the CPU it took.
+    /// The window closes at `now` (once): its length, the CPU it took and
+    /// the time the loop waited for a CPU.
     pub fn close_window(&mut self, now: u64) {
         if !self.window_open {
             return;
         }
         self.window_open = false;
         let secs = (now - self.window_start) as f64 / 1e9;
-        self.rec
-            .end_window(secs, (cpu_seconds() - self.cpu_at_start).max(0.0));
+        let cpu = (cpu_seconds() - self.cpu_at_start).max(0.0);
+        let waited = match (self.run_queue_at_start, run_queue_seconds()) {
+            (Some(start), Some(end)) => Some((end - start).max(0.0)),
+            _ => None,
+        };
+        self.rec.end_window(secs, cpu, waited);
     }
 
     /// Ends the current interval early, at a phase change, and shows it
@@ -157,6 +167,17 @@ pub fn cpu_seconds() -> f64 {
     secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
+/// How long this thread (the loop) has been ready to run but waiting for a
+/// CPU, in seconds: the second field of `/proc/thread-self/schedstat`
+/// (run_delay, ns). A busy process on the generator's core shows here even
+/// when the generator's own CPU use is low. `None` where the kernel does
+/// not keep it (no CONFIG_SCHED_INFO) or the file cannot be read.
+pub fn run_queue_seconds() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let waited_ns: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some(waited_ns as f64 / 1e9)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,5 +212,14 @@ mod tests {
         assert_eq!(measured.ramp_secs, 0.25);
         assert_eq!((measured.completed, measured.completed_in_window), (1, 1));
         assert_eq!(measured.latency.len(), 1, "the last interval is folded in");
+    }
+
+    #[test]
+    fn the_run_queue_wait_is_read_where_linux_keeps_it() {
+        // This kernel keeps schedstat (the report says null elsewhere).
+        if std::path::Path::new("/proc/thread-self/schedstat").exists() {
+            let waited = run_queue_seconds().expect("schedstat parses");
+            assert!(waited >= 0.0);
+        }
     }
 }

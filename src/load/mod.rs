@@ -24,7 +24,10 @@
 //! - `workers`: `--workers N`, the parent that runs N generator processes,
 //!   prints their merged live line and merges their [`Measurements`].
 //! - [`measurements`]: what a run measured ([`Measurements`]: mergeable,
-//!   serializable); [`report`]: the final report (human or JSON).
+//!   serializable); [`report`]: the final report (human or JSON), its
+//!   latency summaries ([`percentiles`]: samples, "n/a", clamped values) and
+//!   its verdicts on itself ([`verdict`]: saturation, the open loop's
+//!   shortfall, the warnings).
 //!
 //! # A run
 //! 1. Ramp-up: open `--conns` connections (at `--connect-rate`), nothing is
@@ -50,6 +53,7 @@ pub mod live;
 pub mod measurements;
 mod meter;
 mod pacing;
+pub mod percentiles;
 mod phases;
 pub mod report;
 pub mod scenario;
@@ -57,8 +61,10 @@ mod schedule;
 mod server_drops;
 pub mod stats;
 mod table;
+mod tally;
 mod tcp;
 mod udp;
+pub mod verdict;
 mod workers;
 
 pub use config::{LoadArgs, LoadConfig, LoadService};
@@ -100,16 +106,13 @@ pub fn run(args: &LoadArgs) -> Result<(), Error> {
     finish(&config, &measurements)
 }
 
-/// Prints the report of a finished run (one process or merged workers);
-/// an error if anything failed.
+/// Prints the report of a finished run (one process or merged workers),
+/// after its warnings; an error if anything failed (the open loop's
+/// shortfall above its tolerance included).
 fn finish(config: &LoadConfig, measurements: &Measurements) -> Result<(), Error> {
     let report = Report::new(config, measurements);
-    if report.generator.saturated {
-        eprintln!(
-            "sockloop load: WARNING: the generator used {:.0}% of one core; it, not the \
-             server, may be the bottleneck (use fewer connections or more workers)",
-            report.generator.cpu_percent
-        );
+    for warning in verdict::warnings(&report) {
+        eprintln!("sockloop load: {warning}");
     }
     if config.json {
         eprint!("{}", report.human());

@@ -1,8 +1,9 @@
 //! The run's phases ([`Phases`], the one place the phase changes) and what
 //! moves them, for the loop in `engine.rs`: `advance` (once per turn), the
 //! ramp-up's connects, opening and closing the measured window, the
-//! window's first requests and `--idle`'s last ones, the drain, stopping
-//! when no connection is left, signals, and the final accounting.
+//! window's first requests and `--idle`'s last ones, the drain (where the
+//! open loop still sends what the window owes), stopping when no connection
+//! is left, and signals. The final accounting is `tally.rs`.
 
 use super::clock::ns;
 use super::conn::State;
@@ -101,23 +102,35 @@ impl Engine {
                 }
             }
             Phase::Measure => {
-                while let Some(key) = self.schedule.pop_due(now) {
-                    self.send_due(key, now);
-                }
+                self.send_paced(now);
                 if now >= until {
                     self.meter.close_window(now);
                     self.enter_drain(now);
                 }
             }
+            // Nothing in flight: every connection with requests still owed
+            // has a free slot, so it sent them when they fell due.
             Phase::Drain if self.meter.rec.outstanding() == 0 || now >= until => {
                 self.meter.close_window(now);
+                self.stop_sending();
                 self.phases.set(Phase::Done, now, now);
             }
-            Phase::Hold | Phase::Drain | Phase::Done => {}
+            // Open loop: requests the window owes still go out, until the
+            // drain's middle.
+            Phase::Drain if self.schedule.stop_due(now) => self.stop_sending(),
+            Phase::Drain => self.send_paced(now),
+            Phase::Hold | Phase::Done => {}
         }
         if self.is_udp() && now >= self.next_loss_check {
             self.next_loss_check = now + ns(UDP_LOSS_CHECK);
             self.check_udp_loss(now);
+        }
+    }
+
+    /// Sends what the pacing wake-ups due at `now` make due.
+    fn send_paced(&mut self, now: u64) {
+        while let Some(key) = self.schedule.pop_due(now) {
+            self.send_due(key, now);
         }
     }
 
@@ -155,7 +168,10 @@ impl Engine {
         self.meter.rec.error("interrupted");
         self.meter.close_window(now);
         match self.phases.current {
-            Phase::Ramp | Phase::Drain | Phase::Done => self.phases.set(Phase::Done, now, now),
+            Phase::Ramp | Phase::Drain | Phase::Done => {
+                self.stop_sending();
+                self.phases.set(Phase::Done, now, now);
+            }
             Phase::Hold | Phase::Measure => self.enter_drain(now),
         }
     }
@@ -171,15 +187,15 @@ impl Engine {
             self.phases.set(Phase::Hold, now, until);
         } else {
             self.phases.set(Phase::Measure, now, until);
-            self.schedule.open(until);
-            self.start_requests(now);
+            self.start_requests(now, until);
         }
     }
 
-    /// Window start: every connection's first requests (open loop: first
-    /// intended times spread over one interval).
-    fn start_requests(&mut self, now: u64) {
+    /// Window start, until `until`: every connection's first requests (open
+    /// loop: first intended times spread over one interval).
+    fn start_requests(&mut self, now: u64, until: u64) {
         let keys = self.conns.keys();
+        self.schedule.open(now, until, keys.len());
         for (i, &key) in keys.iter().enumerate() {
             let first = self.schedule.first_intended(now, i, keys.len());
             match self.conns.get_mut(key) {
@@ -204,7 +220,7 @@ impl Engine {
                     self.send_requests(key, Burst::now(1, now));
                 }
                 Some(Entry::Udp(_)) => {
-                    self.udp_send_one(key, now);
+                    self.udp_send_one(key, now, now);
                 }
                 // Every connect has finished by the end of the ramp-up.
                 Some(Entry::Tcp(_)) | None => {}
@@ -240,47 +256,31 @@ impl Engine {
         );
         self.meter.rec.error(STOPPED_NO_CONNECTION);
         self.meter.close_window(now);
+        // The schedule ends with the window it stopped.
+        self.schedule.end_window(now, 0);
+        self.stop_sending();
         self.phases.set(Phase::Done, now, now);
     }
 
-    /// No more new requests; wait for those in flight.
+    /// No more new requests; wait for those in flight (and, open loop, send
+    /// those the window owes).
     fn enter_drain(&mut self, now: u64) {
         // What is left of the current interval belongs to the window: it is
         // shown and logged as the window's, so no interval mixes the two.
         let (stage, since) = self.label();
         self.meter.cut_interval(now, stage, since);
-        self.phases
-            .set(Phase::Drain, now, now + ns(self.cfg.drain_timeout));
-        self.schedule.close();
+        let drain = ns(self.cfg.drain_timeout);
+        self.phases.set(Phase::Drain, now, now + drain);
+        self.schedule.end_window(now, drain);
     }
 
-    /// Closes the books at `now`: unanswered requests, the last interval.
+    /// Closes the books at `now`: unsent and unanswered requests, the last
+    /// interval.
     pub(super) fn finish(mut self, now: u64) -> Measurements {
+        self.stop_sending();
         self.count_unanswered();
         self.count_udp_drops();
         let (stage, since) = self.label();
         self.meter.finish(now, stage, since)
-    }
-
-    /// End of the run: requests still unanswered are failures (TCP) or
-    /// losses (UDP).
-    fn count_unanswered(&mut self) {
-        let (mut missing, mut lost) = (0, 0);
-        for (_, entry) in self.conns.iter_mut() {
-            match entry {
-                Entry::Tcp(c) => missing += u64::from(c.in_flight),
-                Entry::Udp(u) => lost += u64::from(u.slots.in_flight()),
-            }
-        }
-        let rec = &mut self.meter.rec;
-        if missing > 0 {
-            let secs = self.cfg.drain_timeout.as_secs_f64();
-            rec.verify_failed(
-                &format!("no reply within {secs} s after the window"),
-                missing,
-            );
-            rec.abandoned(missing);
-        }
-        rec.udp_lost(lost);
     }
 }

@@ -1,23 +1,23 @@
 //! The final report made from [`Measurements`]: human text, or one JSON
 //! object whose keys other tools parse (documented in README.md, "Load
 //! testing"; `tests/load.rs` checks the exact key set).
+//!
+//! Every figure says what it cannot know: each latency summary its samples,
+//! "n/a" (null) where too few samples can give a percentile, and its clamped
+//! values (`percentiles.rs`); the histograms' precision; in open loop the
+//! schedule (scheduled, sent, the shortfall and what held it back) and the
+//! generator's own lateness; and the verdicts on the generator
+//! (`verdict.rs`).
 
 use super::config::LoadConfig;
-use super::measurements::Measurements;
-use hdrhistogram::Histogram;
+use super::measurements::{Measurements, Unsent};
+use super::percentiles::{Percentiles, Resolution};
+use super::verdict::{self, Limit, SHORTFALL_TOLERANCE_PERCENT, Saturation};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-/// CPU use of the generator, in percent of one core, above which its
-/// numbers describe the generator more than the server.
-pub const SATURATED_PERCENT: f64 = 90.0;
-
-/// The shortest window whose CPU share can mean saturation. A window that
-/// ended within a tenth of a second (every connection failed at once) is
-/// all start-up cost: a high share there says nothing about the generator
-/// being the bottleneck.
-pub const SATURATION_MIN_WINDOW_SECS: f64 = 0.1;
+mod human;
 
 /// `connections` in the JSON report.
 #[derive(Debug, Clone, Serialize)]
@@ -54,37 +54,25 @@ pub struct Throughput {
     pub bytes_per_sec: f64,
 }
 
-/// Latency summary in microseconds.
+/// `schedule` in the JSON report: open loop only (null in closed loop).
 #[derive(Debug, Clone, Serialize)]
-pub struct Percentiles {
-    /// Median.
-    pub p50: u64,
-    /// 90th percentile.
-    pub p90: u64,
-    /// 99th percentile.
-    pub p99: u64,
-    /// 99.9th percentile.
-    pub p999: u64,
-    /// Largest.
-    pub max: u64,
-    /// Mean.
-    pub mean: f64,
-}
-
-impl Percentiles {
-    /// Summarizes a nanosecond histogram in microseconds (zeros if empty).
-    pub fn of(h: &Histogram<u64>) -> Percentiles {
-        // Nearest microsecond (hdrhistogram reports the top of a bucket).
-        let us = |ns: u64| ns.saturating_add(500) / 1000;
-        Percentiles {
-            p50: us(h.value_at_quantile(0.50)),
-            p90: us(h.value_at_quantile(0.90)),
-            p99: us(h.value_at_quantile(0.99)),
-            p999: us(h.value_at_quantile(0.999)),
-            max: us(h.max()),
-            mean: round3(h.mean() / 1000.0),
-        }
-    }
+pub struct Schedule {
+    /// Requests on the schedule: every connection's intended send times
+    /// inside the window.
+    pub scheduled: u64,
+    /// Of those, sent (in the window, or owed and sent in the drain).
+    pub sent: u64,
+    /// Never sent: `scheduled - sent`.
+    pub shortfall: u64,
+    /// The shortfall in percent of the schedule.
+    pub shortfall_percent: f64,
+    /// What held back most of the shortfall (null: nothing).
+    pub limit: Option<Limit>,
+    /// The shortfall by what held each request back.
+    pub unsent: Unsent,
+    /// How late each request went out after it could have: the generator's
+    /// own lateness.
+    pub lag_us: Percentiles,
 }
 
 /// `udp` in the JSON report.
@@ -92,9 +80,11 @@ impl Percentiles {
 pub struct Udp {
     /// Datagrams sent.
     pub sent: u64,
-    /// Replies received.
+    /// Answered within the loss timeout of their send.
     pub received: u64,
-    /// Unanswered after the loss timeout.
+    /// Answered after it (counted here only).
+    pub late: u64,
+    /// Never answered.
     pub lost: u64,
     /// Datagrams the kernel dropped, by side: part of `lost`.
     pub kernel_drops: KernelDrops,
@@ -116,9 +106,13 @@ pub struct KernelDrops {
 pub struct Generator {
     /// CPU time over the window, in percent of one core.
     pub cpu_percent: f64,
-    /// Above [`SATURATED_PERCENT`] over a window of at least
-    /// [`SATURATION_MIN_WINDOW_SECS`]: the numbers may describe the generator.
+    /// Time ready to run but waiting for a CPU, in percent of the window
+    /// (null where the kernel does not say).
+    pub run_queue_percent: Option<f64>,
+    /// Any of `saturated_by`: the numbers may describe the generator.
     pub saturated: bool,
+    /// Why (`verdict.rs`): "cpu", "schedule lag", "run queue".
+    pub saturated_by: Vec<Saturation>,
 }
 
 /// The final report; serializes to exactly the documented JSON keys.
@@ -142,12 +136,16 @@ pub struct Report {
     pub connections: Connections,
     /// Request counts.
     pub requests: Requests,
+    /// Open loop: the schedule and how it was kept; null in closed loop.
+    pub schedule: Option<Schedule>,
     /// Rates over the window.
     pub throughput: Throughput,
     /// Request latency.
     pub latency_us: Percentiles,
     /// Connect latency.
     pub connect_latency_us: Percentiles,
+    /// What every latency figure is made of.
+    pub histogram: Resolution,
     /// UDP counts.
     pub udp: Udp,
     /// Error counts by reason.
@@ -170,11 +168,19 @@ impl Report {
                 0.0
             }
         };
-        let cpu_percent = if m.window_secs > 0.0 {
-            round3(m.cpu_secs / m.window_secs * 100.0)
-        } else {
-            0.0
-        };
+        let saturated_by = verdict::saturation(m);
+        let schedule = (c.rate.is_some() && !c.idle).then(|| {
+            let shortfall = m.scheduled.saturating_sub(m.sent);
+            Schedule {
+                scheduled: m.scheduled,
+                sent: m.sent,
+                shortfall,
+                shortfall_percent: round3(shortfall as f64 * 100.0 / m.scheduled.max(1) as f64),
+                limit: verdict::limit(&m.unsent),
+                unsent: m.unsent,
+                lag_us: Percentiles::of(&m.schedule_lag, m.clamped.schedule_lag),
+            }
+        });
         Report {
             service: c.service.service().name().to_owned(),
             target: c.target.to_string(),
@@ -199,15 +205,18 @@ impl Report {
                 completed: m.completed,
                 verify_errors: m.verify_errors,
             },
+            schedule,
             throughput: Throughput {
                 msgs_per_sec: per_sec(m.completed_in_window),
                 bytes_per_sec: per_sec(m.bytes_both_ways_in_window),
             },
-            latency_us: Percentiles::of(&m.latency),
-            connect_latency_us: Percentiles::of(&m.connect),
+            latency_us: Percentiles::of(&m.latency, m.clamped.latency),
+            connect_latency_us: Percentiles::of(&m.connect, m.clamped.connect),
+            histogram: Resolution::of_histograms(),
             udp: Udp {
                 sent: m.udp_sent,
                 received: m.udp_received,
+                late: m.udp_late,
                 lost: m.udp_lost,
                 kernel_drops: KernelDrops {
                     generator: m.udp_kernel_drops,
@@ -216,27 +225,46 @@ impl Report {
             },
             errors: m.errors.clone(),
             generator: Generator {
-                cpu_percent,
-                saturated: cpu_percent > SATURATED_PERCENT
-                    && m.window_secs >= SATURATION_MIN_WINDOW_SECS,
+                cpu_percent: round3(verdict::cpu_percent(m)),
+                run_queue_percent: verdict::run_queue_percent(m).map(round3),
+                saturated: !saturated_by.is_empty(),
+                saturated_by,
             },
         }
     }
 
-    /// Whether the run failed: a connection failed or was closed early, or a
-    /// reply was wrong or missing.
+    /// Open loop: more of the schedule went unsent than the tolerance
+    /// ([`SHORTFALL_TOLERANCE_PERCENT`]).
+    pub fn shortfall_failed(&self) -> bool {
+        self.schedule
+            .as_ref()
+            .is_some_and(|s| s.shortfall_percent > SHORTFALL_TOLERANCE_PERCENT)
+    }
+
+    /// Whether the run failed: a connection failed or was closed early, a
+    /// reply was wrong or missing, or the open loop fell short of its
+    /// schedule.
     pub fn failed(&self) -> bool {
         self.connections.failed > 0
             || self.connections.closed_by_server > 0
             || self.requests.verify_errors > 0
+            || self.shortfall_failed()
     }
 
     /// One line saying how many things failed.
     pub fn failure_summary(&self) -> String {
-        format!(
+        let mut s = format!(
             "{} connections failed, {} closed by the server, {} replies wrong or missing",
             self.connections.failed, self.connections.closed_by_server, self.requests.verify_errors
-        )
+        );
+        if let Some(sched) = self.schedule.as_ref().filter(|_| self.shortfall_failed()) {
+            let _ = write!(
+                s,
+                ", {} of {} scheduled requests never sent",
+                sched.shortfall, sched.scheduled
+            );
+        }
+        s
     }
 
     /// The report as one line of JSON.
@@ -244,123 +272,76 @@ impl Report {
         // Plain structs of numbers, strings and maps always serialize.
         serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
-
-    /// The report for humans.
-    pub fn human(&self) -> String {
-        let mut s = String::new();
-        let mode = match self.rate {
-            Some(r) => format!("open loop {r}/s per connection, depth cap {}", self.depth),
-            None => format!("closed loop, depth {}", self.depth),
-        };
-        // Writing to a String cannot fail.
-        let _ = writeln!(
-            s,
-            "sockloop load: {} {}: {} connections, {mode}, {:.3} s window",
-            self.service, self.target, self.conns, self.duration_secs
-        );
-        let c = &self.connections;
-        let _ = writeln!(
-            s,
-            "  connections  {} opened, {} failed, {} closed by server; ramp-up {:.3} s ({:.0}/s)",
-            c.opened, c.failed, c.closed_by_server, c.ramp_secs, c.per_sec
-        );
-        let r = &self.requests;
-        let _ = writeln!(
-            s,
-            "  requests     {} sent, {} completed, {} verify errors",
-            r.sent, r.completed, r.verify_errors
-        );
-        let _ = writeln!(
-            s,
-            "  throughput   {:.1} msg/s, {:.2} MB/s (sent + received)",
-            self.throughput.msgs_per_sec,
-            self.throughput.bytes_per_sec / 1e6
-        );
-        let _ = writeln!(
-            s,
-            "  latency us   {:>9} {:>9} {:>9} {:>9} {:>9} {:>11}",
-            "p50", "p90", "p99", "p99.9", "max", "mean"
-        );
-        for (name, p) in [
-            ("request", &self.latency_us),
-            ("connect", &self.connect_latency_us),
-        ] {
-            let _ = writeln!(
-                s,
-                "    {name:<10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11.1}",
-                p.p50, p.p90, p.p99, p.p999, p.max, p.mean
-            );
-        }
-        if self.service == "udp-echo" {
-            let u = &self.udp;
-            let server = u
-                .kernel_drops
-                .server
-                .map_or_else(|| "? (not on this host)".to_owned(), |n| n.to_string());
-            let _ = writeln!(
-                s,
-                "  udp          {} sent, {} received, {} lost; dropped by the kernel: \
-                 server {server}, generator {}",
-                u.sent, u.received, u.lost, u.kernel_drops.generator
-            );
-        }
-        for (reason, n) in &self.errors {
-            let _ = writeln!(s, "  error        {n} x {reason}");
-        }
-        let _ = writeln!(
-            s,
-            "  generator    {:.1}% of one core{}",
-            self.generator.cpu_percent,
-            if self.generator.saturated {
-                " (SATURATED)"
-            } else {
-                ""
-            }
-        );
-        s
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::load::LoadArgs;
-    use crate::load::measurements::new_histogram;
     use clap::Parser;
 
-    /// The default settings, as `sockloop load` with no flags.
-    fn default_config() -> LoadConfig {
+    /// The settings `sockloop load ARGS` would run with.
+    fn config(args: &[&str]) -> LoadConfig {
         #[derive(Parser)]
         struct Flags {
             #[command(flatten)]
             load: LoadArgs,
         }
-        LoadConfig::from_args(&Flags::parse_from(["load"]).load).unwrap()
+        let argv = std::iter::once("load").chain(args.iter().copied());
+        LoadConfig::from_args(&Flags::parse_from(argv).load).unwrap()
     }
 
     #[test]
-    fn a_window_too_short_to_measure_is_never_saturated() {
-        let config = default_config();
+    fn closed_loop_has_no_schedule_and_an_empty_run_no_numbers() {
+        let r = Report::new(&config(&[]), &Measurements::default());
+        assert!(r.schedule.is_none());
+        assert_eq!((r.latency_us.samples, r.latency_us.p50), (0, None));
+        let text = r.human();
+        assert!(text.contains("request            0       n/a"), "{text}");
+        assert!(!text.contains("schedule"), "{text}");
+        assert!(!r.failed());
+    }
+
+    #[test]
+    fn a_shortfall_above_the_tolerance_fails_the_run_and_says_why() {
         let mut m = Measurements::default();
-        // Every connection failed at once: a 50 us window, all start-up.
-        (m.window_secs, m.cpu_secs) = (0.000_05, 0.000_06);
-        let r = Report::new(&config, &m);
-        assert!(r.generator.cpu_percent > SATURATED_PERCENT, "{r:?}");
-        assert!(!r.generator.saturated);
-        (m.window_secs, m.cpu_secs) = (1.0, 0.95);
-        assert!(Report::new(&config, &m).generator.saturated);
+        (m.scheduled, m.sent, m.window_secs) = (1000, 999, 1.0);
+        m.unsent.depth = 1;
+        let c = config(&["--rate", "100"]);
+        let r = Report::new(&c, &m);
+        assert!(!r.failed(), "0.1% is within the tolerance: {r:?}");
+        m.sent = 900;
+        m.unsent.depth = 100;
+        let r = Report::new(&c, &m);
+        let s = r.schedule.as_ref().unwrap();
+        assert_eq!(
+            (s.shortfall, s.shortfall_percent, s.limit),
+            (100, 10.0, Some(Limit::Depth))
+        );
+        assert!(r.failed());
+        assert!(
+            r.failure_summary()
+                .contains("100 of 1000 scheduled requests never sent")
+        );
+        let warnings = verdict::warnings(&r);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("Limited by --depth 1"), "{warnings:?}");
+        assert!(
+            r.human()
+                .contains("1000 scheduled, 900 sent, 100 never sent")
+        );
     }
 
     #[test]
-    fn percentiles_are_microseconds_and_ordered() {
-        let mut h = new_histogram();
-        for v in 1..=1000u64 {
-            h.saturating_record(v * 1000);
-        }
-        let p = Percentiles::of(&h);
-        assert_eq!(p.p50, 500);
-        assert!(p.p50 <= p.p90 && p.p90 <= p.p99 && p.p99 <= p.p999 && p.p999 <= p.max);
-        let empty = Percentiles::of(&new_histogram());
-        assert_eq!((empty.p50, empty.max), (0, 0));
+    fn clamped_values_are_shown_with_the_range_they_passed() {
+        let mut m = Measurements::default();
+        let mut clamped = 0;
+        let over = crate::load::measurements::HISTOGRAM_MAX_NS + 1;
+        crate::load::measurements::record(&mut m.latency, over, &mut clamped);
+        m.clamped.latency = clamped;
+        let r = Report::new(&config(&[]), &m);
+        assert_eq!(r.latency_us.clamped, 1);
+        let text = r.human();
+        assert!(text.contains("1 above 3600 s, counted as 3600 s"), "{text}");
     }
 }

@@ -16,8 +16,18 @@
 //!
 //! What is due comes out as a [`Burst`]: a TCP connection writes it in one
 //! write, a UDP socket sends it one datagram per request. Same times, same
-//! counts. Only the measured window sends: the schedule opens at its start
-//! ([`Schedule::open`]) and closes at its end ([`Schedule::close`]).
+//! counts. The schedule opens at the window's start ([`Schedule::open`]).
+//! At its end ([`Schedule::end_window`]) the closed loop stops; the open
+//! loop stops *scheduling*, but requests owed then (intended inside the
+//! window) are still sent during the first half of the drain, timed from
+//! their intended times, so a window that ends while the target stalls does
+//! not drop them. (The second half leaves the last of them time to be
+//! answered: the drain's end counts what is unanswered as missing.)
+//!
+//! The schedule also keeps the books the report needs: how many requests
+//! the window held ([`Schedule::scheduled`]), how many a connection still
+//! owes ([`Schedule::owed`]), and how late the generator itself sent each
+//! one ([`Schedule::lag`]).
 
 use super::clock::Clock;
 use super::pacing::Pacer;
@@ -54,16 +64,42 @@ impl Burst {
     }
 }
 
+/// The measured window, as the schedule counts it.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    /// When it opened (ns): the connections' grids start here.
+    start: u64,
+    /// Its end (ns): no intended time at or after it is scheduled.
+    until: u64,
+    /// The connections whose grids it holds: those open at its start.
+    conns: usize,
+}
+
 /// When each connection's requests are due.
 #[derive(Debug)]
 pub struct Schedule {
     /// Open loop: nanoseconds between a connection's requests.
     interval: Option<u64>,
-    /// While the window sends: its end (ns). No intended time at or after it
-    /// is sent (requests still owed then are not sent, as in wrk2).
-    window_until: Option<u64>,
+    /// Since the window opened.
+    window: Option<Window>,
+    /// Requests may go out: from the window's start until [`Schedule::close`].
+    sending: bool,
+    /// Open loop, once the window has ended: when to stop sending what it
+    /// owes (the middle of the drain). The loop closes the schedule then
+    /// (`Engine::stop_sending`), after counting what is still owed.
+    stop_at: Option<u64>,
     /// The wake-ups of connections waiting for their next intended time.
     pacer: Pacer,
+}
+
+/// How many times of the grid `from`, `from + interval`, ... lie before
+/// `until`.
+fn grid_count(from: u64, until: u64, interval: u64) -> u64 {
+    if from < until {
+        (until - 1 - from) / interval + 1
+    } else {
+        0
+    }
 }
 
 impl Schedule {
@@ -72,20 +108,99 @@ impl Schedule {
     pub fn new(rate: Option<f64>, registry: &Registry, token: Token) -> Schedule {
         Schedule {
             interval: rate.map(|r| ((1e9 / r) as u64).max(1)),
-            window_until: None,
+            window: None,
+            sending: false,
+            stop_at: None,
             pacer: Pacer::new(rate.is_some(), registry, token),
         }
     }
 
-    /// The window starts: requests are due until `until`.
-    pub fn open(&mut self, until: u64) {
-        self.window_until = Some(until);
+    /// The window opens at `start` for `conns` connections: requests are
+    /// due until `until`.
+    pub fn open(&mut self, start: u64, until: u64, conns: usize) {
+        self.window = Some(Window {
+            start,
+            until,
+            conns,
+        });
+        self.sending = true;
     }
 
-    /// The window ended: nothing is due any more; wake-ups are dropped.
+    /// The window ends at `now` (early, if a signal cut it short), and the
+    /// drain lasts `drain` ns. Closed loop: nothing more is sent. Open loop:
+    /// nothing more is scheduled, and what is owed is still sent until the
+    /// drain's middle ([`Schedule::stop_due`]).
+    pub fn end_window(&mut self, now: u64, drain: u64) {
+        match (&mut self.window, self.interval) {
+            (Some(window), Some(_)) => {
+                window.until = window.until.min(now);
+                self.stop_at = Some(now.saturating_add(drain / 2));
+            }
+            _ => self.close(),
+        }
+    }
+
+    /// Whether requests may still go out.
+    pub fn is_sending(&self) -> bool {
+        self.sending
+    }
+
+    /// Open loop, after the window: the time to stop sending has come.
+    pub fn stop_due(&self, now: u64) -> bool {
+        self.stop_deadline().is_some_and(|at| now >= at)
+    }
+
+    /// When the loop must wake to stop sending (a deadline of the loop).
+    pub fn stop_deadline(&self) -> Option<u64> {
+        self.stop_at.filter(|_| self.sending)
+    }
+
+    /// Nothing is due any more; wake-ups are dropped.
     pub fn close(&mut self) {
-        self.window_until = None;
+        self.sending = false;
         self.pacer.clear();
+    }
+
+    /// The window's end, while requests may go out.
+    fn sending_until(&self) -> Option<u64> {
+        self.window.filter(|_| self.sending).map(|w| w.until)
+    }
+
+    /// Open loop: the requests the window held, every connection's intended
+    /// times before its end; `None` in closed loop or before the window.
+    pub fn scheduled(&self) -> Option<u64> {
+        let (window, interval) = (self.window?, self.interval?);
+        let n = window.conns;
+        let each = (0..n).map(|i| {
+            let first = self.first_intended(window.start, i, n);
+            grid_count(first, window.until, interval)
+        });
+        Some(each.sum())
+    }
+
+    /// Open loop: the requests a connection whose next intended time is
+    /// `next` still owes (intended before the window's end); 0 in closed
+    /// loop.
+    pub fn owed(&self, next: u64) -> u64 {
+        match (self.window, self.interval) {
+            (Some(window), Some(interval)) => grid_count(next, window.until, interval),
+            _ => 0,
+        }
+    }
+
+    /// Open loop: how late request `i` of `burst`, sent at `now`, went out
+    /// after it could have: after its intended time, or, when it was `held`
+    /// because every `--depth` slot was busy until a reply in this turn
+    /// freed one, after that reply (so 0: it goes out in the same turn). The
+    /// generator's own lateness, apart from the target's. `None` in closed
+    /// loop, where there is no schedule to be late for.
+    pub fn lag(&self, burst: &Burst, i: u32, now: u64, held: bool) -> Option<u64> {
+        self.interval?;
+        Some(if held {
+            0
+        } else {
+            now.saturating_sub(burst.at(i))
+        })
     }
 
     /// The first intended time of connection `i` of `n`: open loop, spread
@@ -102,7 +217,7 @@ impl Schedule {
     /// What a connection with `free` slots, whose next request is intended
     /// at `next`, may send at `now`.
     pub fn due(&self, next: u64, free: u32, now: u64) -> Burst {
-        let Some(until) = self.window_until else {
+        let Some(until) = self.sending_until() else {
             return Burst::now(0, now);
         };
         let Some(interval) = self.interval else {
@@ -127,7 +242,7 @@ impl Schedule {
     /// has `free` slots and its `next` intended time is inside the window,
     /// wakes it then (once: `armed` says a wake-up is already set).
     pub fn wake_later(&mut self, key: usize, next: u64, free: u32, armed: &mut bool) {
-        let Some(until) = self.window_until else {
+        let Some(until) = self.sending_until() else {
             return;
         };
         if self.interval.is_some() && free > 0 && next < until && !*armed {
@@ -164,83 +279,4 @@ impl Schedule {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MS: u64 = 1_000_000;
-
-    /// A schedule at `rate` per second (None: closed loop), window open
-    /// until `until`.
-    fn schedule(rate: Option<f64>, until: u64) -> Schedule {
-        let poll = mio::Poll::new().unwrap();
-        let mut s = Schedule::new(rate, poll.registry(), Token(1));
-        s.open(until);
-        s
-    }
-
-    #[test]
-    fn closed_loop_fills_every_free_slot_now() {
-        let s = schedule(None, 100 * MS);
-        assert_eq!(s.due(0, 16, 5 * MS), Burst::now(16, 5 * MS));
-        assert_eq!(s.due(0, 0, 5 * MS).count, 0);
-    }
-
-    #[test]
-    fn open_loop_sends_every_intended_time_that_has_come() {
-        // 1000/s: one every ms.
-        let s = schedule(Some(1000.0), 100 * MS);
-        let b = s.due(10 * MS, 8, 13 * MS);
-        assert_eq!((b.count, b.at(0), b.at(3)), (4, 10 * MS, 13 * MS));
-        assert_eq!(s.due(10 * MS, 8, 9 * MS).count, 0, "not due yet");
-        assert_eq!(s.due(10 * MS, 2, 13 * MS).count, 2, "capped by free slots");
-    }
-
-    #[test]
-    fn open_loop_sends_nothing_intended_at_or_after_the_window_end() {
-        let s = schedule(Some(1000.0), 12 * MS);
-        let b = s.due(10 * MS, 8, 50 * MS);
-        assert_eq!((b.count, b.at(b.count)), (2, 12 * MS));
-        assert_eq!(s.due(12 * MS, 8, 50 * MS).count, 0);
-    }
-
-    #[test]
-    fn nothing_is_due_outside_the_window() {
-        let mut s = schedule(None, 100 * MS);
-        s.close();
-        assert_eq!(s.due(0, 16, 5 * MS).count, 0);
-    }
-
-    #[test]
-    fn a_connection_is_woken_once_while_it_has_a_free_slot() {
-        let mut s = schedule(Some(1000.0), 100 * MS);
-        let mut armed = false;
-        s.wake_later(7, 20 * MS, 0, &mut armed);
-        assert!(!armed, "all slots busy: the next reply refills it");
-        s.wake_later(7, 20 * MS, 1, &mut armed);
-        s.wake_later(7, 21 * MS, 1, &mut armed);
-        assert!(armed);
-        assert_eq!(s.pop_due(19 * MS), None);
-        assert_eq!(s.pop_due(25 * MS), Some(7));
-        assert_eq!(s.pop_due(25 * MS), None, "armed once, woken once");
-        let mut closed_loop = schedule(None, 100 * MS);
-        let mut armed = false;
-        closed_loop.wake_later(7, 20 * MS, 1, &mut armed);
-        assert!(!armed, "closed loop: replies drive it, never a timer");
-    }
-
-    #[test]
-    fn first_intended_times_are_spread_over_one_interval() {
-        let s = schedule(Some(1000.0), 100 * MS);
-        let firsts: Vec<u64> = (0..4).map(|i| s.first_intended(5 * MS, i, 4)).collect();
-        assert_eq!(
-            firsts,
-            [
-                5 * MS,
-                5 * MS + MS / 4,
-                5 * MS + MS / 2,
-                5 * MS + 3 * MS / 4
-            ]
-        );
-        assert_eq!(schedule(None, 1).first_intended(5, 3, 4), 5);
-    }
-}
+mod tests;

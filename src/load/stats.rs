@@ -10,7 +10,7 @@
 //! "p99 of the last second" and the log's interval.
 
 use super::live::{Progress, Stage};
-use super::measurements::{Measurements, new_histogram};
+use super::measurements::{Measurements, Unsent, new_histogram, record};
 use hdrhistogram::Histogram;
 
 /// Counters of the run plus the per-second view.
@@ -49,7 +49,7 @@ impl Default for Recorder {
 impl Recorder {
     /// A reply verified `latency_ns` after its (intended) send time.
     pub fn reply(&mut self, latency_ns: u64) {
-        self.interval.saturating_record(latency_ns.max(1));
+        record(&mut self.interval, latency_ns, &mut self.m.clamped.latency);
         self.m.completed += 1;
         self.outstanding = self.outstanding.saturating_sub(1);
         self.tick_msgs += 1;
@@ -62,6 +62,22 @@ impl Recorder {
     pub fn sent(&mut self, n: u64) {
         self.m.sent += n;
         self.outstanding += n;
+    }
+
+    /// Open loop: a request went out `lag_ns` after it could have.
+    pub fn schedule_lag(&mut self, lag_ns: u64) {
+        let clamped = &mut self.m.clamped.schedule_lag;
+        record(&mut self.m.schedule_lag, lag_ns, clamped);
+    }
+
+    /// Open loop: the window's schedule held `n` requests.
+    pub fn scheduled(&mut self, n: u64) {
+        self.m.scheduled = n;
+    }
+
+    /// Open loop: the scheduled requests never sent, by cause.
+    pub fn unsent(&mut self, unsent: Unsent) {
+        self.m.unsent = unsent;
     }
 
     /// `n` requests will never be answered (connection gone, or UDP loss).
@@ -88,7 +104,7 @@ impl Recorder {
 
     /// A connection came up after `ns`.
     pub fn connected(&mut self, ns: u64) {
-        self.m.connect.saturating_record(ns.max(1));
+        record(&mut self.m.connect, ns, &mut self.m.clamped.connect);
         self.m.opened += 1;
         self.open_now += 1;
     }
@@ -132,10 +148,26 @@ impl Recorder {
         self.bytes_out(bytes);
     }
 
-    /// A datagram of `bytes` arrived (verified apart).
-    pub fn udp_received(&mut self, bytes: usize) {
+    /// The reply to a datagram in flight came within the loss timeout of
+    /// its send, `latency_ns` after its (intended) send time.
+    pub fn udp_received(&mut self, latency_ns: u64) {
         self.m.udp_received += 1;
-        self.bytes_in(bytes);
+        self.reply(latency_ns);
+    }
+
+    /// The reply to a datagram still in flight came after the loss timeout:
+    /// late, counted once, and not a latency sample (every datagram is
+    /// judged by the same rule, whenever the loss check ran).
+    pub fn udp_late(&mut self) {
+        self.m.udp_late += 1;
+        self.abandoned(1);
+    }
+
+    /// A reply came for a datagram already declared lost: it is late, not
+    /// lost (and still not a latency sample).
+    pub fn udp_late_after_loss(&mut self) {
+        self.m.udp_lost = self.m.udp_lost.saturating_sub(1);
+        self.m.udp_late += 1;
     }
 
     /// `n` datagrams are lost (unanswered past the loss timeout, or their
@@ -173,11 +205,12 @@ impl Recorder {
     }
 
     /// The window closed after `window_secs`, during which the process used
-    /// `cpu_secs` of CPU.
-    pub fn end_window(&mut self, window_secs: f64, cpu_secs: f64) {
+    /// `cpu_secs` of CPU and waited `run_queue_secs` for one.
+    pub fn end_window(&mut self, window_secs: f64, cpu_secs: f64, run_queue_secs: Option<f64>) {
         self.in_window = false;
         self.m.window_secs = window_secs;
         self.m.cpu_secs = cpu_secs;
+        self.m.run_queue_secs = run_queue_secs;
     }
 
     /// Requests sent and not yet answered, lost or abandoned.

@@ -19,19 +19,16 @@ use rand::Rng;
 impl Engine {
     /// Issues connect number `index` (non-blocking), from the next source.
     pub(super) fn start_tcp_connect(&mut self, index: usize) {
-        // The one clock read outside the turn's (clock.rs): a ramp turn
-        // issues up to CONNECT_BATCH connects, milliseconds of syscalls, and
-        // each connect's latency counts from its own `connect()` call.
-        let started = self.clock.now();
-        let stream = match start_connect(self.cfg.target, self.source_for(index)) {
-            Ok(s) => s,
-            Err(e) => {
-                return self
-                    .meter
-                    .rec
-                    .connect_failed(&format!("connect: {}", error_name(&e)));
-            }
-        };
+        let (stream, started) =
+            match start_connect(self.cfg.target, self.source_for(index), &self.clock) {
+                Ok(s) => s,
+                Err(e) => {
+                    return self
+                        .meter
+                        .rec
+                        .connect_failed(&format!("connect: {}", error_name(&e)));
+                }
+            };
         let talk = Talk::new(self.rng.next_u32());
         if let Err(e) = self
             .conns
@@ -90,7 +87,8 @@ impl Engine {
     }
 
     /// Reads what arrived, verifies it, records each reply's latency at the
-    /// turn's `now`, and sends the requests that makes due.
+    /// turn's `now`, and sends the requests that makes due (held back by
+    /// `--depth` until now if every slot was busy).
     pub(super) fn tcp_read(&mut self, key: usize, now: u64) {
         let Engine {
             conns,
@@ -112,6 +110,7 @@ impl Engine {
             Ok(ReadOutcome::Eof) => return self.server_closed(key, "closed by server"),
             Err(e) => return self.server_closed(key, &format!("read: {}", error_name(&e))),
         };
+        let held = conn.free(times) == 0;
         let rec = &mut meter.rec;
         rec.bytes_in(n);
         match workload.check_replies(&mut conn.talk, &scratch[..n]) {
@@ -128,7 +127,7 @@ impl Engine {
                 }
             }
         }
-        self.refill(key, now);
+        self.refill(key, now, held);
         if more {
             // Read stopped before `WouldBlock`: no new edge will report what
             // is still queued, so the next pass reads on.
@@ -137,14 +136,20 @@ impl Engine {
     }
 
     /// Sends what the schedule says is due on `key` at `now`, and asks for
-    /// a wake-up at its next intended time.
-    pub(super) fn refill(&mut self, key: usize, now: u64) {
+    /// a wake-up at its next intended time. `held`: every `--depth` slot was
+    /// busy until this turn's replies (for the schedule lag).
+    pub(super) fn refill(&mut self, key: usize, now: u64, held: bool) {
         let Some((conn, times)) = self.conns.tcp(key) else {
             return;
         };
         let burst = self.schedule.due(conn.next_intended, conn.free(times), now);
         if burst.count > 0 {
             self.send_requests(key, burst);
+            for i in 0..burst.count {
+                if let Some(lag) = self.schedule.lag(&burst, i, now, held) {
+                    self.meter.rec.schedule_lag(lag);
+                }
+            }
         }
         // The write may have failed and closed the connection.
         if let Some((conn, times)) = self.conns.tcp(key) {

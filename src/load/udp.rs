@@ -1,6 +1,13 @@
 //! UDP in the generator's loop: one connected UDP socket per "connection",
-//! numbered datagrams in `--depth` slots, replies matched by number, loss
-//! declared after [`UDP_LOSS_TIMEOUT`](super::engine::UDP_LOSS_TIMEOUT).
+//! numbered datagrams in `--depth` slots, replies matched by number.
+//!
+//! Every datagram ends one way, judged by one rule whenever it is applied:
+//! a reply within [`UDP_LOSS_TIMEOUT`](super::engine::UDP_LOSS_TIMEOUT) of
+//! its *actual* send is received (its latency, from the intended time, is
+//! recorded); a reply after that is late (counted once, not a latency
+//! sample), whether it came before the periodic loss check freed its slot
+//! or after (then the loss is taken back); no reply at all is lost. So
+//! received + late + lost never exceeds sent.
 //!
 //! UDP has no handshake, so nothing is recorded as connect latency. What is
 //! due comes from the same schedule as TCP's (`schedule.rs`). Datagrams go
@@ -127,8 +134,10 @@ impl Engine {
 
     /// Receives one batch (at most [`UDP_BATCH`] datagrams; a full one is
     /// requeued, a shorter one means the queue ran empty), matching each
-    /// reply, then sends what became due.
+    /// reply, then sends what became due (held back by `--depth` until now
+    /// if every slot was busy).
     pub(super) fn udp_read(&mut self, key: usize, now: u64) {
+        let held = self.conns.udp(key).is_some_and(|u| u.slots.free() == 0);
         let Engine {
             conns,
             udp_in: batch,
@@ -150,11 +159,20 @@ impl Engine {
         let rec = &mut meter.rec;
         for i in 0..got {
             let datagram = batch.get(i);
-            rec.udp_received(datagram.len());
+            rec.bytes_in(datagram.len());
             match udp_echo.check(datagram) {
                 Ok(seq) => match u.slots.answer(seq) {
-                    Answer::Matched(sent_at) => rec.reply(now.saturating_sub(sent_at)),
-                    Answer::Late => rec.error("udp: reply after its loss timeout, or twice"),
+                    // The loss check's rule (`Slots::expire`), at arrival.
+                    Answer::Matched { sent_at, .. }
+                        if now.saturating_sub(sent_at) >= ns(UDP_LOSS_TIMEOUT) =>
+                    {
+                        rec.udp_late();
+                    }
+                    Answer::Matched { intended, .. } => {
+                        rec.udp_received(now.saturating_sub(intended));
+                    }
+                    Answer::AfterLoss => rec.udp_late_after_loss(),
+                    Answer::Unmatched => rec.error("udp: duplicate or unknown reply"),
                 },
                 Err(e) => {
                     if rec.totals().verify_errors < 5 {
@@ -168,12 +186,13 @@ impl Engine {
             // Batch used up: no new edge will report what is still queued.
             self.conns.push_ready(key);
         }
-        self.udp_pump(key, now);
+        self.udp_pump(key, now, held);
     }
 
     /// Sends the datagrams the schedule says are due, a batch per
     /// `sendmmsg`, and asks for a wake-up at the next intended time.
-    pub(super) fn udp_pump(&mut self, key: usize, now: u64) {
+    /// `held`: every slot was busy until now (for the schedule lag).
+    pub(super) fn udp_pump(&mut self, key: usize, now: u64, held: bool) {
         let Some(u) = self.conns.udp(key) else {
             return;
         };
@@ -183,10 +202,15 @@ impl Engine {
         let burst = self.schedule.due(u.next_intended, u.slots.free(), now);
         let mut sent = 0;
         while sent < burst.count {
-            let Some(n) = self.udp_send(key, &burst, sent) else {
+            let Some(n) = self.udp_send(key, &burst, sent, now) else {
                 // Blocked (WRITABLE resumes it) or failed (gone).
                 return;
             };
+            for i in sent..sent + n {
+                if let Some(lag) = self.schedule.lag(&burst, i, now, held) {
+                    self.meter.rec.schedule_lag(lag);
+                }
+            }
             sent += n;
             if let Some(u) = self.conns.udp(key) {
                 u.next_intended = burst.at(sent);
@@ -199,17 +223,18 @@ impl Engine {
         }
     }
 
-    /// Sends one datagram stamped `stamp` (`--idle`'s one request); whether
-    /// it went out.
-    pub(super) fn udp_send_one(&mut self, key: usize, stamp: u64) -> bool {
-        self.udp_send(key, &Burst::now(1, stamp), 0).is_some()
+    /// Sends one datagram stamped `stamp` (its intended time: `--idle`'s one
+    /// request) at `now`; whether it went out.
+    pub(super) fn udp_send_one(&mut self, key: usize, stamp: u64, now: u64) -> bool {
+        self.udp_send(key, &Burst::now(1, stamp), 0, now).is_some()
     }
 
     /// Sends datagrams `from..` of `burst` (at most [`MAX_BATCH`], one per
     /// free slot) in one `sendmmsg`, each stamped with its time in the
-    /// burst; how many went out (at least one), or `None` if the socket
-    /// would block (it waits for WRITABLE) or failed (it is gone).
-    fn udp_send(&mut self, key: usize, burst: &Burst, from: u32) -> Option<u32> {
+    /// burst (its intended time) and sent at `now`; how many went out (at
+    /// least one), or `None` if the socket would block (it waits for
+    /// WRITABLE) or failed (it is gone).
+    fn udp_send(&mut self, key: usize, burst: &Burst, from: u32, now: u64) -> Option<u32> {
         let Engine {
             conns,
             out,
@@ -236,7 +261,7 @@ impl Engine {
         match udp_out.send(&u.socket, batch) {
             Ok(sent) if sent > 0 => {
                 for (i, seq) in seqs[..sent].iter().enumerate() {
-                    u.slots.sent(*seq, burst.at(from + i as u32));
+                    u.slots.sent(*seq, burst.at(from + i as u32), now);
                     meter.rec.udp_sent(size);
                 }
                 Some(sent as u32)
@@ -299,21 +324,23 @@ impl Engine {
         }
     }
 
-    /// Declares datagrams older than the loss timeout lost and refills.
+    /// Declares datagrams sent more than the loss timeout ago lost and
+    /// refills. (A reply that comes later still counts, as late.)
     pub(super) fn check_udp_loss(&mut self, now: u64) {
         let cutoff = now.saturating_sub(ns(UDP_LOSS_TIMEOUT));
         let mut refill = Vec::new();
         for (key, entry) in self.conns.iter_mut() {
             if let super::table::Entry::Udp(u) = entry {
+                let held = u.slots.free() == 0;
                 let lost = u.slots.expire(cutoff);
                 if lost > 0 {
                     self.meter.rec.udp_lost(u64::from(lost));
-                    refill.push(key);
+                    refill.push((key, held));
                 }
             }
         }
-        for key in refill {
-            self.udp_pump(key, now);
+        for (key, held) in refill {
+            self.udp_pump(key, now, held);
         }
     }
 }

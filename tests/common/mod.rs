@@ -9,6 +9,8 @@
 //! bug fails a test instead of hanging it.
 //!
 //! - `spawn.rs`: [`Builder`] (flags, limits) and starting the process.
+//! - `load.rs`: running `sockloop load --json` under a deadline, and its
+//!   report.
 //! - `server.rs`: the running [`Server`]: addresses, logs, signals, /proc.
 //! - `net.rs`: blocking socket helpers that assert exact bytes.
 //! - `robust.rs`: open-socket counts, "still serving" probes and the
@@ -17,6 +19,7 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+mod load;
 mod net;
 mod robust;
 mod server;
@@ -24,6 +27,8 @@ mod spawn;
 
 // Re-exported for the tests; a binary that uses none of a module's items
 // would otherwise warn.
+#[allow(unused_imports)]
+pub use load::*;
 #[allow(unused_imports)]
 pub use net::*;
 #[allow(unused_imports)]

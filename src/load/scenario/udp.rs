@@ -9,8 +9,9 @@
 //! ```
 //! Each socket has `depth` [`Slots`] for datagrams in flight. Slot `i` sends
 //! the sequence numbers `i, i + depth, i + 2*depth, ...`, so a reply's slot
-//! is `seq % depth` and a reply that comes back after its slot was declared
-//! lost (or twice) is recognised as late instead of matching a newer datagram.
+//! is `seq % depth`, and a reply that comes back after its slot moved on
+//! never matches a newer datagram: it answers one declared lost (then that
+//! one is late, not lost: [`Answer::AfterLoss`]), or it is a duplicate.
 
 use super::{Pattern, VerifyError};
 
@@ -79,24 +80,59 @@ impl UdpEcho {
 /// What became of a reply's sequence number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answer {
-    /// It answered the datagram in flight, sent at this time.
-    Matched(u64),
-    /// Its slot holds another datagram, or none: late (already counted lost)
-    /// or duplicated.
-    Late,
+    /// It answered the datagram in flight, intended at `intended` and sent
+    /// at `sent_at` (the slot is free again).
+    Matched {
+        /// Its intended send time (open loop), or its send time.
+        intended: u64,
+        /// When it actually went out: the loss timeout counts from here.
+        sent_at: u64,
+    },
+    /// It answered a datagram already declared lost: that datagram is late,
+    /// not lost (answered once: a second copy is a [`Answer::Unmatched`]).
+    AfterLoss,
+    /// A duplicate, a reply to a datagram never sent, or to one declared
+    /// lost more than [`LOSS_MEMORY`] datagrams of its slot ago.
+    Unmatched,
 }
 
-/// One socket's datagrams in flight: `(seq, sent_at)` per slot.
+/// How many of a slot's past datagrams are remembered as lost, so that a
+/// reply to one of them is counted as late instead of lost: one bit each.
+pub const LOSS_MEMORY: u64 = 64;
+
+/// One slot: the datagram in flight, if any, and which of its slot's past
+/// datagrams were declared lost.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    /// The datagram in flight, or the next one the slot will send.
+    seq: u64,
+    /// Its intended send time ([`FREE`]: nothing in flight).
+    intended: u64,
+    /// When it went out.
+    sent_at: u64,
+    /// Bit `k`: the datagram `k + 1` sends before `seq` was declared lost
+    /// and has not been answered since.
+    lost: u64,
+}
+
+/// One socket's datagrams in flight, `depth` slots.
 #[derive(Debug)]
 pub struct Slots {
-    slots: Box<[(u64, u64)]>,
+    slots: Box<[Slot]>,
     in_flight: u32,
 }
 
 impl Slots {
     /// `depth` free slots.
     pub fn new(depth: u32) -> Slots {
-        let slots = (0..u64::from(depth.max(1))).map(|i| (i, FREE)).collect();
+        let slots = (0..u64::from(depth.max(1)))
+            .map(|seq| Slot {
+                seq,
+                intended: FREE,
+                sent_at: FREE,
+                lost: 0,
+            })
+            .collect();
         Slots {
             slots,
             in_flight: 0,
@@ -118,8 +154,8 @@ impl Slots {
     pub fn next_seq(&self) -> Option<u64> {
         self.slots
             .iter()
-            .find(|(_, at)| *at == FREE)
-            .map(|(seq, _)| *seq)
+            .find(|s| s.intended == FREE)
+            .map(|s| s.seq)
     }
 
     /// The sequence numbers the free slots would send next, in slot order
@@ -128,16 +164,17 @@ impl Slots {
     pub fn free_seqs(&self) -> impl Iterator<Item = u64> + '_ {
         self.slots
             .iter()
-            .filter(|(_, at)| *at == FREE)
-            .map(|(seq, _)| *seq)
+            .filter(|s| s.intended == FREE)
+            .map(|s| s.seq)
     }
 
-    /// Records that datagram `seq` (from [`Slots::next_seq`]) went out at `at`.
-    pub fn sent(&mut self, seq: u64, at: u64) {
+    /// Records that datagram `seq` (from [`Slots::next_seq`]), intended at
+    /// `intended`, went out at `sent_at`.
+    pub fn sent(&mut self, seq: u64, intended: u64, sent_at: u64) {
         let depth = self.slots.len() as u64;
         let slot = &mut self.slots[(seq % depth) as usize];
-        if slot.0 == seq && slot.1 == FREE {
-            slot.1 = at;
+        if slot.seq == seq && slot.intended == FREE {
+            (slot.intended, slot.sent_at) = (intended, sent_at);
             self.in_flight += 1;
         }
     }
@@ -146,28 +183,47 @@ impl Slots {
     pub fn answer(&mut self, seq: u64) -> Answer {
         let depth = self.slots.len() as u64;
         let slot = &mut self.slots[(seq % depth) as usize];
-        if slot.0 != seq || slot.1 == FREE {
-            return Answer::Late;
+        if slot.seq == seq && slot.intended != FREE {
+            let answer = Answer::Matched {
+                intended: slot.intended,
+                sent_at: slot.sent_at,
+            };
+            slot.advance(depth, false);
+            self.in_flight -= 1;
+            return answer;
         }
-        let at = slot.1;
-        *slot = (seq + depth, FREE);
-        self.in_flight -= 1;
-        Answer::Matched(at)
+        // How many of the slot's datagrams back `seq` was: 1 = the previous.
+        let back = slot.seq.saturating_sub(seq) / depth;
+        if seq < slot.seq && back <= LOSS_MEMORY && slot.lost & (1 << (back - 1)) != 0 {
+            slot.lost &= !(1 << (back - 1));
+            return Answer::AfterLoss;
+        }
+        Answer::Unmatched
     }
 
-    /// Declares every datagram sent at or before `cutoff` lost and frees its
-    /// slot; how many.
+    /// Declares every datagram sent at or before `cutoff` (its actual send,
+    /// not its intended time) lost and frees its slot; how many.
     pub fn expire(&mut self, cutoff: u64) -> u32 {
         let depth = self.slots.len() as u64;
         let mut lost = 0;
         for slot in self.slots.iter_mut() {
-            if slot.1 != FREE && slot.1 <= cutoff {
-                *slot = (slot.0 + depth, FREE);
+            if slot.intended != FREE && slot.sent_at <= cutoff {
+                slot.advance(depth, true);
                 lost += 1;
             }
         }
         self.in_flight -= lost;
         lost
+    }
+}
+
+impl Slot {
+    /// The datagram in flight is settled (`lost`, or answered): the slot is
+    /// free for its next sequence number and remembers which it lost.
+    fn advance(&mut self, depth: u64, lost: bool) {
+        self.seq += depth;
+        (self.intended, self.sent_at) = (FREE, FREE);
+        self.lost = (self.lost << 1) | u64::from(lost);
     }
 }
 
@@ -205,22 +261,50 @@ mod tests {
     }
 
     #[test]
-    fn slots_match_replies_in_any_order_and_reject_late_ones() {
+    fn slots_match_replies_in_any_order_and_tell_late_from_duplicate() {
         let mut s = Slots::new(2);
         let a = s.next_seq().unwrap();
-        s.sent(a, 10);
+        s.sent(a, 10, 11);
         let b = s.next_seq().unwrap();
-        s.sent(b, 20);
+        s.sent(b, 20, 21);
         assert_eq!((a, b), (0, 1));
         assert_eq!(s.next_seq(), None);
         assert_eq!(s.free_seqs().count(), 0);
-        assert_eq!(s.answer(b), Answer::Matched(20));
-        assert_eq!(s.answer(b), Answer::Late, "duplicate");
+        let matched = Answer::Matched {
+            intended: 20,
+            sent_at: 21,
+        };
+        assert_eq!(s.answer(b), matched);
+        assert_eq!(s.answer(b), Answer::Unmatched, "duplicate");
         assert_eq!(s.next_seq(), Some(3));
         assert_eq!(s.free_seqs().collect::<Vec<_>>(), [3]);
-        assert_eq!(s.expire(15), 1, "datagram 0 is lost");
-        assert_eq!(s.answer(a), Answer::Late, "after its loss");
+        assert_eq!(s.expire(10), 0, "judged by the actual send (11), not 10");
+        assert_eq!(s.expire(11), 1, "datagram 0 is lost");
+        assert_eq!(s.answer(a), Answer::AfterLoss, "late after its loss");
+        assert_eq!(s.answer(a), Answer::Unmatched, "counted once");
+        assert_eq!(s.answer(9), Answer::Unmatched, "never sent");
         assert_eq!(s.in_flight(), 0);
         assert_eq!(s.free(), 2);
+    }
+
+    #[test]
+    fn a_loss_is_remembered_for_its_slots_next_datagrams() {
+        let mut s = Slots::new(1);
+        s.sent(0, 0, 0);
+        assert_eq!(s.expire(0), 1);
+        for seq in 1..=LOSS_MEMORY {
+            s.sent(seq, seq, seq);
+            assert!(matches!(s.answer(seq), Answer::Matched { .. }));
+        }
+        // Datagram 0 is now LOSS_MEMORY + 1 datagrams back: forgotten.
+        assert_eq!(s.answer(0), Answer::Unmatched);
+        let mut s = Slots::new(1);
+        s.sent(0, 0, 0);
+        s.expire(0);
+        for seq in 1..LOSS_MEMORY {
+            s.sent(seq, seq, seq);
+            s.answer(seq);
+        }
+        assert_eq!(s.answer(0), Answer::AfterLoss, "LOSS_MEMORY back: known");
     }
 }

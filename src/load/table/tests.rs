@@ -19,7 +19,7 @@ const MS: u64 = 1_000_000;
 #[track_caller]
 fn connect(conns: &mut Conns, poll: &mio::Poll, to: &TcpListener, at: u64) -> usize {
     let addr: SocketAddr = to.local_addr().unwrap();
-    let stream = start_connect(addr, None).unwrap();
+    let (stream, _) = start_connect(addr, None, &crate::load::clock::Clock::start()).unwrap();
     conns
         .add_tcp(poll.registry(), stream, Talk::new(0), at)
         .unwrap()
