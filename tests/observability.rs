@@ -230,7 +230,11 @@ fn trace_of_a_login_session_shows_transitions_without_the_password() {
     );
     exchange(&mut login, b"E\n", b"BYE\n");
     expect_closed(&mut login);
-    server.wait_for_log("login: AwaitPassword");
+    // The log is written by its own thread (it must never block the
+    // loop), so it may trail the replies: wait for the last line this
+    // session produces. Lines reach stderr in order, so every earlier one
+    // is there once it is.
+    server.wait_for_log("Closing(bye)");
     let log = server.stderr();
     for needle in [
         "login: AwaitUser -> AwaitPassword",
