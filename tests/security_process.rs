@@ -43,19 +43,56 @@ fn uids(pid: u32) -> String {
         .join(" ")
 }
 
-/// As root (as CI runs): plain `serve` is refused with one line saying
-/// what to do; `--user-id 65534` binds, then serves as that user (every
-/// uid of the process); `--allow-root` keeps root. Skipped as another user.
+/// As root (as CI runs): plain `serve` with a listener off loopback is
+/// refused with one line saying what to do (before it binds anything); on
+/// loopback only (the README's first command) it serves, with a warning
+/// saying the same; `--user-id 65534` binds, then serves as that user
+/// (every uid of the process); `--allow-root` keeps root. Skipped as
+/// another user.
 #[test]
-fn root_is_refused_or_given_up_after_binding() {
+fn root_is_refused_off_loopback_warned_on_it_or_given_up_after_binding() {
     if !is_root() {
-        eprintln!("SKIPPED root_is_refused_or_given_up_after_binding: not root");
+        eprintln!(
+            "SKIPPED root_is_refused_off_loopback_warned_on_it_or_given_up_after_binding: not root"
+        );
         return;
     }
-    let exit = run_to_exit(&["serve", "--echo", "127.0.0.1:0", "--udp-echo", "off"]);
+    let exit = run_to_exit(&[
+        "serve",
+        "--echo",
+        "0.0.0.0:0",
+        "--greet",
+        "off",
+        "--login",
+        "off",
+        "--command",
+        "off",
+        "--udp-echo",
+        "off",
+        "--udp-log",
+        "off",
+    ]);
     assert!(!exit.status.success());
     assert_eq!(exit.stdout, "");
-    for hint in ["refusing to serve as root", "--user-id", "--allow-root"] {
+    for hint in [
+        "refusing to serve as root with echo on 0.0.0.0:0",
+        "--user-id",
+        "--allow-root",
+    ] {
+        assert!(exit.stderr.contains(hint), "{}", exit.stderr);
+    }
+
+    let server = Server::builder().only(&["echo"]).as_given().spawn();
+    assert_eq!(uids(server.pid()), "0 0 0 0");
+    let mut s = connect(server.echo());
+    exchange(&mut s, b"as root\n", b"as root\n");
+    let exit = server.terminate();
+    exit.assert_success();
+    for hint in [
+        "serving as root on loopback only",
+        "--user-id",
+        "--allow-root",
+    ] {
         assert!(exit.stderr.contains(hint), "{}", exit.stderr);
     }
 

@@ -37,7 +37,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, Error> {
     }
     let mut config = args.to_config()?;
     config.validate().map_err(|e| e.to_string())?;
-    privileges::check_root(args)?;
+    privileges::check_root(args, &config)?;
     credentials::warn_about_argv(args);
     config.reuse_port = args.reuse_port;
     log::info!(

@@ -23,7 +23,7 @@ pub(super) fn supervise(args: &ServeArgs) -> Result<(), Error> {
     let config = args.to_config()?;
     // Fail in the parent, once, with the same message a single process gives.
     config.validate().map_err(|e| e.to_string())?;
-    privileges::check_root(args)?;
+    privileges::check_root(args, &config)?;
     credentials::warn_about_argv(args);
     // The workers' logins, in a memfd each inherits (never their argv).
     let users = match credentials::specs(args)? {

@@ -1,6 +1,9 @@
-//! Running as root: no default port needs it, so `serve` refuses to start
-//! as root unless told what to do: `--user-id UID [--group-id GID]` gives
-//! root up once every socket is bound, `--allow-root` keeps it.
+//! Running as root: no default port needs it. A root server that anything
+//! off this machine can reach is refused unless told what to do:
+//! `--user-id UID [--group-id GID]` gives root up once every socket is
+//! bound, `--allow-root` keeps it. On loopback only (the defaults), it
+//! starts with a warning saying the same: a new user's first box is often
+//! a root shell, and the README's first command must work there.
 //!
 //! Giving up is the classic order (OpenSSH's privilege separation, nginx's
 //! workers): supplementary groups dropped, then the group, then the user;
@@ -8,22 +11,36 @@
 //! already gave root up finds itself that user: nothing left to do.
 
 use super::ServeArgs;
+use crate::config::ServeConfig;
 use std::io;
 
-/// Whether this process may go on: refused as root, unless `--allow-root`
-/// or `--user-id` says what to do about it. The message says both.
-pub fn check_root(args: &ServeArgs) -> Result<(), String> {
+/// Whether this process may go on as root: yes when not root, or with
+/// `--allow-root` or `--user-id`; with every listener on loopback, yes with
+/// a warning; otherwise refused. The message says what to do either way.
+pub fn check_root(args: &ServeArgs, config: &ServeConfig) -> Result<(), String> {
     // SAFETY: geteuid(2) cannot fail and has no side effect.
     let root = unsafe { libc::geteuid() } == 0;
     if !root || args.allow_root || args.user_id.is_some() {
         return Ok(());
     }
-    Err(
-        "refusing to serve as root: no default port needs it. Run as an ordinary user, \
-         or add --user-id UID [--group-id GID] to give root up once the ports are bound, \
-         or --allow-root to keep it"
-            .into(),
-    )
+    const WHAT_TO_DO: &str = "run as an ordinary user, or add --user-id UID [--group-id GID] \
+                              to give root up once the ports are bound, or --allow-root to keep it";
+    match config
+        .listeners
+        .iter()
+        .find(|(_, addr)| !addr.ip().is_loopback())
+    {
+        None => {
+            log::warn!(
+                "serving as root on loopback only: no default port needs root; {WHAT_TO_DO}"
+            );
+            Ok(())
+        }
+        Some((service, addr)) => Err(format!(
+            "refusing to serve as root with {service} on {addr}, off loopback: \
+             no default port needs root; {WHAT_TO_DO}"
+        )),
+    }
 }
 
 /// After binding: becomes `--user-id`/`--group-id` (the group defaults to

@@ -25,6 +25,8 @@ pub struct Builder {
     args: Vec<String>,
     nofile: Option<u64>,
     log_filter: String,
+    /// Run as root without `--allow-root` (see [`Builder::as_given`]).
+    as_given: bool,
 }
 
 impl Default for Builder {
@@ -37,6 +39,7 @@ impl Default for Builder {
             args: Vec::new(),
             nofile: None,
             log_filter: "info".to_owned(),
+            as_given: false,
         }
     }
 }
@@ -82,6 +85,13 @@ impl Builder {
         self
     }
 
+    /// No `--allow-root` added as root: the command line exactly as a user
+    /// would type it.
+    pub fn as_given(mut self) -> Self {
+        self.as_given = true;
+        self
+    }
+
     /// The full argument list after `sockloop`. Run as root (as CI is),
     /// `serve` refuses to start unless told what to do about it: the tests
     /// say `--allow-root`, unless a test chose `--user-id` itself.
@@ -93,7 +103,7 @@ impl Builder {
         }
         argv.extend(self.args.iter().cloned());
         let chose = |flag: &str| self.args.iter().any(|a| a.starts_with(flag));
-        if is_root() && !chose("--user-id") && !chose("--allow-root") {
+        if is_root() && !self.as_given && !chose("--user-id") && !chose("--allow-root") {
             argv.push("--allow-root".to_owned());
         }
         argv
