@@ -82,7 +82,7 @@ fn root_is_refused_off_loopback_warned_on_it_or_given_up_after_binding() {
         assert!(exit.stderr.contains(hint), "{}", exit.stderr);
     }
 
-    let server = Server::builder().only(&["echo"]).as_given().spawn();
+    let server = Server::builder().only(&["echo"]).typed_as_given().spawn();
     assert_eq!(uids(server.pid()), "0 0 0 0");
     let mut s = connect(server.echo());
     exchange(&mut s, b"as root\n", b"as root\n");

@@ -25,8 +25,8 @@ pub struct Builder {
     args: Vec<String>,
     nofile: Option<u64>,
     log_filter: String,
-    /// Run as root without `--allow-root` (see [`Builder::as_given`]).
-    as_given: bool,
+    /// Run as root without `--allow-root` (see [`Builder::typed_as_given`]).
+    typed_as_given: bool,
 }
 
 impl Default for Builder {
@@ -39,7 +39,7 @@ impl Default for Builder {
             args: Vec::new(),
             nofile: None,
             log_filter: "info".to_owned(),
-            as_given: false,
+            typed_as_given: false,
         }
     }
 }
@@ -87,8 +87,8 @@ impl Builder {
 
     /// No `--allow-root` added as root: the command line exactly as a user
     /// would type it.
-    pub fn as_given(mut self) -> Self {
-        self.as_given = true;
+    pub fn typed_as_given(mut self) -> Self {
+        self.typed_as_given = true;
         self
     }
 
@@ -103,7 +103,7 @@ impl Builder {
         }
         argv.extend(self.args.iter().cloned());
         let chose = |flag: &str| self.args.iter().any(|a| a.starts_with(flag));
-        if is_root() && !self.as_given && !chose("--user-id") && !chose("--allow-root") {
+        if is_root() && !self.typed_as_given && !chose("--user-id") && !chose("--allow-root") {
             argv.push("--allow-root".to_owned());
         }
         argv
