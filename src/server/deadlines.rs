@@ -9,7 +9,7 @@
 //! held input answered. Never a sleep: the loop goes on serving everyone
 //! else.
 
-use super::conn::{NOT_ARMED, Phase};
+use super::conn::{Conn, NOT_ARMED, Phase};
 use super::{Entry, LINGER_MS, Server, timers};
 use crate::protocol::CloseReason;
 use std::time::Duration;
@@ -116,15 +116,7 @@ impl Server {
         let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
             return;
         };
-        if conn.armed_at != NOT_ARMED {
-            self.timers.forget_one();
-        }
-        conn.armed_at = at;
-        self.timers.arm(timers::Due {
-            at,
-            key: key as u32,
-            serial: conn.serial,
-        });
+        arm_at(&mut self.timers, key, conn, at);
         log::trace!("hold #{key}: until {at} ms");
     }
 
@@ -158,18 +150,25 @@ impl Server {
             // Already armed at or before it: the lazy re-arm handles the rest.
             return;
         }
-        if conn.armed_at != NOT_ARMED {
-            self.timers.forget_one();
-        }
-        conn.armed_at = at;
-        self.timers.arm(timers::Due {
-            at,
-            key: key as u32,
-            serial: conn.serial,
-        });
+        arm_at(&mut self.timers, key, conn, at);
     }
 
     pub(super) fn idle_timeout_ms(&self) -> Option<u64> {
         self.config.idle_timeout.map(|d| d.as_millis() as u64)
     }
+}
+
+/// Arms `conn`'s deadline at `at`. The entry armed before (if any) stays in
+/// the heap, stale: it is told apart by `armed_at` when it comes due, and
+/// `forget_one` counts it for `Timers::compact`.
+fn arm_at(heap: &mut timers::Timers, key: usize, conn: &mut Conn, at: u64) {
+    if conn.armed_at != NOT_ARMED {
+        heap.forget_one();
+    }
+    conn.armed_at = at;
+    heap.arm(timers::Due {
+        at,
+        key: key as u32,
+        serial: conn.serial,
+    });
 }
