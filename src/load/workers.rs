@@ -148,7 +148,8 @@ fn worker_args(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::{ArgAction, FromArgMatches};
+    use crate::workers::testing;
+    use clap::ArgAction;
     use std::path::PathBuf;
 
     /// A value other than its default for every `load` flag, by long name
@@ -176,28 +177,15 @@ mod tests {
         ("worker-index", &["7"]),
     ];
 
-    /// `--NAME VALUE` for each sample value (`--NAME` for a switch), but
-    /// for the flag `left_out`.
+    /// `--NAME VALUE` for each sample value, but for the flag `left_out`.
     fn flags_of(samples: &[(&str, &[&str])], left_out: &str) -> Vec<OsString> {
-        let mut out = Vec::new();
-        for (long, values) in samples.iter().filter(|(long, _)| *long != left_out) {
-            if values.is_empty() {
-                out.push(format!("--{long}").into());
-            }
-            for value in *values {
-                out.extend([format!("--{long}").into(), OsString::from(value)]);
-            }
-        }
-        out
+        testing::flags_of(samples, left_out)
     }
 
     /// The flags as `sockloop load` parses them.
     #[track_caller]
     fn parse(flags: &[OsString]) -> LoadArgs {
-        let argv = std::iter::once(OsString::from("load")).chain(flags.iter().cloned());
-        let command = LoadArgs::augment_args(Command::new("load"));
-        let matches = command.try_get_matches_from(argv).expect("flags parse");
-        LoadArgs::from_arg_matches(&matches).expect("flags parse")
+        testing::parse("load", flags)
     }
 
     #[test]

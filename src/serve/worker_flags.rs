@@ -65,7 +65,8 @@ pub(super) fn worker_args(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::{ArgAction, FromArgMatches};
+    use crate::workers::testing;
+    use clap::ArgAction;
 
     /// A value other than its default for every `serve` flag, by long name
     /// (no values: a switch). A flag added to `ServeArgs` without a sample
@@ -97,27 +98,15 @@ mod tests {
         ("listen-fd", &["echo=40"]),
     ];
 
-    /// `--NAME VALUE` for each sample value (`--NAME` for a switch).
+    /// `--NAME VALUE` for each sample value.
     fn flags_of(samples: &[(&str, &[&str])]) -> Vec<OsString> {
-        let mut out = Vec::new();
-        for (long, values) in samples {
-            if values.is_empty() {
-                out.push(format!("--{long}").into());
-            }
-            for value in *values {
-                out.extend([format!("--{long}").into(), OsString::from(value)]);
-            }
-        }
-        out
+        testing::flags_of(samples, "")
     }
 
     /// The flags as `sockloop serve` parses them.
     #[track_caller]
     fn parse(flags: &[OsString]) -> ServeArgs {
-        let argv = std::iter::once(OsString::from("serve")).chain(flags.iter().cloned());
-        let command = ServeArgs::augment_args(Command::new("serve"));
-        let matches = command.try_get_matches_from(argv).expect("flags parse");
-        ServeArgs::from_arg_matches(&matches).expect("flags parse")
+        testing::parse("serve", flags)
     }
 
     #[test]

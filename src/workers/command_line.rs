@@ -76,6 +76,39 @@ pub fn worker_command_line(
     Ok(out)
 }
 
+/// Helpers for the callers' "every flag reaches a worker" tests
+/// (`serve/worker_flags.rs`, `load/workers.rs`): sample flags in, a parsed
+/// subcommand out.
+#[cfg(test)]
+pub(crate) mod testing {
+    use clap::{Args, Command, FromArgMatches};
+    use std::ffi::OsString;
+
+    /// `--NAME VALUE` for each sample value (`--NAME` for a switch, given
+    /// as no values), but for the flag `left_out`.
+    pub fn flags_of(samples: &[(&str, &[&str])], left_out: &str) -> Vec<OsString> {
+        let mut out = Vec::new();
+        for (long, values) in samples.iter().filter(|(long, _)| *long != left_out) {
+            if values.is_empty() {
+                out.push(format!("--{long}").into());
+            }
+            for value in *values {
+                out.extend([format!("--{long}").into(), OsString::from(value)]);
+            }
+        }
+        out
+    }
+
+    /// `flags` as `sockloop SUBCOMMAND` parses them.
+    #[track_caller]
+    pub fn parse<T: Args + FromArgMatches>(subcommand: &'static str, flags: &[OsString]) -> T {
+        let argv = std::iter::once(OsString::from(subcommand)).chain(flags.iter().cloned());
+        let command = T::augment_args(Command::new(subcommand));
+        let matches = command.try_get_matches_from(argv).expect("flags parse");
+        T::from_arg_matches(&matches).expect("flags parse")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

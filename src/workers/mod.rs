@@ -29,6 +29,8 @@
 
 mod command_line;
 
+#[cfg(test)]
+pub(crate) use command_line::testing;
 pub use command_line::{own_flags, worker_command_line};
 
 use std::ffi::OsString;
