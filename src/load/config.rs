@@ -13,6 +13,7 @@ use crate::flags::{
 };
 use crate::protocol::Service;
 use clap::{Args, ValueEnum};
+pub use scenarios::{Close, LineSpec, MAX_REQUESTS_PER_CONN};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -65,18 +66,26 @@ pub enum LoadService {
     Command,
     /// UDP echo.
     UdpEcho,
+    /// Any line-based TCP server: `--send` and `--expect` (needs `--target`).
+    Line,
 }
 
 impl LoadService {
-    /// The server-side service.
-    pub fn service(self) -> Service {
+    /// The server-side service; `None` for `line` (any server).
+    pub fn service(self) -> Option<Service> {
         match self {
-            LoadService::Echo => Service::Echo,
-            LoadService::Greet => Service::Greet,
-            LoadService::Login => Service::Login,
-            LoadService::Command => Service::Command,
-            LoadService::UdpEcho => Service::UdpEcho,
+            LoadService::Echo => Some(Service::Echo),
+            LoadService::Greet => Some(Service::Greet),
+            LoadService::Login => Some(Service::Login),
+            LoadService::Command => Some(Service::Command),
+            LoadService::UdpEcho => Some(Service::UdpEcho),
+            LoadService::Line => None,
         }
+    }
+
+    /// Its name in the report.
+    pub fn name(self) -> &'static str {
+        self.service().map_or("line", |s| s.name())
     }
 }
 
@@ -143,6 +152,23 @@ pub struct LoadArgs {
     /// Hold mode: connect, stay silent for --duration, then one request each.
     #[arg(long)]
     pub idle: bool,
+    /// `--service line`: each request line, with {conn}, {seq}, {rand:N}
+    /// (README, "Any line protocol").
+    #[arg(long, value_name = "TEMPLATE")]
+    pub send: Option<String>,
+    /// `--service line`: what each reply line must be: exact, PREFIX*, or *
+    /// (any line); may use {conn} and {seq}.
+    #[arg(long, value_name = "PATTERN")]
+    pub expect: Option<String>,
+    /// Connection churn: close each connection after N verified replies and
+    /// open a new one in its place (at --connect-rate, if set).
+    #[arg(long, value_name = "N", conflicts_with_all = ["idle", "rate"], allow_negative_numbers = true,
+          value_parser = int_in::<u64>(1..=MAX_REQUESTS_PER_CONN))]
+    pub requests_per_conn: Option<u64>,
+    /// How churn closes a connection: fin (close(), TIME_WAIT on the
+    /// generator) or reset (SO_LINGER 0: an RST, no TIME_WAIT anywhere).
+    #[arg(long, value_enum, default_value_t = Close::Fin, requires = "requests_per_conn")]
+    pub close: Close,
     /// Print the final report as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -195,6 +221,12 @@ pub struct LoadConfig {
     pub udp_buffer: Option<usize>,
     /// Hold mode.
     pub idle: bool,
+    /// `--service line`: what to send and expect.
+    pub line: Option<LineSpec>,
+    /// Churn: replies per connection before it is replaced.
+    pub requests_per_conn: Option<u64>,
+    /// How churn closes a connection.
+    pub close: Close,
     /// JSON report.
     pub json: bool,
     /// HdrHistogram log path.
@@ -210,14 +242,19 @@ impl LoadConfig {
     /// Checks the rules between flags (each value alone was range-checked
     /// by its parser) and resolves the target.
     pub fn from_args(a: &LoadArgs) -> Result<LoadConfig, String> {
-        let port = a.service.service().default_port();
-        let target = match &a.target {
-            None => SocketAddr::from(([127, 0, 0, 1], port)),
-            Some(t) => {
-                crate::flags::connect_addr(t, Some(port)).map_err(|e| format!("--target: {e}"))?
+        let port = a.service.service().map(Service::default_port);
+        let target = match (&a.target, port) {
+            (None, Some(port)) => SocketAddr::from(([127, 0, 0, 1], port)),
+            (None, None) => return Err("--service line needs --target HOST:PORT".into()),
+            (Some(t), _) => {
+                crate::flags::connect_addr(t, port).map_err(|e| format!("--target: {e}"))?
             }
         };
+        let line = scenarios::line_spec(a)?;
         check_size(a.service, a.size, a.depth)?;
+        if let Some(spec) = &line {
+            scenarios::check_line_burst(spec, a.depth)?;
+        }
         check_workers(a)?;
         let user = parse_user(&a.user)?;
         let sources = match &a.source {
@@ -245,6 +282,9 @@ impl LoadConfig {
             sources,
             udp_buffer: (a.udp_buffer > 0).then_some(a.udp_buffer),
             idle: a.idle,
+            line,
+            requests_per_conn: a.requests_per_conn,
+            close: a.close,
             json: a.json,
             hdr_log: a.hdr_log.clone(),
             // A worker's second is only its share: the parent merges them all
@@ -335,6 +375,8 @@ pub fn parse_sources(s: &str) -> Result<Vec<IpAddr>, String> {
     }
     Ok((lo..=hi).map(|a| IpAddr::V4(Ipv4Addr::from(a))).collect())
 }
+
+mod scenarios;
 
 #[cfg(test)]
 mod tests {

@@ -48,7 +48,7 @@ use super::measurements::Measurements;
 use super::meter::Meter;
 use super::phases::Phases;
 use super::scenario::udp::UdpEcho;
-use super::scenario::{Pattern, Workload, echo, login};
+use super::scenario::{Pattern, Workload, echo, line, login};
 use super::schedule::Schedule;
 use super::table::{Conns, Entry};
 use super::udp::UDP_BATCH;
@@ -175,6 +175,14 @@ impl Engine {
             super::LoadService::Echo | super::LoadService::UdpEcho => {
                 Workload::Echo(echo::Echo::new(pattern.clone(), cfg.size))
             }
+            super::LoadService::Line => match &cfg.line {
+                Some(spec) => Workload::Line(line::Line::new(
+                    spec.send.clone(),
+                    spec.expect.clone(),
+                    rng.next_u64(),
+                )),
+                None => return Err("--service line needs --send and --expect".into()),
+            },
         };
         let is_udp = cfg.service == super::LoadService::UdpEcho;
         let conns = Conns::new(

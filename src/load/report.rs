@@ -182,7 +182,7 @@ impl Report {
             }
         });
         Report {
-            service: c.service.service().name().to_owned(),
+            service: c.service.name().to_owned(),
             target: c.target.to_string(),
             conns: c.conns,
             depth: c.depth,

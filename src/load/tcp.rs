@@ -10,11 +10,10 @@
 
 use super::conn::{ConnectOutcome, State, connect_outcome, error_name, start_connect};
 use super::engine::Engine;
-use super::scenario::{Talk, VerifyError};
+use super::scenario::VerifyError;
 use super::schedule::Burst;
 use super::table::Entry;
 use crate::readiness::{ReadOutcome, must_drain, read_some};
-use rand::Rng;
 
 impl Engine {
     /// Issues connect number `index` (non-blocking), from the next source.
@@ -29,7 +28,7 @@ impl Engine {
                         .connect_failed(&format!("connect: {}", error_name(&e)));
                 }
             };
-        let talk = Talk::new(self.rng.next_u32());
+        let talk = self.workload.talk(index, &mut self.rng);
         if let Err(e) = self
             .conns
             .add_tcp(self.poll.registry(), stream, talk, started)

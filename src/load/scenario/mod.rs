@@ -19,8 +19,10 @@
 pub mod command;
 pub mod echo;
 pub mod greet;
+pub mod line;
 pub mod login;
 pub mod pattern;
+pub mod template;
 pub mod udp;
 
 pub use pattern::Pattern;
@@ -32,6 +34,9 @@ use std::fmt;
 /// line, the welcome for a user name of up to 200 bytes) is far shorter; a
 /// longer line is already wrong, and this bounds [`Talk::partial`].
 pub const MAX_REPLY_LINE: usize = 256;
+
+/// The report's key for a reply line over its scenario's cap.
+pub const TOO_LONG: &str = "reply line too long";
 
 /// The line a server at `--max-conns` sends before closing a connection it
 /// will not serve (`server::accept::ERR_SERVER_FULL` without its newline).
@@ -128,9 +133,23 @@ pub enum Workload {
     Login(login::Login),
     /// Commands R, T, L.
     Command,
+    /// Any line protocol: `--send` / `--expect`.
+    Line(line::Line),
 }
 
 impl Workload {
+    /// The state of connection number `index` of the run: `{conn}` is its
+    /// number in the line scenario (mod 2^32: it lives in the u32 seed,
+    /// which keeps the slab slot at its size), a random seed elsewhere.
+    pub fn talk(&self, index: usize, rng: &mut impl rand::Rng) -> Talk {
+        match self {
+            Workload::Line(_) => Talk::new(index as u32),
+            Workload::Echo(_) | Workload::Greet | Workload::Login(_) | Workload::Command => {
+                Talk::new(rng.next_u32())
+            }
+        }
+    }
+
     /// Appends the next `count` requests of `talk` to `out`.
     pub fn write_requests(&self, talk: &mut Talk, count: u32, out: &mut Vec<u8>) {
         match self {
@@ -138,6 +157,7 @@ impl Workload {
             Workload::Greet => greet::write_requests(talk, count, out),
             Workload::Login(l) => l.write_requests(talk, count, out),
             Workload::Command => command::write_requests(talk, count, out),
+            Workload::Line(l) => l.write_requests(talk, count, out),
         }
     }
 
@@ -149,6 +169,14 @@ impl Workload {
             Workload::Greet => for_each_line(talk, input, greet::check_line)?,
             Workload::Login(l) => for_each_line(talk, input, |t, line| l.check_line(t, line))?,
             Workload::Command => for_each_line(talk, input, command::check_line)?,
+            Workload::Line(l) => for_each_line_within(
+                talk,
+                input,
+                // The line's text, and the CR a CRLF server ends it with.
+                line::MAX_REPLY + 1,
+                line::too_long,
+                |t, line| l.check_line(t, line),
+            )?,
         }
         // Bounded by the requests in flight, which fit in u32 (--depth).
         Ok((talk.answered - before) as u32)
@@ -156,16 +184,35 @@ impl Workload {
 }
 
 /// Calls `check` for every complete line (without its `\n`) in `partial`
-/// followed by `input`; keeps an unfinished last line in `talk.partial`.
+/// followed by `input`; keeps an unfinished last line in `talk.partial`
+/// (at most [`MAX_REPLY_LINE`] bytes).
 fn for_each_line(
     talk: &mut Talk,
     input: &[u8],
+    check: impl FnMut(&mut Talk, &[u8]) -> Result<(), VerifyError>,
+) -> Result<(), VerifyError> {
+    let too_long = || {
+        VerifyError::new(
+            TOO_LONG,
+            format!("more than {MAX_REPLY_LINE} bytes without a newline"),
+        )
+    };
+    for_each_line_within(talk, input, MAX_REPLY_LINE, too_long, check)
+}
+
+/// [`for_each_line`], keeping at most `cap` bytes of an unfinished line
+/// (`too_long` is the error past it).
+fn for_each_line_within(
+    talk: &mut Talk,
+    input: &[u8],
+    cap: usize,
+    too_long: impl Fn() -> VerifyError,
     mut check: impl FnMut(&mut Talk, &[u8]) -> Result<(), VerifyError>,
 ) -> Result<(), VerifyError> {
     let mut rest = input;
     if !talk.partial.is_empty() {
         let Some(newline) = memchr::memchr(b'\n', rest) else {
-            return keep_partial(talk, rest);
+            return keep_partial(talk, rest, cap, too_long);
         };
         let mut line = std::mem::take(&mut talk.partial);
         line.extend_from_slice(&rest[..newline]);
@@ -176,16 +223,19 @@ fn for_each_line(
         check(talk, &rest[..newline])?;
         rest = &rest[newline + 1..];
     }
-    keep_partial(talk, rest)
+    keep_partial(talk, rest, cap, too_long)
 }
 
-/// Buffers the start of a reply line until its end arrives (bounded).
-fn keep_partial(talk: &mut Talk, bytes: &[u8]) -> Result<(), VerifyError> {
-    if talk.partial.len() + bytes.len() > MAX_REPLY_LINE {
-        return Err(VerifyError::new(
-            "reply line too long",
-            format!("more than {MAX_REPLY_LINE} bytes without a newline"),
-        ));
+/// Buffers the start of a reply line until its end arrives (at most `cap`
+/// bytes; past it, the `too_long` error).
+fn keep_partial(
+    talk: &mut Talk,
+    bytes: &[u8],
+    cap: usize,
+    too_long: impl Fn() -> VerifyError,
+) -> Result<(), VerifyError> {
+    if talk.partial.len() + bytes.len() > cap {
+        return Err(too_long());
     }
     talk.partial.extend_from_slice(bytes);
     Ok(())

@@ -1,0 +1,395 @@
+//! `--send` templates and `--expect` patterns of the line scenario
+//! (`line.rs`), parsed once at start-up: text with placeholders, rendered
+//! into request lines and matched against reply lines without allocating.
+//!
+//! # Format
+//! ```text
+//! template    = *( text / "{conn}" / "{seq}" / "{rand:" N "}" / "{{" / "}}" )
+//! pattern     = "*"                      ; any line
+//!             / template-no-rand [ "*" ] ; exact, or a prefix with the "*"
+//! ```
+//! - `{conn}`: the connection's number in this generator process (0, 1, 2,
+//!   ...; replacements under `--requests-per-conn` count on), decimal;
+//! - `{seq}`: the request's number on its connection (0, 1, 2, ...);
+//! - `{rand:N}`: N random letters and digits, 1 <= N <= [`MAX_RAND`], from a
+//!   per-run seed, the connection and the request: no two requests alike,
+//!   nothing to remember (`--expect` cannot use it: the verifier would have
+//!   to keep what was sent);
+//! - `{{` and `}}`: a literal brace.
+//!
+//! A template is one line: no CR, LF or NUL in it. Anything else between
+//! braces is an error at parse time, never sent as is.
+
+use super::push_decimal;
+
+/// Longest `N` of `{rand:N}`: a random token long enough for any key or
+/// nonce a line protocol wants.
+pub const MAX_RAND: usize = 256;
+
+/// Longest rendered request line (without its `\n`), counting each `{conn}`
+/// and `{seq}` at their widest (20 digits). A line protocol's request is a
+/// command, not a payload (`--service echo` is for payloads); it also keeps
+/// `--depth` x request within `config::MAX_BURST_BYTES`.
+pub const MAX_LINE: usize = 4096;
+
+/// Widest decimal `u64`.
+const MAX_DIGITS: usize = 20;
+
+/// One piece of a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// Bytes as they are.
+    Text(Vec<u8>),
+    /// The connection's number.
+    Conn,
+    /// The request's number on its connection.
+    Seq,
+    /// This many random alphanumerics.
+    Rand(usize),
+}
+
+/// A parsed `--send` template (or the text part of an `--expect` pattern).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pieces: Vec<Piece>,
+}
+
+/// A parsed `--expect` pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    /// `*`: any line is a right reply.
+    Any,
+    /// The reply must be exactly the rendered template.
+    Exact(Template),
+    /// The reply must start with the rendered template (`PREFIX*`).
+    Prefix(Template),
+}
+
+/// What a placeholder renders from: the connection, the request, and the
+/// run's seed for `{rand:N}`.
+#[derive(Debug, Clone, Copy)]
+pub struct Vars {
+    /// `{conn}`.
+    pub conn: u64,
+    /// `{seq}`.
+    pub seq: u64,
+    /// The run's seed.
+    pub seed: u64,
+}
+
+impl Template {
+    /// Parses `--send`'s value (`flag` names it in errors).
+    pub fn parse(s: &str, flag: &str) -> Result<Template, String> {
+        if s.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            return Err(format!(
+                "{flag}: must be one line (no CR, LF or NUL: the generator ends it with LF)"
+            ));
+        }
+        let mut pieces = Vec::new();
+        let mut text = Vec::new();
+        let mut rest = s;
+        while let Some(at) = rest.find(['{', '}']) {
+            text.extend_from_slice(&rest.as_bytes()[..at]);
+            let tail = &rest[at..];
+            if let Some(after) = tail.strip_prefix("{{").or_else(|| tail.strip_prefix("}}")) {
+                text.push(tail.as_bytes()[0]);
+                rest = after;
+                continue;
+            }
+            if tail.starts_with('}') {
+                return Err(format!(
+                    "{flag}: a lone '}}' (write '}}}}' for a literal one)"
+                ));
+            }
+            let Some(close) = tail.find('}') else {
+                return Err(format!(
+                    "{flag}: '{{' without its '}}' (write '{{{{' for a literal one)"
+                ));
+            };
+            let piece = placeholder(&tail[1..close], flag)?;
+            if !text.is_empty() {
+                pieces.push(Piece::Text(std::mem::take(&mut text)));
+            }
+            pieces.push(piece);
+            rest = &tail[close + 1..];
+        }
+        text.extend_from_slice(rest.as_bytes());
+        if !text.is_empty() {
+            pieces.push(Piece::Text(text));
+        }
+        let template = Template { pieces };
+        if template.max_len() > MAX_LINE {
+            return Err(format!(
+                "{flag}: renders up to {} bytes, more than {MAX_LINE} (each {{conn}} and {{seq}} \
+                 counts as {MAX_DIGITS})",
+                template.max_len()
+            ));
+        }
+        Ok(template)
+    }
+
+    /// The longest line it renders.
+    pub fn max_len(&self) -> usize {
+        self.pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Text(t) => t.len(),
+                Piece::Conn | Piece::Seq => MAX_DIGITS,
+                Piece::Rand(n) => *n,
+            })
+            .sum()
+    }
+
+    /// Whether it has a `{rand:N}`.
+    fn has_rand(&self) -> bool {
+        self.pieces.iter().any(|p| matches!(p, Piece::Rand(_)))
+    }
+
+    /// Appends the rendered line (without `\n`) to `out`.
+    pub fn render(&self, vars: Vars, out: &mut Vec<u8>) {
+        for (i, piece) in self.pieces.iter().enumerate() {
+            match piece {
+                Piece::Text(t) => out.extend_from_slice(t),
+                Piece::Conn => push_decimal(out, vars.conn),
+                Piece::Seq => push_decimal(out, vars.seq),
+                Piece::Rand(n) => push_random(out, *n, vars, i as u64),
+            }
+        }
+    }
+
+    /// If `line` starts with the rendered template: the rest of it.
+    /// (`{rand:N}` never gets here: patterns refuse it.)
+    fn strip_from<'a>(&self, line: &'a [u8], vars: Vars) -> Option<&'a [u8]> {
+        let mut rest = line;
+        for piece in &self.pieces {
+            rest = match piece {
+                Piece::Text(t) => rest.strip_prefix(t.as_slice())?,
+                Piece::Conn | Piece::Seq => {
+                    let n = if *piece == Piece::Conn {
+                        vars.conn
+                    } else {
+                        vars.seq
+                    };
+                    strip_decimal(rest, n)?
+                }
+                Piece::Rand(_) => return None,
+            };
+        }
+        Some(rest)
+    }
+}
+
+impl Expect {
+    /// Parses `--expect`'s value (`flag` names it in errors): `*`, exact, or
+    /// `PREFIX*`; no `{rand:N}`, and nothing longer than `max_reply` can
+    /// ever match.
+    pub fn parse(s: &str, flag: &str, max_reply: usize) -> Result<Expect, String> {
+        if s == "*" {
+            return Ok(Expect::Any);
+        }
+        let (text, prefix) = match s.strip_suffix('*') {
+            Some(head) => (head, true),
+            None => (s, false),
+        };
+        let template = Template::parse(text, flag)?;
+        if template.has_rand() {
+            return Err(format!(
+                "{flag}: {{rand:N}} cannot be expected (a reply is checked against what it \
+                 must be, and random text is not remembered); use a prefix: 'TEXT*'"
+            ));
+        }
+        let shortest: usize = template
+            .pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Text(t) => t.len(),
+                _ => 1,
+            })
+            .sum();
+        if shortest > max_reply {
+            return Err(format!(
+                "{flag}: longer than the longest reply line read ({max_reply} bytes)"
+            ));
+        }
+        Ok(if prefix {
+            Expect::Prefix(template)
+        } else {
+            Expect::Exact(template)
+        })
+    }
+
+    /// Whether reply `line` (without its line end) is right for `vars`.
+    pub fn matches(&self, line: &[u8], vars: Vars) -> bool {
+        match self {
+            Expect::Any => true,
+            Expect::Exact(t) => t.strip_from(line, vars).is_some_and(<[u8]>::is_empty),
+            Expect::Prefix(t) => t.strip_from(line, vars).is_some(),
+        }
+    }
+}
+
+/// The piece a `{...}` stands for (`inner` is what is between the braces).
+fn placeholder(inner: &str, flag: &str) -> Result<Piece, String> {
+    match inner {
+        "conn" => return Ok(Piece::Conn),
+        "seq" => return Ok(Piece::Seq),
+        _ => {}
+    }
+    let Some(n) = inner.strip_prefix("rand:") else {
+        return Err(format!(
+            "{flag}: unknown placeholder '{{{inner}}}' (known: {{conn}}, {{seq}}, {{rand:N}}; \
+             '{{{{' is a literal brace)"
+        ));
+    };
+    match n.parse::<usize>() {
+        Ok(n) if (1..=MAX_RAND).contains(&n) => Ok(Piece::Rand(n)),
+        _ => Err(format!(
+            "{flag}: '{{rand:{n}}}': N must be a number 1..={MAX_RAND}"
+        )),
+    }
+}
+
+/// If `line` starts with `n` in decimal (and no further digit: `{seq}` is 1
+/// must not match `12`): the rest. No allocation: digits on the stack.
+fn strip_decimal(line: &[u8], mut n: u64) -> Option<&[u8]> {
+    let mut digits = [0u8; MAX_DIGITS];
+    let mut at = MAX_DIGITS;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let rest = line.strip_prefix(&digits[at..])?;
+    (!rest.first().is_some_and(u8::is_ascii_digit)).then_some(rest)
+}
+
+/// The 62 characters `{rand:N}` draws from.
+const ALPHANUMERIC: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Appends `n` alphanumerics drawn from (seed, conn, seq, which
+/// placeholder): a splitmix64 stream, so each request's are different and
+/// no generator state is kept.
+fn push_random(out: &mut Vec<u8>, n: usize, vars: Vars, which: u64) {
+    let mut state = vars.seed
+        ^ vars.conn.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ vars.seq.wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+        ^ which.wrapping_mul(0x1656_67B1_9E37_79F9);
+    for _ in 0..n {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        // 2^64 mod 62 is tiny next to 2^64: the bias is negligible.
+        out.push(ALPHANUMERIC[(z % 62) as usize]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V: Vars = Vars {
+        conn: 7,
+        seq: 12,
+        seed: 1,
+    };
+
+    #[track_caller]
+    fn render(t: &str, vars: Vars) -> String {
+        let mut out = Vec::new();
+        Template::parse(t, "--send").unwrap().render(vars, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[track_caller]
+    fn refused(t: &str, words: &[&str]) {
+        let e = Template::parse(t, "--send").unwrap_err();
+        for w in words {
+            assert!(e.contains(w), "{t}: {e}");
+        }
+    }
+
+    #[test]
+    fn placeholders_render_and_braces_escape() {
+        assert_eq!(render("u{conn}", V), "u7");
+        assert_eq!(render("GET k{seq} c{conn}", V), "GET k12 c7");
+        assert_eq!(render("{{json}} {{{seq}}}", V), "{json} {12}");
+        assert_eq!(render("", V), "");
+        assert_eq!(render("PING", V), "PING");
+    }
+
+    #[test]
+    fn rand_is_alphanumeric_of_its_length_and_differs_by_request() {
+        let a = render("{rand:16}", V);
+        assert_eq!(a.len(), 16);
+        assert!(a.bytes().all(|b| b.is_ascii_alphanumeric()), "{a}");
+        assert_eq!(a, render("{rand:16}", V), "deterministic");
+        assert_ne!(a, render("{rand:16}", Vars { seq: 13, ..V }));
+        assert_ne!(a, render("{rand:16}", Vars { conn: 8, ..V }));
+        let two = render("{rand:8}-{rand:8}", V);
+        assert_ne!(two[..8], two[9..], "each placeholder its own");
+    }
+
+    #[test]
+    fn bad_templates_are_refused_with_a_reason() {
+        refused("a{nope}", &["--send", "unknown placeholder '{nope}'"]);
+        refused("a{conn", &["without its '}'"]);
+        refused("a}b", &["lone '}'", "'}}'"]);
+        refused("{rand:0}", &["1..=256"]);
+        refused("{rand:257}", &["1..=256"]);
+        refused("{rand:x}", &["1..=256"]);
+        refused("a\nb", &["one line"]);
+        refused("a\rb", &["one line"]);
+        refused(&"x".repeat(MAX_LINE + 1), &["more than 4096"]);
+        refused(&"{rand:256}".repeat(17), &["more than 4096"]);
+        assert!(Template::parse(&"x".repeat(MAX_LINE), "--send").is_ok());
+    }
+
+    #[track_caller]
+    fn expect(p: &str) -> Expect {
+        Expect::parse(p, "--expect", 256).unwrap()
+    }
+
+    #[test]
+    fn patterns_match_exactly_by_prefix_or_anything() {
+        let hi = expect("Hi u{conn}");
+        assert!(hi.matches(b"Hi u7", V));
+        assert!(!hi.matches(b"Hi u7 ", V));
+        assert!(!hi.matches(b"Hi u70", V));
+        assert!(!hi.matches(b"Hi u8", V));
+        assert!(!hi.matches(b"Hi u", V));
+        let seq = expect("{seq}:{conn}");
+        assert!(seq.matches(b"12:7", V));
+        assert!(!seq.matches(b"1:7", V), "a shorter number");
+        assert!(!seq.matches(b"121:7", V), "a longer number");
+        let pong = expect("+PONG");
+        assert!(pong.matches(b"+PONG", V) && !pong.matches(b"+PONGS", V));
+        let prefix = expect("+OK*");
+        assert!(prefix.matches(b"+OK", V) && prefix.matches(b"+OK then", V));
+        assert!(!prefix.matches(b"-ERR", V));
+        let prefix_num = expect("v{seq}*");
+        assert!(prefix_num.matches(b"v12 ok", V));
+        assert!(
+            !prefix_num.matches(b"v123", V),
+            "{{seq}} ends at a non-digit"
+        );
+        assert!(expect("*").matches(b"", V) && expect("*").matches(b"anything", V));
+        assert!(expect("").matches(b"", V) && !expect("").matches(b"x", V));
+        assert!(expect("a*b").matches(b"a*b", V), "a '*' inside is literal");
+    }
+
+    #[test]
+    fn bad_patterns_are_refused_with_a_reason() {
+        let e = Expect::parse("x{rand:4}", "--expect", 256).unwrap_err();
+        assert!(e.contains("--expect") && e.contains("{rand:N}"), "{e}");
+        let e = Expect::parse("{what}*", "--expect", 256).unwrap_err();
+        assert!(e.contains("unknown placeholder"), "{e}");
+        let e = Expect::parse(&"x".repeat(257), "--expect", 256).unwrap_err();
+        assert!(e.contains("256 bytes"), "{e}");
+        assert!(Expect::parse(&"x".repeat(256), "--expect", 256).is_ok());
+    }
+}
