@@ -252,13 +252,19 @@ impl Engine {
             return Some(Duration::ZERO);
         }
         let mut at = self.meter.next_tick();
-        if self.phases.current() != Phase::Ramp {
+        let phase = self.phases.current();
+        if phase != Phase::Ramp {
             at = at.min(self.phases.until());
-        } else if let Some(connect) = self.conns.next_connect_at(now) {
-            at = at.min(connect);
         }
-        if let Some(timeout) = self.conns.connect_deadline() {
-            at = at.min(timeout);
+        // Connects are started and timed out in the ramp-up and (churn) the
+        // window only: none is due in the drain.
+        if matches!(phase, Phase::Ramp | Phase::Measure) {
+            if let Some(connect) = self.conns.next_connect_at(now) {
+                at = at.min(connect);
+            }
+            if let Some(timeout) = self.conns.connect_deadline() {
+                at = at.min(timeout);
+            }
         }
         if let Some(due) = self.schedule.poll_deadline() {
             at = at.min(due);

@@ -93,6 +93,14 @@ pub struct Measurements {
     pub unsent: Unsent,
     /// Connections that came up.
     pub opened: u64,
+    /// Of those, inside the measured window (churn's connections per
+    /// second).
+    #[serde(default)]
+    pub opened_in_window: u64,
+    /// Connections the generator closed after `--requests-per-conn`
+    /// verified replies (churn), each replaced by a new one.
+    #[serde(default)]
+    pub recycled: u64,
     /// Connections that never came up (refused, timed out, error).
     pub failed: u64,
     /// Connections the server closed or reset before the run ended.
@@ -153,6 +161,8 @@ impl Default for Measurements {
             scheduled: 0,
             unsent: Unsent::default(),
             opened: 0,
+            opened_in_window: 0,
+            recycled: 0,
             failed: 0,
             closed_by_server: 0,
             sent: 0,
@@ -208,6 +218,8 @@ impl Measurements {
         self.unsent.cpu += other.unsent.cpu;
         self.unsent.target += other.unsent.target;
         self.opened += other.opened;
+        self.opened_in_window += other.opened_in_window;
+        self.recycled += other.recycled;
         self.failed += other.failed;
         self.closed_by_server += other.closed_by_server;
         self.sent += other.sent;

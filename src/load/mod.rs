@@ -44,6 +44,7 @@
 //! Once every connection has failed or been closed, the run stops at once
 //! and says so (there is nothing left to measure or to wait for).
 
+mod churn;
 mod clock;
 pub mod config;
 mod conn;

@@ -81,19 +81,14 @@ impl Engine {
         match self.phases.current {
             Phase::Ramp => {
                 self.start_due_connects(now);
-                while self.conns.expire_connect(now).is_some() {
-                    let secs = self.cfg.connect_timeout.as_secs_f64();
-                    self.meter
-                        .rec
-                        .connect_failed(&format!("connect: no answer within {secs} s"));
-                }
+                self.expire_connects(now);
                 if self.conns.ramp_done() {
                     self.begin_window(now);
                 }
             }
             // Every connection failed or was closed: nothing is left to
             // measure, and nothing can be in flight to wait for.
-            Phase::Hold | Phase::Measure if self.meter.rec.open_now() == 0 => {
+            Phase::Hold | Phase::Measure if self.no_connection_left() => {
                 self.stop_no_connection_left(now);
             }
             Phase::Hold if now >= until => {
@@ -102,6 +97,7 @@ impl Engine {
                 }
             }
             Phase::Measure => {
+                self.churn_connects(now);
                 self.send_paced(now);
                 if now >= until {
                     self.meter.close_window(now);

@@ -17,7 +17,10 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+mod churn;
 mod human;
+
+pub use churn::{Churn, Failures};
 
 /// `connections` in the JSON report.
 #[derive(Debug, Clone, Serialize)]
@@ -32,6 +35,8 @@ pub struct Connections {
     pub ramp_secs: f64,
     /// Connections opened per second of ramp-up.
     pub per_sec: f64,
+    /// Failed or ended by the target, by cause.
+    pub failures: Failures,
 }
 
 /// `requests` in the JSON report.
@@ -134,6 +139,8 @@ pub struct Report {
     pub duration_secs: f64,
     /// Connection counts.
     pub connections: Connections,
+    /// Connection churn; null without `--requests-per-conn`.
+    pub churn: Option<Churn>,
     /// Request counts.
     pub requests: Requests,
     /// Open loop: the schedule and how it was kept; null in closed loop.
@@ -194,12 +201,16 @@ impl Report {
                 failed: m.failed,
                 closed_by_server: m.closed_by_server,
                 ramp_secs: round3(m.ramp_secs),
+                // The ramp-up's connects: under churn, `opened` counts the
+                // replacements too.
                 per_sec: if m.ramp_secs > 0.0 {
-                    round3(m.opened as f64 / m.ramp_secs)
+                    round3(m.opened.min(c.conns as u64) as f64 / m.ramp_secs)
                 } else {
                     0.0
                 },
+                failures: Failures::of(m),
             },
+            churn: Churn::of(c, m),
             requests: Requests {
                 sent: m.sent,
                 completed: m.completed,

@@ -107,6 +107,16 @@ impl Recorder {
         record(&mut self.m.connect, ns, &mut self.m.clamped.connect);
         self.m.opened += 1;
         self.open_now += 1;
+        if self.in_window {
+            self.m.opened_in_window += 1;
+        }
+    }
+
+    /// Churn: the generator closed a connection after its last verified
+    /// reply, to replace it.
+    pub fn recycled(&mut self) {
+        self.m.recycled += 1;
+        self.closed(None);
     }
 
     /// A connection never came up.

@@ -3,6 +3,13 @@
 //! connection's send-time slots, and the ramp-up's connects: which is due
 //! next (`--connect-rate`), which are in progress and when they time out.
 //!
+//! Under churn (`--requests-per-conn`, `churn.rs`) a connection closed
+//! after its last reply asks for one more connect in its place
+//! ([`Conns::replace`]), paced by the same `--connect-rate`. The table
+//! never holds more entries than `--conns`: a replacement is asked for only
+//! once its predecessor is removed, so slab keys, and with them the
+//! send-time slots, stay within the first `--conns`.
+//!
 //! The table keeps its counts right by itself: a connect in progress is
 //! counted until it comes up ([`Conns::connected`]) or its entry is removed
 //! ([`Conns::remove`]), whoever removes it.
@@ -46,11 +53,16 @@ pub struct Conns {
     /// intended time in open loop). Preallocated: no allocation per request.
     send_times: Box<[u64]>,
     depth: u32,
-    /// Connects (UDP: sockets) to start in all, and started so far.
+    /// Connects (UDP: sockets) to start in all, and started so far
+    /// (churn: the replacements asked for count in `wanted`).
     wanted: usize,
     started: usize,
     /// `--connect-rate` (0: as fast as possible).
     connect_rate: f64,
+    /// The pacing grid: connect `i` is due at `.0 + (i - .1) / rate`. It
+    /// starts at (0, 0); churn restarts it at a replacement asked for when
+    /// the grid lies in the past, so a lull is not made up in a burst.
+    pace_from: (u64, usize),
     /// `--connect-timeout` (ns).
     connect_timeout: u64,
     /// Connects in progress, in start order = deadline order: (key, start).
@@ -71,6 +83,7 @@ impl Conns {
             wanted,
             started: 0,
             connect_rate,
+            pace_from: (0, 0),
             connect_timeout,
             deadlines: VecDeque::new(),
             connecting: 0,
@@ -80,15 +93,37 @@ impl Conns {
     // ---- the ramp-up ------------------------------------------------------
 
     /// When the next connect is due (`None`: all are started). Connect `i`
-    /// is due `i / --connect-rate` seconds after the start, or at once.
+    /// is due `i / --connect-rate` seconds after the start (of the pacing
+    /// grid: `pace_from`), or at once.
     pub fn next_connect_at(&self, now: u64) -> Option<u64> {
         if self.started >= self.wanted {
             None
         } else if self.connect_rate > 0.0 {
-            Some((self.started as f64 * 1e9 / self.connect_rate) as u64)
+            Some(self.due(self.started))
         } else {
             Some(now)
         }
+    }
+
+    /// When connect `i` is due on the pacing grid (`--connect-rate` > 0).
+    fn due(&self, i: usize) -> u64 {
+        let (at, from) = self.pace_from;
+        at + (i.saturating_sub(from) as f64 * 1e9 / self.connect_rate) as u64
+    }
+
+    /// Churn: a connection was closed at `now` after its last reply; one
+    /// more connect takes its place, due at once or on the pacing grid.
+    pub fn replace(&mut self, now: u64) {
+        let idle = self.started == self.wanted;
+        if self.connect_rate > 0.0 && idle && self.due(self.started) < now {
+            self.pace_from = (now, self.started);
+        }
+        self.wanted += 1;
+    }
+
+    /// A connect is still to start or in progress.
+    pub fn connects_pending(&self) -> bool {
+        self.started < self.wanted || self.connecting > 0
     }
 
     /// The index of the next connect if it is due at `now` (it then counts

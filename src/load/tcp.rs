@@ -8,6 +8,7 @@
 //! connection; the pass calls [`Engine::tcp_read`], which verifies the
 //! reply, records `now - send time`, and refills.
 
+use super::churn;
 use super::conn::{ConnectOutcome, State, connect_outcome, error_name, start_connect};
 use super::engine::Engine;
 use super::scenario::VerifyError;
@@ -62,6 +63,11 @@ impl Engine {
                     let took = now.saturating_sub(conn.connect_at);
                     self.conns.connected(key);
                     self.meter.rec.connected(took);
+                    // Churn: a replacement sends at once while the window
+                    // is open (before it, the schedule sends nothing).
+                    if self.cfg.requests_per_conn.is_some() {
+                        self.refill(key, now, false);
+                    }
                 }
             }
         } else if event.is_writable() {
@@ -94,6 +100,7 @@ impl Engine {
             scratch,
             workload,
             meter,
+            cfg,
             ..
         } = self;
         let Some((conn, times)) = conns.tcp(key) else {
@@ -126,6 +133,9 @@ impl Engine {
                 }
             }
         }
+        if churn::is_spent(cfg.requests_per_conn, conn.talk.answered) {
+            return self.recycle(key, now);
+        }
         self.refill(key, now, held);
         if more {
             // Read stopped before `WouldBlock`: no new edge will report what
@@ -141,7 +151,9 @@ impl Engine {
         let Some((conn, times)) = self.conns.tcp(key) else {
             return;
         };
-        let burst = self.schedule.due(conn.next_intended, conn.free(times), now);
+        let limit = self.cfg.requests_per_conn;
+        let free = churn::room(limit, conn.talk.sent, conn.free(times));
+        let burst = self.schedule.due(conn.next_intended, free, now);
         if burst.count > 0 {
             self.send_requests(key, burst);
             for i in 0..burst.count {
@@ -152,7 +164,7 @@ impl Engine {
         }
         // The write may have failed and closed the connection.
         if let Some((conn, times)) = self.conns.tcp(key) {
-            let free = conn.free(times);
+            let free = churn::room(limit, conn.talk.sent, conn.free(times));
             self.schedule
                 .wake_later(key, conn.next_intended, free, &mut conn.timer_armed);
         }

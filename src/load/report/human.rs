@@ -26,6 +26,7 @@ impl Report {
             "  connections  {} opened, {} failed, {} closed by server; ramp-up {:.3} s ({:.0}/s)",
             c.opened, c.failed, c.closed_by_server, c.ramp_secs, c.per_sec
         );
+        self.churn_lines(&mut s);
         let r = &self.requests;
         let _ = writeln!(
             s,

@@ -88,3 +88,24 @@ fn a_socket_waits_in_the_ready_queue_once() {
     assert_eq!(conns.next_ready(&mut pass), None);
     assert!(!conns.has_ready());
 }
+
+#[test]
+fn churn_replacements_are_due_at_once_or_on_a_grid_that_skips_lulls() {
+    let (mut unpaced, _poll, _listener) = table(1, 1, 0.0);
+    assert_eq!(unpaced.take_due_connect(0), Some(0));
+    assert!(!unpaced.connects_pending());
+    unpaced.replace(5 * MS);
+    assert!(unpaced.connects_pending());
+    assert_eq!(unpaced.take_due_connect(5 * MS), Some(1), "at once");
+    // 1000/s: the ramp's connect 0 at 0; a replacement asked for at 50 ms
+    // is due then, not 49 ms late on the old grid (no burst after a lull),
+    // and the next one 1 ms after it.
+    let (mut paced, _poll, _listener) = table(1, 1, 1000.0);
+    assert_eq!(paced.take_due_connect(0), Some(0));
+    paced.replace(50 * MS);
+    paced.replace(50 * MS);
+    assert_eq!(paced.next_connect_at(50 * MS), Some(50 * MS));
+    assert_eq!(paced.take_due_connect(50 * MS), Some(1));
+    assert_eq!(paced.take_due_connect(50 * MS), None, "paced");
+    assert_eq!(paced.take_due_connect(51 * MS), Some(2));
+}
