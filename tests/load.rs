@@ -34,6 +34,7 @@ fn assert_shape(r: &Value) {
     assert_eq!(
         keys(r),
         [
+            "churn",
             "connect_latency_us",
             "connections",
             "conns",
@@ -58,11 +59,34 @@ fn assert_shape(r: &Value) {
         [
             "closed_by_server",
             "failed",
+            "failures",
             "opened",
             "per_sec",
             "ramp_secs"
         ]
     );
+    assert_eq!(
+        keys(&r["connections"]["failures"]),
+        [
+            "connect_timeout",
+            "other",
+            "ports_exhausted",
+            "refused",
+            "reset"
+        ]
+    );
+    if !r["churn"].is_null() {
+        assert_eq!(
+            keys(&r["churn"]),
+            [
+                "close",
+                "conns_per_sec",
+                "opened_in_window",
+                "recycled",
+                "requests_per_conn"
+            ]
+        );
+    }
     assert_eq!(keys(&r["requests"]), ["completed", "sent", "verify_errors"]);
     assert_eq!(keys(&r["throughput"]), ["bytes_per_sec", "msgs_per_sec"]);
     assert_eq!(
@@ -151,6 +175,7 @@ fn assert_clean(output: &Output, conns: u64) -> Value {
         output.status
     );
     assert_eq!(r["connections"]["opened"], conns, "{r}");
+    assert_eq!(r["churn"], Value::Null, "no churn asked for: {r}");
     assert_eq!(r["connections"]["failed"], 0, "{r}");
     assert_eq!(r["connections"]["closed_by_server"], 0, "{r}");
     assert_eq!(r["requests"]["verify_errors"], 0, "{r}");
@@ -413,6 +438,7 @@ fn a_refused_target_fails_every_connection() {
     assert_eq!(r["connections"]["failed"], 3, "{r}");
     assert_eq!(r["connections"]["opened"], 0, "{r}");
     assert_eq!(r["errors"]["connect: connection refused"], 3, "{r}");
+    assert_eq!(r["connections"]["failures"]["refused"], 3, "{r}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("all 3 connections failed (3 could not connect); stopping"),
@@ -455,6 +481,10 @@ fn a_connect_that_never_completes_times_out() {
         "{r}"
     );
     assert_eq!(
+        r["connections"]["failures"]["connect_timeout"], failed,
+        "{r}"
+    );
+    assert_eq!(
         r["connections"]["opened"].as_u64().unwrap() + failed,
         6,
         "{r}"
@@ -494,6 +524,10 @@ fn bad_flags_are_refused_before_connecting() {
         &["--source", "127.0.0.9-127.0.0.1"],
         &["--user", "nocolon"],
         &["--idle", "--rate", "5"],
+        &["--requests-per-conn", "0"],
+        &["--requests-per-conn", "2", "--idle"],
+        &["--close", "reset"],
+        &["--send", "PING"],
     ] {
         let output = load(args);
         assert!(!output.status.success(), "{args:?}");

@@ -167,7 +167,7 @@ pub struct LoadArgs {
     pub requests_per_conn: Option<u64>,
     /// How churn closes a connection: fin (close(), TIME_WAIT on the
     /// generator) or reset (SO_LINGER 0: an RST, no TIME_WAIT anywhere).
-    #[arg(long, value_enum, default_value_t = Close::Fin, requires = "requests_per_conn")]
+    #[arg(long, value_enum, default_value_t = Close::Fin)]
     pub close: Close,
     /// Print the final report as one JSON object on stdout.
     #[arg(long)]
@@ -458,6 +458,41 @@ mod tests {
         refused(&["--target", "127.0.0.1:0"], &["--target", "port 0"]);
         assert!(parse(&["--service", "udp-echo", "--size", "8"]).is_ok());
         assert!(parse(&["--workers", "2", "-c", "2"]).is_ok());
+        refused(
+            &["--send", "x"],
+            &["--send and --expect are for --service line"],
+        );
+        refused(
+            &["--service", "line", "--send", "x", "--expect", "*"],
+            &["needs --target"],
+        );
+        let line = ["--service", "line", "--target", "127.0.0.1:9"];
+        refused(
+            &[&line[..], &["--send", "PING"]].concat(),
+            &["--expect PATTERN"],
+        );
+        let big = format!("{{rand:256}}{}", "x".repeat(3_840));
+        refused(
+            &[
+                &line[..],
+                &["--send", &big, "--expect", "*", "--depth", "1024"],
+            ]
+            .concat(),
+            &["--depth x the longest --send line (4097 bytes)"],
+        );
+        refused(&["--close", "reset"], &["--requests-per-conn"]);
+        refused(
+            &["--requests-per-conn", "1", "--rate", "5"],
+            &["cannot be used"],
+        );
+        refused(
+            &["--service", "udp-echo", "--requests-per-conn", "1"],
+            &["TCP services"],
+        );
+        let c = parse(&["--requests-per-conn", "2", "--close", "reset"]).unwrap();
+        assert_eq!((c.requests_per_conn, c.close), (Some(2), Close::Reset));
+        let c = parse(&[&line[..], &["--send", "u{conn}", "--expect", "Hi u{conn}"]].concat());
+        assert!(c.unwrap().line.is_some());
     }
 
     #[test]

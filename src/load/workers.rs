@@ -156,8 +156,8 @@ mod tests {
     /// (no values: a switch). A flag added to `LoadArgs` without a sample
     /// here fails `every_load_flag_reaches_a_worker`.
     const SAMPLES: &[(&str, &[&str])] = &[
-        ("service", &["greet"]),
-        ("target", &["127.0.0.2"]),
+        ("service", &["line"]),
+        ("target", &["127.0.0.2:7001"]),
         ("conns", &["9"]),
         ("connect-rate", &["30"]),
         ("connect-timeout", &["1.5"]),
@@ -170,6 +170,10 @@ mod tests {
         ("source", &["127.0.0.2-127.0.0.3"]),
         ("udp-buffer", &["0"]),
         ("idle", &[]),
+        ("send", &["u{conn} -x"]),
+        ("expect", &["Hi u{conn}*"]),
+        ("requests-per-conn", &["5"]),
+        ("close", &["reset"]),
         ("json", &[]),
         ("hdr-log", &["/tmp/run.hlog"]),
         ("workers", &["3"]),
@@ -210,12 +214,19 @@ mod tests {
 
     /// A worker parses the parent's settings back, every flag's sample
     /// included, with its shares, the resolved target, its own log file and
-    /// the worker-only flags instead of the parent's. `--rate` and `--idle`
-    /// exclude each other, so each is left out of one parent.
+    /// the worker-only flags instead of the parent's. `--rate`, `--idle` and
+    /// churn (`--requests-per-conn`, `--close`) exclude each other, so each
+    /// parent leaves out all but one of them.
     #[test]
     fn every_load_flag_reaches_a_worker() {
-        for left_out in ["rate", "idle"] {
-            let parent_flags = flags_of(SAMPLES, left_out);
+        let exclusive = ["rate", "idle", "requests-per-conn", "close"];
+        for kept in [&["rate"][..], &["idle"], &["requests-per-conn", "close"]] {
+            let samples: Vec<(&str, &[&str])> = SAMPLES
+                .iter()
+                .filter(|(long, _)| kept.contains(long) || !exclusive.contains(long))
+                .copied()
+                .collect();
+            let parent_flags = flags_of(&samples, "");
             let parent = parse(&parent_flags);
             let config = LoadConfig::from_args(&parent).unwrap();
             let worker = worker_args(&parent_flags, &config, parent.workers, 4, 1).unwrap();

@@ -13,6 +13,9 @@
 //!   report.
 //! - `server.rs`: the running [`Server`]: addresses, logs, signals, /proc.
 //! - `net.rs`: blocking socket helpers that assert exact bytes.
+//! - `peers.rs`: small independent servers (`std::net`, bounded) for the
+//!   generator to drive: a Redis-inline-style PING responder, an echo that
+//!   resets connections.
 //! - `robust.rs`: open-socket counts, "still serving" probes and the
 //!   shutdown summary's counters, for the robustness suites.
 
@@ -21,6 +24,7 @@
 
 mod load;
 mod net;
+mod peers;
 mod robust;
 mod server;
 mod spawn;
@@ -31,6 +35,8 @@ mod spawn;
 pub use load::*;
 #[allow(unused_imports)]
 pub use net::*;
+#[allow(unused_imports)]
+pub use peers::*;
 #[allow(unused_imports)]
 pub use robust::*;
 #[allow(unused_imports)]

@@ -37,8 +37,12 @@ pub struct LineSpec {
 }
 
 /// `--service line`'s template and pattern: both required with it, refused
-/// without it (a `--send` given to `echo` would be silently ignored).
+/// without it (a `--send` given to `echo` would be silently ignored); and
+/// the churn flags' rules (`--close reset` needs churn, UDP has none).
 pub fn line_spec(a: &LoadArgs) -> Result<Option<LineSpec>, String> {
+    if a.close == Close::Reset && a.requests_per_conn.is_none() {
+        return Err("--close reset is for churn: give --requests-per-conn too".into());
+    }
     if a.service != LoadService::Line {
         if a.send.is_some() || a.expect.is_some() {
             return Err("--send and --expect are for --service line".into());
