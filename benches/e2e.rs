@@ -13,7 +13,13 @@
 //! Then UDP (`e2e/udp.rs`): sockloop's udp-echo against a per-datagram C
 //! loop and a `recvmmsg`/`sendmmsg` C loop, server and generator pinned to
 //! one CPU each, alternating rounds, 64- and 1,400-byte datagrams; its own
-//! table. `SOCKLOOP_BENCH_ONLY=tcp` or `=udp` runs one half.
+//! table.
+//!
+//! Then connection churn (`e2e/churn.rs`): connections per second with one
+//! echo each (`sockloop load --requests-per-conn 1`) against sockloop, the
+//! tokio current-thread echo and the C epoll echo, pinned as the UDP half,
+//! alternating rounds; its own table. `SOCKLOOP_BENCH_ONLY=tcp`, `=udp` or
+//! `=churn` runs one part.
 //!
 //! Run: `cargo bench --bench e2e` (about 4 minutes). Shorter:
 //! `SOCKLOOP_BENCH_SECS=2 SOCKLOOP_BENCH_ROUNDS=1 cargo bench --bench e2e`.
@@ -23,6 +29,8 @@
 
 // The crate root of a bench resolves `mod` paths beside itself; the parts
 // live in benches/e2e/ so cargo does not take them for benches.
+#[path = "e2e/churn.rs"]
+mod churn;
 #[path = "e2e/drive.rs"]
 mod drive;
 #[path = "e2e/probe.rs"]
@@ -66,8 +74,10 @@ struct Plan {
     /// `SOCKLOOP_BENCH_UDP_SECS`: seconds per UDP run (default 3, as the
     /// runs that first showed the loss).
     udp_secs: f64,
-    /// `SOCKLOOP_BENCH_ONLY`: `tcp` or `udp` runs only that half (default
-    /// both).
+    /// `SOCKLOOP_BENCH_CHURN_SECS`: seconds per churn run (default 3).
+    churn_secs: f64,
+    /// `SOCKLOOP_BENCH_ONLY`: `tcp`, `udp` or `churn` runs only that part
+    /// (default all).
     only: Option<String>,
 }
 
@@ -93,11 +103,12 @@ impl Plan {
             syscall_secs: env_or("SOCKLOOP_BENCH_SYSCALL_SECS", 2.0),
             strace_rate: env_or("SOCKLOOP_BENCH_STRACE_RATE", 2_000),
             udp_secs: env_or("SOCKLOOP_BENCH_UDP_SECS", 3.0),
+            churn_secs: env_or("SOCKLOOP_BENCH_CHURN_SECS", 3.0),
             only: std::env::var("SOCKLOOP_BENCH_ONLY").ok(),
         }
     }
 
-    /// Whether the half `name` (`tcp`, `udp`) runs.
+    /// Whether the part `name` (`tcp`, `udp`, `churn`) runs.
     fn runs(&self, name: &str) -> bool {
         self.only.as_deref().is_none_or(|only| only == name)
     }
@@ -111,6 +122,7 @@ impl Plan {
             size: MESSAGE_SIZE,
             secs,
             rate: None,
+            requests_per_conn: None,
         }
     }
 }
@@ -188,6 +200,14 @@ fn run_all(plan: &Plan) -> Result<(), String> {
             "UDP echo, -c 8 --depth 32, server on CPU {} and generator on CPU {}:\n",
             udp::SERVER_CPU,
             udp::GENERATOR_CPU
+        );
+        println!("{}", results.render());
+    }
+    if plan.runs("churn") {
+        let results = churn::run(plan.rounds, plan.churn_secs, &work)?;
+        println!(
+            "TCP connection churn, one 64-byte echo per connection, -c {}:\n",
+            churn::CONNS
         );
         println!("{}", results.render());
     }

@@ -41,8 +41,10 @@
 //!   `table.rs` (the sockets and the ramp-up's connects), `clock.rs` +
 //!   `schedule.rs` + `pacing.rs` (the time, which requests are due, the
 //!   timer) and `meter.rs` + `stats.rs` (what was measured, the live line);
-//!   `tcp.rs`/`udp.rs` (the handlers), `phases.rs`, `scenario/` (what is
-//!   said and verified, sans-IO), `report.rs`, `workers.rs`.
+//!   `tcp.rs`/`udp.rs` (the handlers), `phases.rs`, `churn.rs`
+//!   (`--requests-per-conn`: closing and replacing connections),
+//!   `scenario/` (what is said and verified, sans-IO; `line.rs` +
+//!   `template.rs`: any line protocol), `report.rs`, `workers.rs`.
 //! - [`limits`]: the open-file limit; [`log_queue`]: logging that never
 //!   blocks the loop (a bounded queue to a writer thread).
 //! - [`readiness`]: the socket calls and edge-triggered rules both loops

@@ -42,6 +42,9 @@ pub struct Settings {
     /// Open loop: messages per second per connection (`--rate`);
     /// `None` = closed loop, as fast as replies come.
     pub rate: Option<u64>,
+    /// Churn: replies per connection before it is replaced
+    /// (`--requests-per-conn`); `None` = the connections stay.
+    pub requests_per_conn: Option<u64>,
 }
 
 /// The figures taken from one `sockloop load --json` report.
@@ -63,6 +66,12 @@ pub struct Report {
     pub server_drops: Option<f64>,
     /// `udp.kernel_drops.generator`.
     pub generator_drops: f64,
+    /// `connections.opened`: every connection that came up.
+    pub opened: f64,
+    /// `churn.conns_per_sec` (0 without churn).
+    pub conns_per_sec: f64,
+    /// `connect_latency_us.p99`, when there were enough connects for it.
+    pub connect_p99_us: Option<f64>,
 }
 
 /// Reads one number from the report at a JSON pointer.
@@ -77,9 +86,13 @@ impl Report {
     fn from_json(json: &Value) -> Result<Report, String> {
         let verify_errors = number(json, "/requests/verify_errors")?;
         let failed = number(json, "/connections/failed")?;
-        if verify_errors > 0.0 || failed > 0.0 {
+        let closed = number(json, "/connections/closed_by_server")?;
+        if verify_errors > 0.0 || failed > 0.0 || closed > 0.0 {
             return Err(format!(
-                "{verify_errors} verify errors, {failed} failed connections"
+                "{verify_errors} verify errors, {failed} failed connections, {closed} closed \
+                 by the server: {}",
+                json.pointer("/errors")
+                    .map_or(String::new(), Value::to_string)
             ));
         }
         Ok(Report {
@@ -96,6 +109,9 @@ impl Report {
                 .pointer("/udp/kernel_drops/server")
                 .and_then(Value::as_f64),
             generator_drops: number(json, "/udp/kernel_drops/generator")?,
+            opened: number(json, "/connections/opened")?,
+            conns_per_sec: number(json, "/churn/conns_per_sec").unwrap_or(0.0),
+            connect_p99_us: number(json, "/connect_latency_us/p99").ok(),
         })
     }
 }
@@ -195,6 +211,9 @@ pub fn run(server: &Server, settings: &Settings, work: &Path) -> Result<Report, 
     ];
     if let Some(rate) = settings.rate {
         args.extend(["--rate".into(), rate.to_string()]);
+    }
+    if let Some(n) = settings.requests_per_conn {
+        args.extend(["--requests-per-conn".into(), n.to_string()]);
     }
     let json = LoadRun::start(
         settings.service,

@@ -49,11 +49,19 @@ pub enum Metric {
     UdpLost64,
     /// Datagrams lost per run, 1,400 bytes.
     UdpLost1400,
+    /// Churn: new connections per second, one echo each.
+    Cps,
+    /// Churn: server CPU per connection, µs.
+    CpuPerConn,
+    /// The user-space part of [`Metric::CpuPerConn`], µs.
+    UserPerConn,
+    /// Churn: p99 connect latency, µs.
+    ConnectP99,
 }
 
 impl Metric {
     /// Every metric, in table order.
-    pub const ALL: [Metric; 20] = [
+    pub const ALL: [Metric; 24] = [
         Metric::RateD1,
         Metric::RateD16,
         Metric::P99D1,
@@ -74,6 +82,10 @@ impl Metric {
         Metric::UdpUser1400,
         Metric::UdpLost64,
         Metric::UdpLost1400,
+        Metric::Cps,
+        Metric::CpuPerConn,
+        Metric::UserPerConn,
+        Metric::ConnectP99,
     ];
 
     fn header(self) -> &'static str {
@@ -98,6 +110,10 @@ impl Metric {
             Metric::UdpUser1400 => "user µs/dgram 1400 B",
             Metric::UdpLost64 => "lost/run 64 B",
             Metric::UdpLost1400 => "lost/run 1400 B",
+            Metric::Cps => "conns/s",
+            Metric::CpuPerConn => "CPU µs/conn",
+            Metric::UserPerConn => "user µs/conn",
+            Metric::ConnectP99 => "connect p99 µs",
         }
     }
 
@@ -105,7 +121,11 @@ impl Metric {
     fn is_rate(self) -> bool {
         matches!(
             self,
-            Metric::RateD1 | Metric::RateD16 | Metric::UdpRate64 | Metric::UdpRate1400
+            Metric::RateD1
+                | Metric::RateD16
+                | Metric::UdpRate64
+                | Metric::UdpRate1400
+                | Metric::Cps
         )
     }
 
@@ -118,7 +138,9 @@ impl Metric {
             | Metric::UdpRate64
             | Metric::UdpRate1400
             | Metric::UdpLost64
-            | Metric::UdpLost1400 => format!("{value:.0}"),
+            | Metric::UdpLost1400
+            | Metric::Cps
+            | Metric::ConnectP99 => format!("{value:.0}"),
             Metric::IdleRss => format!("{value:.0}"),
             _ => format!("{value:.2}"),
         }

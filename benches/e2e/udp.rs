@@ -63,8 +63,9 @@ pub fn kinds(work: &Path, notes: &mut Vec<String>) -> Vec<Kind> {
     kinds
 }
 
-/// The CPUs to pin to, if this machine has two and `taskset`.
-fn cpus(notes: &mut Vec<String>) -> (Option<usize>, Option<usize>) {
+/// The CPUs to pin to, if this machine has two and `taskset` (also the
+/// churn half's, `churn.rs`).
+pub fn cpus(notes: &mut Vec<String>) -> (Option<usize>, Option<usize>) {
     let two = std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
     let taskset = Command::new("taskset")
         .arg("--version")
@@ -75,7 +76,7 @@ fn cpus(notes: &mut Vec<String>) -> (Option<usize>, Option<usize>) {
     if two && taskset {
         (Some(SERVER_CPU), Some(GENERATOR_CPU))
     } else {
-        notes.push("UDP runs not pinned: needs 2 CPUs and taskset".into());
+        notes.push("runs not pinned: needs 2 CPUs and taskset".into());
         (None, None)
     }
 }
@@ -111,6 +112,7 @@ pub fn run(rounds: usize, secs: f64, work: &Path) -> Result<Results, String> {
                     size,
                     secs,
                     rate: None,
+                    requests_per_conn: None,
                 };
                 let tag = format!("round {round}/{rounds} {} udp {size} B", server.name);
                 match drive::throughput(&server, &settings, work) {

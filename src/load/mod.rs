@@ -6,7 +6,7 @@
 //! - [`config`]: the flags ([`LoadArgs`]) and the checked settings
 //!   ([`LoadConfig`]) with their limits.
 //! - [`scenario`]: what to send and what must come back, one file per
-//!   service, no sockets (sans-IO).
+//!   service (and `line.rs` for any line protocol), no sockets (sans-IO).
 //! - [`engine`]: the event loop. It composes three parts, each owning its
 //!   state: `table.rs` (`Conns`: the slab of sockets, the ready queue, the
 //!   ramp-up's connects and their timeouts), the time and pacing
@@ -15,7 +15,9 @@
 //!   timerfd that wakes the loop for them) and the measurements (`meter.rs`:
 //!   the window, the tick, the live line and the hdr log, over [`stats`]).
 //!   `phases.rs` moves the run through ramp-up, the measured window and the
-//!   drain; `tcp.rs` and `udp.rs` hold the socket handlers, `conn.rs` one TCP
+//!   drain; `churn.rs` closes a connection after `--requests-per-conn`
+//!   replies and has it replaced; `tcp.rs` and `udp.rs` hold the socket
+//!   handlers, `conn.rs` one TCP
 //!   connection's state and its connect, `server_drops.rs` the target's
 //!   kernel drops (UDP) when it is on this host.
 //! - [`stats`]: the running counts and each second's numbers;
@@ -38,6 +40,9 @@
 //!    schedule, latency counted from each request's intended send time).
 //!    With `--idle`, nothing is sent during the window, then one request per
 //!    connection.
+//!    With `--requests-per-conn N` (churn), a connection is closed by the
+//!    generator after N verified replies and a new one connects in its
+//!    place (at `--connect-rate`, if set) until the window ends.
 //! 3. Drain: no new requests; replies still in flight are awaited (bounded
 //!    by `--drain-timeout`, default [`engine::DRAIN_TIMEOUT`]) and verified.
 //!
