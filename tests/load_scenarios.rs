@@ -291,3 +291,35 @@ fn a_reset_in_the_middle_of_a_churn_fails_the_run() {
         "every slot reset: the run stops early: {stderr}"
     );
 }
+
+/// A `--source` address that is not on this host fails at the bind with
+/// EADDRNOTAVAIL, the errno of local ports running out: it is counted as
+/// a failure of its own (`other`, naming the bind), without the ports hint.
+#[test]
+fn a_source_address_not_on_this_host_is_not_port_exhaustion() {
+    let output = load(&[
+        "--target",
+        "127.0.0.1:9",
+        // TEST-NET-1 (RFC 5737): never assigned to a host.
+        "--source",
+        "192.0.2.1",
+        "--requests-per-conn",
+        "1",
+        "-c",
+        "2",
+        "-d",
+        "0.2",
+    ]);
+    let r = report(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{r}");
+    let failures = &r["connections"]["failures"];
+    assert_eq!(failures["other"], 2, "{r}");
+    assert_eq!(failures["ports_exhausted"], 0, "{r}");
+    let key = r["errors"]
+        .as_object()
+        .and_then(|e| e.keys().find(|k| k.starts_with("bind 192.0.2.1: ")))
+        .cloned();
+    assert!(key.is_some(), "{r}");
+    assert!(!stderr.contains("hint"), "{stderr}");
+}

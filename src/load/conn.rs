@@ -110,22 +110,32 @@ impl Conn {
 /// connect time, unique per 4-tuple, instead of reserving one per address
 /// at bind time: that is what lets each source address reach ~28k
 /// connections to the same target instead of sharing one port range.
+///
+/// An error is the report's key for it: `connect: NAME` ([`error_name`],
+/// which [`cause_of`] reads back), or, for the socket's setup and the bind
+/// to `source`, the step and the system's message (a source address that
+/// is not on this host is EADDRNOTAVAIL at the bind: a mistake in
+/// `--source`, not ports running out).
 pub fn start_connect(
     target: SocketAddr,
     source: Option<IpAddr>,
     clock: &Clock,
-) -> io::Result<(TcpStream, u64)> {
+) -> Result<(TcpStream, u64), String> {
+    let setup = |e: io::Error| format!("socket: {e}");
     let socket = Socket::new(
         Domain::for_address(target),
         Type::STREAM,
         Some(Protocol::TCP),
-    )?;
-    socket.set_nonblocking(true)?;
+    )
+    .map_err(setup)?;
+    socket.set_nonblocking(true).map_err(setup)?;
     // Requests are written in whole bursts; Nagle would only delay them.
-    socket.set_tcp_nodelay(true)?;
+    socket.set_tcp_nodelay(true).map_err(setup)?;
     if let Some(ip) = source {
-        bind_address_no_port(&socket)?;
-        socket.bind(&SocketAddr::new(ip, 0).into())?;
+        bind_address_no_port(&socket).map_err(setup)?;
+        socket
+            .bind(&SocketAddr::new(ip, 0).into())
+            .map_err(|e| format!("bind {ip}: {e}"))?;
     }
     let target = target.into();
     let started = clock.now();
@@ -134,7 +144,7 @@ pub fn start_connect(
         // The normal case for a non-blocking connect: the outcome comes
         // later, as WRITABLE (or an error event).
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-        Err(e) => return Err(e),
+        Err(e) => return Err(format!("connect: {}", error_name(&e))),
     }
     Ok((TcpStream::from_std(socket.into()), started))
 }

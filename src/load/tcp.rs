@@ -22,12 +22,7 @@ impl Engine {
         let (stream, started) =
             match start_connect(self.cfg.target, self.source_for(index), &self.clock) {
                 Ok(s) => s,
-                Err(e) => {
-                    return self
-                        .meter
-                        .rec
-                        .connect_failed(&format!("connect: {}", error_name(&e)));
-                }
+                Err(reason) => return self.meter.rec.connect_failed(&reason),
             };
         let talk = self.workload.talk(index, &mut self.rng);
         if let Err(e) = self

@@ -149,4 +149,43 @@ mod tests {
         );
         assert_eq!(f.total(), 8);
     }
+
+    /// The settings `sockloop load ARGS` would run with.
+    fn config(args: &[&str]) -> LoadConfig {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            load: crate::load::LoadArgs,
+        }
+        let argv = std::iter::once("load").chain(args.iter().copied());
+        LoadConfig::from_args(&<Flags as clap::Parser>::parse_from(argv).load).unwrap()
+    }
+
+    #[test]
+    fn churn_is_reported_per_window_second_and_ports_running_out_get_the_hint() {
+        let mut m = Measurements::default();
+        (m.opened, m.opened_in_window, m.recycled, m.window_secs) = (1_005, 1_000, 998, 2.0);
+        let r = Report::new(&config(&["--requests-per-conn", "3"]), &m);
+        let churn = r.churn.as_ref().expect("churn asked for");
+        assert_eq!((churn.conns_per_sec, churn.close), (500.0, "fin"));
+        assert_eq!(r.connections.per_sec, 0.0, "no ramp-up time measured");
+        let text = r.human();
+        assert!(
+            text.contains("  churn        500.0 connections/s"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("failures") && !text.contains("hint"),
+            "{text}"
+        );
+        m.failed = 2;
+        m.error_n("connect: address not available (local ports exhausted?)", 2);
+        let text = Report::new(&config(&[]), &m).human();
+        assert!(!text.contains("  churn "), "no churn asked for: {text}");
+        assert!(text.contains("2 no local port"), "{text}");
+        assert!(
+            text.contains(&format!("  hint         {PORTS_HINT}\n")),
+            "{text}"
+        );
+    }
 }
