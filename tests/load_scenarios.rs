@@ -323,3 +323,97 @@ fn a_source_address_not_on_this_host_is_not_port_exhaustion() {
     assert!(key.is_some(), "{r}");
     assert!(!stderr.contains("hint"), "{stderr}");
 }
+
+/// Whether this process may make a network namespace (`unshare -n`: root,
+/// or user namespaces allowed).
+fn can_unshare() -> bool {
+    std::process::Command::new("unshare")
+        .args(["-n", "true"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Runs `sockloop load --requests-per-conn 1 -c 4 ARGS --json` against a
+/// `sockloop serve` echo in a network namespace of its own (`unshare -n`,
+/// so the sysctls touch nothing else) with 100 local ports and no
+/// TIME_WAIT reuse; `None` where no namespace can be made (not root).
+fn churn_in_100_ports(args: &str) -> Option<Output> {
+    if !can_unshare() {
+        eprintln!("SKIPPED: cannot unshare a network namespace here (needs root)");
+        return None;
+    }
+    let bin = env!("CARGO_BIN_EXE_sockloop");
+    let dir = std::env::temp_dir().join(format!(
+        "sockloop-ports-{}-{}",
+        std::process::id(),
+        args.len()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("ready");
+    // The server's stdout is a fifo held open on fd 3: its `listening` line
+    // is the signal that it is up (the port is fixed: the namespace is new).
+    let script = format!(
+        "set -e
+         ip link set lo up
+         sysctl -qw net.ipv4.ip_local_port_range='40000 40099'
+         sysctl -qw net.ipv4.tcp_tw_reuse=0
+         mkfifo {fifo}
+         {bin} serve --echo 127.0.0.1:7000 --greet off --login off --command off \
+             --udp-echo off --udp-log off --allow-root > {fifo} 2>/dev/null &
+         server=$!
+         exec 3< {fifo}
+         read -r listening <&3
+         set +e
+         {bin} load --target 127.0.0.1:7000 --requests-per-conn 1 -c 4 {args} --json
+         status=$?
+         kill $server
+         wait $server
+         exit $status",
+        fifo = fifo.display()
+    );
+    let output = std::process::Command::new("timeout")
+        .args(["60", "unshare", "-n", "sh", "-c", &script])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run unshare");
+    let _ = std::fs::remove_dir_all(&dir);
+    Some(output)
+}
+
+/// Local ports running out, for real: with FIN closes the generator is the
+/// active closer, so each closed connection leaves its port in TIME_WAIT
+/// on the generator's side; after 100 connections the next connects fail
+/// with EADDRNOTAVAIL: counted as `ports_exhausted`, with the hint, and the
+/// run fails.
+#[test]
+fn ports_running_out_fail_the_run_with_their_cause_and_the_hint() {
+    let Some(output) = churn_in_100_ports("-d 10") else {
+        return;
+    };
+    let r = report(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{r}\n{stderr}");
+    assert_eq!(r["connections"]["failures"]["ports_exhausted"], 4, "{r}");
+    let opened = r["connections"]["opened"].as_u64().unwrap();
+    assert!((4..=100).contains(&opened), "100 ports: {r}");
+    assert_eq!(r["churn"]["recycled"], opened, "{r}");
+    assert!(
+        stderr.contains("hint         local ports ran out (EADDRNOTAVAIL)"),
+        "{stderr}"
+    );
+}
+
+/// The same 100 ports with `--close reset`: an RST leaves no TIME_WAIT, so
+/// ports are free again at once and far more than 100 connections come
+/// and go without a failure.
+#[test]
+fn closing_with_a_reset_leaves_no_time_wait_to_run_out_of_ports() {
+    let Some(output) = churn_in_100_ports("--close reset -d 0.5") else {
+        return;
+    };
+    let r = assert_passed(&output);
+    let opened = r["connections"]["opened"].as_u64().unwrap();
+    assert!(opened > 300, "3 times the 100 ports: {r}");
+}

@@ -251,8 +251,13 @@ impl Engine {
         if self.conns.has_ready() {
             return Some(Duration::ZERO);
         }
-        let mut at = self.meter.next_tick();
         let phase = self.phases.current();
+        // The last connection just failed (say churn's replacement connect,
+        // in `advance`): stop now, not at the next deadline.
+        if matches!(phase, Phase::Hold | Phase::Measure) && self.no_connection_left() {
+            return Some(Duration::ZERO);
+        }
+        let mut at = self.meter.next_tick();
         if phase != Phase::Ramp {
             at = at.min(self.phases.until());
         }
