@@ -100,10 +100,15 @@ impl Report {
     pub(super) fn churn_lines(&self, s: &mut String) {
         // Writing to a String cannot fail.
         if let Some(c) = &self.churn {
+            let replies = if c.requests_per_conn == 1 {
+                "reply"
+            } else {
+                "replies"
+            };
             let _ = writeln!(
                 s,
                 "  churn        {:.1} connections/s over the window ({} opened); {} closed \
-                 after {} replies each (--close {})",
+                 after {} {replies} each (--close {})",
                 c.conns_per_sec, c.opened_in_window, c.recycled, c.requests_per_conn, c.close
             );
         }
