@@ -77,6 +77,11 @@ impl Engine {
             // The close is then an orderly one: TIME_WAIT, not a failure.
             log::debug!("conn #{key}: SO_LINGER 0: {e}");
         }
+        log::trace!(
+            "conn #{key}: {} replies, closed by us ({:?})",
+            conn.talk.answered,
+            self.cfg.close
+        );
         // Dropping the stream closes it (and takes it out of the epoll set).
         drop(conn);
         self.meter.rec.recycled();
