@@ -20,8 +20,9 @@
 //! not replaced: as without churn, a failure ends its slot, the run fails,
 //! and the run stops once no slot is left.
 
+use super::causes::connect_timeout_reason;
 use super::config::Close;
-use super::conn::{abort_on_close, connect_timeout_reason};
+use super::conn::abort_on_close;
 use super::engine::{Engine, Phase};
 use super::table::Entry;
 

@@ -1,6 +1,7 @@
 //! One generator TCP connection's state ([`Conn`]) and its socket calls
 //! that are the generator's own: the connect (`start_connect`,
-//! `connect_outcome`) and error names for the report. The read, the output
+//! `connect_outcome`), and the close with an RST (`abort_on_close`). The
+//! report's names for socket errors are `causes.rs`'s. The read, the output
 //! buffer and their readiness rules are the shared ones (`crate::readiness`).
 //!
 //! A [`Conn`] is what an idle connection costs in user space: this struct
@@ -9,6 +10,7 @@
 //! they hold something: `out` (request bytes the kernel has not taken) and
 //! the scenario's partial reply line.
 
+use super::causes::error_name;
 use super::clock::Clock;
 use super::scenario::Talk;
 use crate::readiness::OutBuf;
@@ -205,66 +207,6 @@ pub fn connect_outcome(stream: &TcpStream) -> ConnectOutcome {
     }
 }
 
-/// [`error_name`]s, which [`cause_of`] reads back.
-const REFUSED: &str = "connection refused";
-const RESET: &str = "connection reset";
-const BROKEN_PIPE: &str = "broken pipe";
-const TIMED_OUT: &str = "timed out";
-const NO_ADDRESS: &str = "address not available (local ports exhausted?)";
-const ADDRESS_IN_USE: &str = "address in use";
-/// The start of [`connect_timeout_reason`].
-const NO_ANSWER: &str = "connect: no answer within";
-
-/// A short, stable description of a socket error for the report's keys.
-pub fn error_name(e: &io::Error) -> String {
-    match e.kind() {
-        ErrorKind::ConnectionRefused => REFUSED.into(),
-        ErrorKind::ConnectionReset => RESET.into(),
-        ErrorKind::BrokenPipe => BROKEN_PIPE.into(),
-        ErrorKind::TimedOut => TIMED_OUT.into(),
-        ErrorKind::AddrNotAvailable => NO_ADDRESS.into(),
-        ErrorKind::AddrInUse => ADDRESS_IN_USE.into(),
-        _ => e.to_string(),
-    }
-}
-
-/// The report's key for a connect that did not finish within
-/// `--connect-timeout`.
-pub fn connect_timeout_reason(timeout: std::time::Duration) -> String {
-    format!("{NO_ANSWER} {} s", timeout.as_secs_f64())
-}
-
-/// What ended a connection, as the report's failure breakdown counts it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cause {
-    /// The target refused the connect (RST to the SYN: nothing listening,
-    /// or a full accept queue with `tcp_abort_on_overflow`).
-    Refused,
-    /// No answer within `--connect-timeout` (or the kernel's own SYN
-    /// retries: ETIMEDOUT): a full SYN backlog drops SYNs silently.
-    ConnectTimeout,
-    /// No local port (or address) left for the connect: EADDRNOTAVAIL, or
-    /// EADDRINUSE on the bind before it.
-    PortsExhausted,
-    /// The peer reset an open connection (or a write met the reset: EPIPE).
-    Reset,
-}
-
-/// The cause in a report key made by this file (`connect: ...`,
-/// `read: ...`, `write: ...`); `None` for any other reason.
-pub fn cause_of(reason: &str) -> Option<Cause> {
-    let (during, name) = reason.split_once(": ")?;
-    if reason.starts_with(NO_ANSWER) || (during == "connect" && name == TIMED_OUT) {
-        return Some(Cause::ConnectTimeout);
-    }
-    match name {
-        REFUSED => Some(Cause::Refused),
-        NO_ADDRESS | ADDRESS_IN_USE => Some(Cause::PortsExhausted),
-        RESET | BROKEN_PIPE => Some(Cause::Reset),
-        _ => None,
-    }
-}
-
 /// Closes `stream` with an RST instead of a FIN (`--close reset`): with
 /// SO_LINGER 0, `close()` aborts the connection, so neither side keeps it
 /// in TIME_WAIT. Dropping the stream then closes it.
@@ -275,47 +217,6 @@ pub fn abort_on_close(stream: &TcpStream) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn causes_are_read_back_from_the_keys_this_file_makes() {
-        let key = |during: &str, kind: ErrorKind| {
-            format!("{during}: {}", error_name(&io::Error::from(kind)))
-        };
-        let cases = [
-            (
-                key("connect", ErrorKind::ConnectionRefused),
-                Some(Cause::Refused),
-            ),
-            (
-                key("connect", ErrorKind::AddrNotAvailable),
-                Some(Cause::PortsExhausted),
-            ),
-            (
-                key("connect", ErrorKind::AddrInUse),
-                Some(Cause::PortsExhausted),
-            ),
-            (
-                key("connect", ErrorKind::TimedOut),
-                Some(Cause::ConnectTimeout),
-            ),
-            (key("read", ErrorKind::ConnectionReset), Some(Cause::Reset)),
-            (key("write", ErrorKind::BrokenPipe), Some(Cause::Reset)),
-            (key("read", ErrorKind::TimedOut), None),
-            (
-                connect_timeout_reason(std::time::Duration::from_millis(500)),
-                Some(Cause::ConnectTimeout),
-            ),
-            ("closed by server".to_owned(), None),
-            ("line: reply does not match --expect".to_owned(), None),
-        ];
-        for (reason, cause) in cases {
-            assert_eq!(cause_of(&reason), cause, "{reason}");
-        }
-        assert_eq!(
-            connect_timeout_reason(std::time::Duration::from_millis(500)),
-            "connect: no answer within 0.5 s"
-        );
-    }
 
     /// The memory budget of an idle connection (<= 256 bytes in user space)
     /// is mostly this struct's slab slot; keep it from creeping up. 136

@@ -17,9 +17,10 @@
 //!   `phases.rs` moves the run through ramp-up, the measured window and the
 //!   drain; `churn.rs` closes a connection after `--requests-per-conn`
 //!   replies and has it replaced; `tcp.rs` and `udp.rs` hold the socket
-//!   handlers, `conn.rs` one TCP
-//!   connection's state and its connect, `server_drops.rs` the target's
-//!   kernel drops (UDP) when it is on this host.
+//!   handlers, `conn.rs` one TCP connection's state and its connect,
+//!   `causes.rs` the report's names for socket errors and their causes,
+//!   `server_drops.rs` the target's kernel drops (UDP) when it is on this
+//!   host.
 //! - [`stats`]: the running counts and each second's numbers;
 //!   [`live`]: the live line, and the merge of the workers' live lines;
 //!   [`hdr_log`]: the `--hdr-log` file (HdrHistogram's interval log).
@@ -49,6 +50,7 @@
 //! Once every connection has failed or been closed, the run stops at once
 //! and says so (there is nothing left to measure or to wait for).
 
+mod causes;
 mod churn;
 mod clock;
 pub mod config;

@@ -8,8 +8,9 @@
 //! connection; the pass calls [`Engine::tcp_read`], which verifies the
 //! reply, records `now - send time`, and refills.
 
+use super::causes::error_name;
 use super::churn;
-use super::conn::{ConnectOutcome, State, connect_outcome, error_name, start_connect};
+use super::conn::{ConnectOutcome, State, connect_outcome, start_connect};
 use super::engine::Engine;
 use super::scenario::VerifyError;
 use super::schedule::Burst;

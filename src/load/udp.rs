@@ -22,8 +22,8 @@
 //! [`Engine::count_udp_drops`]): the generator's share of "lost". The
 //! target's share is read from `/proc/net/udp` (`server_drops.rs`).
 
+use super::causes::error_name;
 use super::clock::ns;
-use super::conn::error_name;
 use super::engine::{Engine, UDP_LOSS_TIMEOUT};
 use super::scenario::udp::{Answer, Slots};
 use super::schedule::Burst;

@@ -4,8 +4,8 @@
 //! the generator ran out of local ports.
 
 use super::{Report, round3};
+use crate::load::causes::{Cause, cause_of};
 use crate::load::config::{Close, LoadConfig};
-use crate::load::conn::{Cause, cause_of};
 use crate::load::measurements::Measurements;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -32,7 +32,7 @@ pub struct Churn {
 }
 
 /// `connections.failures` in the JSON report: connections that failed or
-/// were ended by the target, by cause (`conn.rs`, [`Cause`]).
+/// were ended by the target, by cause (`causes.rs`, `Cause`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Failures {
     /// Connects refused.
