@@ -114,10 +114,11 @@ impl Conn {
 /// connections to the same target instead of sharing one port range.
 ///
 /// An error is the report's key for it: `connect: NAME` ([`error_name`],
-/// which [`cause_of`] reads back), or, for the socket's setup and the bind
-/// to `source`, the step and the system's message (a source address that
-/// is not on this host is EADDRNOTAVAIL at the bind: a mistake in
-/// `--source`, not ports running out).
+/// which `causes::cause_of` reads back), or, for the socket's setup and the
+/// bind to `source`, the step and the system's message (a source address
+/// that is not on this host is EADDRNOTAVAIL at the bind: a mistake in
+/// `--source`, not ports running out). No address in the key: one key per
+/// cause, however many addresses `--source` covers.
 pub fn start_connect(
     target: SocketAddr,
     source: Option<IpAddr>,
@@ -137,7 +138,7 @@ pub fn start_connect(
         bind_address_no_port(&socket).map_err(setup)?;
         socket
             .bind(&SocketAddr::new(ip, 0).into())
-            .map_err(|e| format!("bind {ip}: {e}"))?;
+            .map_err(|e| format!("bind --source: {e}"))?;
     }
     let target = target.into();
     let started = clock.now();

@@ -25,6 +25,10 @@ use slab::Slab;
 use std::collections::VecDeque;
 use std::io;
 
+/// The deadline queue is compacted past twice `max(--conns, this)`
+/// entries: a floor, so a run of few connections does not compact often.
+const DEADLINES_MIN: usize = 64;
+
 /// One socket of the generator.
 #[derive(Debug)]
 pub enum Entry {
@@ -67,8 +71,12 @@ pub struct Conns {
     connect_timeout: u64,
     /// Connects in progress, in start order = deadline order: (key, start).
     /// Entries of connects that finished stay until their deadline passes
-    /// (bounded by `--conns`); `connecting` is the true count.
+    /// or the queue is compacted (`add_tcp`: at most twice `slots`);
+    /// `connecting` is the true count.
     deadlines: VecDeque<(usize, u64)>,
+    /// `--conns`: the most entries the table holds at once (churn's
+    /// replacements come only after their predecessors left).
+    slots: usize,
     connecting: usize,
 }
 
@@ -86,6 +94,7 @@ impl Conns {
             pace_from: (0, 0),
             connect_timeout,
             deadlines: VecDeque::new(),
+            slots: wanted,
             connecting: 0,
         }
     }
@@ -190,6 +199,17 @@ impl Conns {
         registry.register(&mut stream, Token(key), TCP_INTEREST)?;
         entry.insert(Entry::Tcp(Conn::connecting(stream, talk, started)));
         self.deadlines.push_back((key, started));
+        // Under churn, finished connects' entries would pile up behind one
+        // that hangs until its timeout (connects per second x timeout of
+        // them): past twice the slots, keep only the live ones, of which
+        // there are at most `slots` (amortized O(1) per connect).
+        if self.deadlines.len() > 2 * self.slots.max(DEADLINES_MIN) {
+            let entries = &self.entries;
+            self.deadlines.retain(|&(key, started)| {
+                matches!(entries.get(key),
+                    Some(Entry::Tcp(c)) if c.state == State::Connecting && c.connect_at == started)
+            });
+        }
         self.connecting += 1;
         Ok(key)
     }

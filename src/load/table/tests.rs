@@ -109,3 +109,23 @@ fn churn_replacements_are_due_at_once_or_on_a_grid_that_skips_lulls() {
     assert_eq!(paced.take_due_connect(50 * MS), None, "paced");
     assert_eq!(paced.take_due_connect(51 * MS), Some(2));
 }
+
+#[test]
+fn under_churn_the_deadline_queue_stays_bounded_behind_a_hung_connect() {
+    let (mut conns, poll, listener) = table(2, 1, 0.0);
+    // One connect that never finishes holds the front of the queue.
+    let hung = connect(&mut conns, &poll, &listener, 0);
+    // Hundreds come up and are recycled behind it, as churn does.
+    for at in 1..=300 {
+        let key = connect(&mut conns, &poll, &listener, at);
+        conns.connected(key);
+        conns.remove(key);
+    }
+    assert!(
+        conns.deadlines.len() <= 2 * DEADLINES_MIN + 1,
+        "{} entries",
+        conns.deadlines.len()
+    );
+    assert_eq!(conns.deadlines.front().map(|&(k, _)| k), Some(hung));
+    assert_eq!(conns.expire_connect(MS), Some(hung), "still timed out");
+}
