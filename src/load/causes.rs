@@ -43,8 +43,9 @@ pub enum Cause {
     /// No answer within `--connect-timeout` (or the kernel's own SYN
     /// retries: ETIMEDOUT): a full SYN backlog drops SYNs silently.
     ConnectTimeout,
-    /// No local port (or address) left for the connect: EADDRNOTAVAIL, or
-    /// EADDRINUSE on the bind before it.
+    /// No local port left for the connect's 4-tuple: EADDRNOTAVAIL, or
+    /// EADDRINUSE, from `connect` (a failed bind to `--source` is keyed
+    /// `bind --source: ...` and is not this).
     PortsExhausted,
     /// The peer reset an open connection (or a write met the reset: EPIPE).
     Reset,

@@ -39,7 +39,8 @@ pub struct Failures {
     pub refused: u64,
     /// Connects not answered within `--connect-timeout`.
     pub connect_timeout: u64,
-    /// Connects without a local port (EADDRNOTAVAIL / EADDRINUSE).
+    /// Connects without a local port (EADDRNOTAVAIL / EADDRINUSE from
+    /// `connect`).
     pub ports_exhausted: u64,
     /// Open connections reset by the target.
     pub reset: u64,
