@@ -9,7 +9,8 @@
 //!             / template-no-rand [ "*" ] ; exact, or a prefix with the "*"
 //! ```
 //! - `{conn}`: the connection's number in this generator process (0, 1, 2,
-//!   ...; replacements under `--requests-per-conn` count on), decimal;
+//!   ..., mod 2^32; replacements under `--requests-per-conn` count on),
+//!   decimal;
 //! - `{seq}`: the request's number on its connection (0, 1, 2, ...);
 //! - `{rand:N}`: N random letters and digits, 1 <= N <= [`MAX_RAND`], from a
 //!   per-run seed, the connection and the request: no two requests alike,
