@@ -103,7 +103,8 @@ pub struct LoadArgs {
     #[arg(short = 'c', long = "conns", value_name = "N", default_value_t = 10,
           allow_negative_numbers = true, value_parser = int_in::<usize>(1..=MAX_CONNS))]
     pub conns: usize,
-    /// New connections per second during ramp-up (0 = as fast as possible).
+    /// New connections per second during ramp-up and for churn's replacements
+    /// (0 = as fast as possible).
     #[arg(long, value_name = "N", default_value_t = 0.0, allow_negative_numbers = true,
           value_parser = number_in(RATE_RANGE, Some("as fast as possible")))]
     pub connect_rate: f64,
