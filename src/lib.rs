@@ -43,6 +43,10 @@
 //!   timer) and `meter.rs` + `stats.rs` (what was measured, the live line);
 //!   `tcp.rs`/`udp.rs` (the handlers), `phases.rs`, `scenario/` (what is
 //!   said and verified, sans-IO), `report.rs`, `workers.rs`.
+//! - [`results`]: `sockloop report`: reading `load`'s reports (and
+//!   interval logs), merging the parts of a run across hosts exactly
+//!   (histograms added, series aligned on wall-clock seconds), and the text,
+//!   JSON and HTML reports (plots drawn by plotters as inline SVG).
 //! - [`limits`]: the open-file limit; [`log_queue`]: logging that never
 //!   blocks the loop (a bounded queue to a writer thread).
 //! - [`readiness`]: the socket calls and edge-triggered rules both loops
@@ -52,7 +56,7 @@
 //! Dependencies point down this list's layers, never up: `protocol` uses
 //! only `framing`; `server` uses `protocol` and `config`, never the
 //! command line; `serve`, `client` and `load` use the leaves (`flags`,
-//! `error`, `limits`, `workers`) and `cli` uses them. `scripts/check-cycles.sh`
+//! `error`, `limits`, `workers`); `results` uses `load`; `cli` uses them all. `scripts/check-cycles.sh`
 //! (run by `.ci/run`) fails on any import cycle between modules.
 
 #![deny(missing_docs)]
@@ -68,6 +72,7 @@ pub mod load;
 pub mod log_queue;
 pub mod protocol;
 pub mod readiness;
+pub mod results;
 pub mod serve;
 pub mod server;
 pub mod workers;

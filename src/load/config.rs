@@ -15,7 +15,7 @@ use crate::protocol::Service;
 use clap::{Args, ValueEnum};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Requests in flight per connection at most. Each costs 8 bytes of send
 /// time per connection, preallocated; deeper pipelines measure the kernel's
@@ -150,6 +150,17 @@ pub struct LoadArgs {
     /// With --workers, worker N writes FILE.N.
     #[arg(long, value_name = "FILE")]
     pub hdr_log: Option<PathBuf>,
+    /// Start the measured window at TIME (RFC 3339, or unix seconds), the same
+    /// on every host: ramp-up happens before it. A TIME in the past is refused.
+    #[arg(long, value_name = "TIME", value_parser = crate::flags::wall_time)]
+    pub start_at: Option<SystemTime>,
+    /// Names this run's part (e.g. the host) in the report (`label`), so
+    /// `sockloop report` can tell merged parts apart.
+    #[arg(long, value_name = "TEXT", value_parser = crate::flags::label)]
+    pub label: Option<String>,
+    /// Also write the report as one self-contained HTML page with plots.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Generator processes, each a single-threaded loop with a share of the
     /// connections; the report merges them (1 = this process, no parent).
     #[arg(long, value_name = "N", default_value_t = 1, allow_negative_numbers = true,
@@ -199,6 +210,13 @@ pub struct LoadConfig {
     pub json: bool,
     /// HdrHistogram log path.
     pub hdr_log: Option<PathBuf>,
+    /// When the measured window starts (`--start-at`); `None`: as soon as
+    /// ramp-up is over.
+    pub start_at: Option<SystemTime>,
+    /// This part's name in the report.
+    pub label: Option<String>,
+    /// The HTML report's path.
+    pub html: Option<PathBuf>,
     /// Where the one-second live line goes: stderr, or (a worker) the parent.
     pub live: LiveTo,
     /// This process's index among the workers of `load --workers`
@@ -219,6 +237,7 @@ impl LoadConfig {
         };
         check_size(a.service, a.size, a.depth)?;
         check_workers(a)?;
+        check_start_at(a.start_at, SystemTime::now())?;
         let user = parse_user(&a.user)?;
         let sources = match &a.source {
             None => Vec::new(),
@@ -247,6 +266,9 @@ impl LoadConfig {
             idle: a.idle,
             json: a.json,
             hdr_log: a.hdr_log.clone(),
+            start_at: a.start_at,
+            label: a.label.clone(),
+            html: a.html.clone(),
             // A worker's second is only its share: the parent merges them all
             // into the one line it prints.
             live: if a.report_measurements {
@@ -299,6 +321,19 @@ fn check_workers(a: &LoadArgs) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// `--start-at` must lie after `now`: every host starts its window at it,
+/// and one that has passed can no longer be kept.
+fn check_start_at(start_at: Option<SystemTime>, now: SystemTime) -> Result<(), String> {
+    match start_at.map(|t| t.duration_since(now)) {
+        None | Some(Ok(_)) => Ok(()),
+        Some(Err(past)) => Err(format!(
+            "--start-at is {:.3} s in the past (now is {}): pick a time after the ramp-up",
+            past.duration().as_secs_f64(),
+            chrono::DateTime::<chrono::Utc>::from(now).to_rfc3339()
+        )),
+    }
 }
 
 /// `NAME:PASSWORD`, read by the same rule as `serve --user`
@@ -414,6 +449,16 @@ mod tests {
             &["--connect-rate"],
         );
         refused(&["--target", "127.0.0.1:0"], &["--target", "port 0"]);
+        refused(&["--start-at", "1000"], &["--start-at", "in the past"]);
+        refused(&["--start-at", "soon"], &["--start-at", "RFC 3339"]);
+        refused(&["--label", ""], &["--label", "1..=128"]);
+        let later = SystemTime::now() + Duration::from_secs(3600);
+        let later = chrono::DateTime::<chrono::Utc>::from(later).to_rfc3339();
+        assert_eq!(
+            parse(&["--start-at", &later, "--label", "h1"])
+                .map(|c| (c.start_at.is_some(), c.label)),
+            Ok((true, Some("h1".into())))
+        );
         assert!(parse(&["--service", "udp-echo", "--size", "8"]).is_ok());
         assert!(parse(&["--workers", "2", "-c", "2"]).is_ok());
     }

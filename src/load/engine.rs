@@ -177,6 +177,12 @@ impl Engine {
             }
         };
         let is_udp = cfg.service == super::LoadService::UdpEcho;
+        let clock = Clock::start();
+        // --start-at on this run's clock: the wall-clock wait from now.
+        let window_at = cfg.start_at.map_or(0, |at| {
+            let wait = at.duration_since(std::time::SystemTime::now());
+            clock.now().saturating_add(wait.map_or(0, ns))
+        });
         let conns = Conns::new(
             cfg.conns,
             cfg.depth,
@@ -189,7 +195,7 @@ impl Engine {
             signals,
             conns,
             meter: Meter::new(hdr, cfg.live),
-            phases: Phases::default(),
+            phases: Phases::new(window_at),
             workload,
             udp_echo: UdpEcho::new(pattern, cfg.size),
             rng,
@@ -201,7 +207,7 @@ impl Engine {
                 .then(|| super::server_drops::target_drops(cfg.target))
                 .flatten(),
             next_loss_check: 0,
-            clock: Clock::start(),
+            clock,
             cfg,
         })
     }
@@ -248,6 +254,10 @@ impl Engine {
             at = at.min(self.phases.until());
         } else if let Some(connect) = self.conns.next_connect_at(now) {
             at = at.min(connect);
+        } else if self.phases.window_at() > now {
+            // Every connect is started: wake for --start-at (once it has
+            // passed, the window opens as the last connect settles).
+            at = at.min(self.phases.window_at());
         }
         if let Some(timeout) = self.conns.connect_deadline() {
             at = at.min(timeout);

@@ -74,14 +74,18 @@ pub use report::Report;
 use crate::error::Error;
 use std::io::Write;
 
+/// What writes `--html`'s page from the JSON report: `crate::results`,
+/// which sits above `load` and is handed in by the command line.
+pub type HtmlWriter = fn(&std::path::Path, &str) -> Result<(), String>;
+
 /// Runs the generator; an error also when any connection failed or any
 /// reply failed verification ([`Error::LoadFailed`], after the report).
-pub fn run(args: &LoadArgs) -> Result<(), Error> {
+pub fn run(args: &LoadArgs, html: HtmlWriter) -> Result<(), Error> {
     let config = LoadConfig::from_args(args).map_err(|e| format!("load: {e}"))?;
     let (old, soft, hard) = crate::limits::raise_nofile();
     log::info!("open-file limit: soft {old} -> {soft}, hard {hard}");
     if args.workers > 1 {
-        return workers::run(args, &config);
+        return workers::run(args, &config, html);
     }
     let needed = config.conns as u64 + config::FD_RESERVE;
     if needed > soft {
@@ -103,13 +107,13 @@ pub fn run(args: &LoadArgs) -> Result<(), Error> {
         println!("measurements {json}");
         return Ok(());
     }
-    finish(&config, &measurements)
+    finish(&config, &measurements, html)
 }
 
 /// Prints the report of a finished run (one process or merged workers),
-/// after its warnings; an error if anything failed (the open loop's
-/// shortfall above its tolerance included).
-fn finish(config: &LoadConfig, measurements: &Measurements) -> Result<(), Error> {
+/// after its warnings, and writes `--html`; an error if anything failed
+/// (the open loop's shortfall above its tolerance included).
+fn finish(config: &LoadConfig, measurements: &Measurements, html: HtmlWriter) -> Result<(), Error> {
     let report = Report::new(config, measurements);
     for warning in verdict::warnings(&report) {
         eprintln!("sockloop load: {warning}");
@@ -121,6 +125,11 @@ fn finish(config: &LoadConfig, measurements: &Measurements) -> Result<(), Error>
         let _ = stdout.flush();
     } else {
         print!("{}", report.human());
+    }
+    if let Some(path) = &config.html {
+        // A failed run's page is the one most worth looking at: written
+        // whatever the verdict.
+        html(path, &report.to_json()).map_err(|e| format!("load: {e}"))?;
     }
     if report.failed() {
         Err(Error::LoadFailed(report.failure_summary()))

@@ -22,6 +22,11 @@ pub const STOPPED_NO_CONNECTION: &str = "stopped early: no connection left";
 /// one batch of writes old.
 const IDLE_BATCH: usize = 256;
 
+/// How late past `--start-at` a window may open before it is worth a
+/// warning: a few loop turns (the window opens at the first turn after the
+/// instant, and a turn may be a batch of events long).
+const LATE_START_NS: u64 = 50_000_000;
+
 /// Where the run is, since when, and until when.
 #[derive(Debug)]
 pub struct Phases {
@@ -32,20 +37,28 @@ pub struct Phases {
     until: u64,
     /// `--idle`, after the hold: the next key to send the final request to.
     idle_cursor: usize,
+    /// The earliest the measured window may open (ns; `--start-at`, else
+    /// 0): ramp-up ends when its connects are done and this time has come.
+    window_at: u64,
 }
 
-impl Default for Phases {
-    fn default() -> Phases {
+impl Phases {
+    /// Ramp-up, with the window opening no earlier than `window_at`.
+    pub fn new(window_at: u64) -> Phases {
         Phases {
             current: Phase::Ramp,
             since: 0,
             until: 0,
             idle_cursor: 0,
+            window_at,
         }
     }
-}
 
-impl Phases {
+    /// When the window may open at the earliest (see `window_at`).
+    pub fn window_at(&self) -> u64 {
+        self.window_at
+    }
+
     /// The phase now.
     pub fn current(&self) -> Phase {
         self.current
@@ -87,7 +100,9 @@ impl Engine {
                         .rec
                         .connect_failed(&format!("connect: no answer within {secs} s"));
                 }
-                if self.conns.ramp_done() {
+                // --start-at: every connection is up, and the window waits
+                // for the agreed instant.
+                if self.conns.ramp_done() && now >= self.phases.window_at {
                     self.begin_window(now);
                 }
             }
@@ -178,6 +193,14 @@ impl Engine {
 
     /// Ramp-up is over: the measured window starts now.
     fn begin_window(&mut self, now: u64) {
+        let late = now.saturating_sub(self.phases.window_at);
+        if self.cfg.start_at.is_some() && late > LATE_START_NS {
+            log::warn!(
+                "ramp-up ended {:.3} s after --start-at: this window opens late \
+                 (start earlier, or raise --connect-rate)",
+                late as f64 / 1e9
+            );
+        }
         self.meter.open_window(now);
         if self.meter.rec.open_now() == 0 {
             return self.stop_no_connection_left(now);

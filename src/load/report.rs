@@ -10,6 +10,7 @@
 //! (`verdict.rs`).
 
 use super::config::LoadConfig;
+use super::hdr_log::to_base64;
 use super::measurements::{Measurements, Unsent};
 use super::percentiles::{Percentiles, Resolution};
 use super::verdict::{self, Limit, SHORTFALL_TOLERANCE_PERCENT, Saturation};
@@ -115,9 +116,26 @@ pub struct Generator {
     pub saturated_by: Vec<Saturation>,
 }
 
+/// `histograms` in the JSON report: the full histograms, in nanoseconds, in
+/// HdrHistogram's standard base64 form ([`super::hdr_log::to_base64`]), so
+/// that reports from several hosts merge exactly (`sockloop report`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Histograms {
+    /// Request latency (what `latency_us` summarizes).
+    pub request_ns: String,
+    /// Connect latency (`connect_latency_us`).
+    pub connect_ns: String,
+    /// Open loop: the generator's lateness (`schedule.lag_us`).
+    pub schedule_lag_ns: String,
+}
+
 /// The final report; serializes to exactly the documented JSON keys.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// `--label`: this part's name, or null.
+    pub label: Option<String>,
+    /// `--start-at` in unix seconds (the window's agreed start), or null.
+    pub start_at: Option<f64>,
     /// Service name, e.g. `echo`.
     pub service: String,
     /// Target address.
@@ -146,6 +164,8 @@ pub struct Report {
     pub connect_latency_us: Percentiles,
     /// What every latency figure is made of.
     pub histogram: Resolution,
+    /// The histograms themselves, for merging.
+    pub histograms: Histograms,
     /// UDP counts.
     pub udp: Udp,
     /// Error counts by reason.
@@ -182,6 +202,11 @@ impl Report {
             }
         });
         Report {
+            label: c.label.clone(),
+            start_at: c.start_at.map(|t| {
+                let since = t.duration_since(std::time::UNIX_EPOCH);
+                round3(since.map_or(0.0, |d| d.as_secs_f64()))
+            }),
             service: c.service.service().name().to_owned(),
             target: c.target.to_string(),
             conns: c.conns,
@@ -213,6 +238,11 @@ impl Report {
             latency_us: Percentiles::of(&m.latency, m.clamped.latency),
             connect_latency_us: Percentiles::of(&m.connect, m.clamped.connect),
             histogram: Resolution::of_histograms(),
+            histograms: Histograms {
+                request_ns: to_base64(&m.latency),
+                connect_ns: to_base64(&m.connect),
+                schedule_lag_ns: to_base64(&m.schedule_lag),
+            },
             udp: Udp {
                 sent: m.udp_sent,
                 received: m.udp_received,

@@ -26,7 +26,7 @@ use std::ffi::OsString;
 use std::time::Duration;
 
 /// Runs the workers and reports their merged measurements.
-pub fn run(args: &LoadArgs, config: &LoadConfig) -> Result<(), Error> {
+pub fn run(args: &LoadArgs, config: &LoadConfig, html: super::HtmlWriter) -> Result<(), Error> {
     let mut pool = Pool::new().map_err(|e| format!("load: cannot set up workers: {e}"))?;
     let n = usize::from(args.workers);
     let share = |i: usize| config.conns / n + usize::from(i < config.conns % n);
@@ -94,15 +94,18 @@ pub fn run(args: &LoadArgs, config: &LoadConfig) -> Result<(), Error> {
         merged.failed += share(index) as u64;
         merged.error(&format!("worker {index} exited without a report"));
     }
-    super::finish(config, &merged)
+    super::finish(config, &merged, html)
 }
 
 /// The flags a worker does not take from the parent as given: `--workers`
 /// (a worker is one process), its share of `--conns` and `--connect-rate`,
 /// the target the parent resolved once (a name might resolve differently in
-/// each worker), its own `--hdr-log` file, and the flags only a parent sets.
-const NOT_PASSED: [&str; 7] = [
+/// each worker), its own `--hdr-log` file, the HTML report (the parent
+/// writes it), and the flags only a parent sets. `--start-at` is passed as
+/// given: every worker opens its window at the same instant.
+const NOT_PASSED: [&str; 8] = [
     "workers",
+    "html",
     "conns",
     "connect-rate",
     "target",
@@ -172,6 +175,9 @@ mod tests {
         ("idle", &[]),
         ("json", &[]),
         ("hdr-log", &["/tmp/run.hlog"]),
+        ("start-at", &["4102444800"]),
+        ("label", &["host-1"]),
+        ("html", &["/tmp/run.html"]),
         ("workers", &["3"]),
         ("report-measurements", &[]),
         ("worker-index", &["7"]),
@@ -226,6 +232,7 @@ mod tests {
             expected.conns = 4;
             expected.connect_rate = 10.0;
             expected.hdr_log = Some(PathBuf::from("/tmp/run.hlog.1"));
+            expected.html = None;
             expected.workers = 1;
             expected.report_measurements = true;
             expected.worker_index = Some(1);
