@@ -42,16 +42,23 @@ fn assert_shape(r: &Value) {
             "errors",
             "generator",
             "histogram",
+            "histograms",
+            "label",
             "latency_us",
             "rate",
             "requests",
             "schedule",
             "service",
             "size",
+            "start_at",
             "target",
             "throughput",
             "udp",
         ]
+    );
+    assert_eq!(
+        keys(&r["histograms"]),
+        ["connect_ns", "request_ns", "schedule_lag_ns"]
     );
     assert_eq!(
         keys(&r["connections"]),

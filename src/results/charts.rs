@@ -43,10 +43,12 @@ pub fn figures(doc: &RunDoc) -> Vec<Figure> {
         let why = "This report has no per-second series (a report from before it existed).";
         out.push(Figure::Missing("Throughput", why.into()));
     } else {
-        let mut lines = vec![
-            line(s, "completed/s", |x| Some(x.completed as f64)),
-            line(s, "sent/s", |x| Some(x.sent as f64)),
-        ];
+        // An interval log counts replies only: no sends, no connections.
+        let from_log = doc.service.is_none();
+        let mut lines = vec![line(s, "completed/s", |x| Some(x.completed as f64))];
+        if !from_log {
+            lines.push(line(s, "sent/s", |x| Some(x.sent as f64)));
+        }
         lines.push(line(s, "target rate", |x| x.target_rate));
         out.push(over_time(
             "throughput",

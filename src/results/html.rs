@@ -122,7 +122,13 @@ fn settings(s: &mut String, doc: &RunDoc) {
     let rows = [
         ("service", opt(doc.service.clone())),
         ("target", opt(doc.target.clone())),
-        ("connections", opt(doc.conns.map(|c| c.to_string()))),
+        (
+            "connections",
+            opt(doc
+                .conns
+                .filter(|_| doc.service.is_some())
+                .map(|c| c.to_string())),
+        ),
         ("mode", escape(&mode)),
         ("depth", opt(doc.depth.map(|d| d.to_string()))),
         ("message size (bytes)", opt(doc.size.map(|d| d.to_string()))),

@@ -126,8 +126,8 @@ impl Chart {
         let mut chart = ChartBuilder::on(&root)
             .caption(&self.title, ("sans-serif", 18))
             .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
+            .x_label_area_size(45)
+            .y_label_area_size(75)
             .build_cartesian_2d(x0..x1, 0.0..y1)
             .map_err(|x| e(&x))?;
         let nines = self.nines;
@@ -138,6 +138,8 @@ impl Chart {
             .configure_mesh()
             .x_desc(&self.x_label)
             .y_desc(&self.y_label)
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 15))
             .x_labels(if nines {
                 (x1.ceil() as usize).max(1) + 1
             } else {
@@ -191,6 +193,7 @@ impl Chart {
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
+            .label_font(("sans-serif", 14))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .draw()

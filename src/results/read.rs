@@ -102,6 +102,14 @@ pub fn from_interval_log(bytes: &[u8]) -> Result<RunDoc, String> {
             ..Default::default()
         },
         latency_us: latency,
+        throughput: super::model::Throughput {
+            msgs_per_sec: if length > 0.0 {
+                (total.len() as f64 / length * 1000.0).round() / 1000.0
+            } else {
+                0.0
+            },
+            bytes_per_sec: 0.0,
+        },
         histograms: Some(Histograms {
             request_ns: to_base64(&total),
             connect_ns: to_base64(&new_histogram()),
