@@ -112,7 +112,10 @@ impl Chart {
         let all = || lines.iter().flat_map(|l| l.points.iter());
         let (mut x0, mut x1) =
             all().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
-        if x1 <= x0 {
+        if self.nines {
+            // The spectrum starts at 0% and shows at least 90%.
+            (x0, x1) = (0.0, x1.max(1.0));
+        } else if x1 <= x0 {
             (x0, x1) = (x0 - 0.5, x0 + 0.5);
         }
         let mut y1 = all().map(|p| p.1).fold(0.0, f64::max);
