@@ -133,7 +133,7 @@ fn log_samples(path: &Path) -> Histogram<u64> {
     let mut sum = new_histogram();
     for entry in IntervalLogIterator::new(&text) {
         if let Ok(LogEntry::Interval(i)) = entry {
-            sum.add(&from_base64(i.encoded_histogram()).unwrap())
+            sum.add(from_base64(i.encoded_histogram()).unwrap())
                 .unwrap();
         }
     }
@@ -173,7 +173,7 @@ fn a_merge_of_three_generators_is_exact() {
     assert!(merged["requests"]["completed"].as_u64().unwrap() > 0);
     let mut all = new_histogram();
     for log in &run.logs {
-        all.add(&log_samples(log)).unwrap();
+        all.add(log_samples(log)).unwrap();
     }
     assert_eq!(hist(&merged, "request_ns"), all, "every sample, once");
     assert_eq!(merged["latency_us"]["samples"].as_u64(), Some(all.len()));
@@ -181,7 +181,7 @@ fn a_merge_of_three_generators_is_exact() {
     assert_eq!(merged["latency_us"]["p99"].as_u64(), Some(p99));
     let mut connects = new_histogram();
     for p in &parts {
-        connects.add(&hist(p, "connect_ns")).unwrap();
+        connects.add(hist(p, "connect_ns")).unwrap();
     }
     assert_eq!(hist(&merged, "connect_ns"), connects);
     // One row per part, each with its label and the agreed start.

@@ -22,7 +22,6 @@
 //!
 //! Needs root and iproute2's `ip`; otherwise it prints SKIPPED and why.
 
-
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use serde_json::Value;
@@ -222,7 +221,7 @@ fn log_samples(path: &Path) -> Histogram<u64> {
     let mut sum = new_histogram();
     for entry in IntervalLogIterator::new(&text) {
         if let Ok(LogEntry::Interval(i)) = entry {
-            sum.add(&from_base64(i.encoded_histogram()).unwrap())
+            sum.add(from_base64(i.encoded_histogram()).unwrap())
                 .unwrap();
         }
     }
@@ -276,7 +275,7 @@ fn generators_in_three_namespaces_merge_exactly() {
         );
         std::fs::write(&json, &out.stdout).unwrap();
         parts.push(serde_json::from_slice(&out.stdout).unwrap());
-        all.add(&log_samples(&log)).unwrap();
+        all.add(log_samples(&log)).unwrap();
         reports.push(json);
     }
     let mut report = Command::new(env!("CARGO_BIN_EXE_sockloop"));
