@@ -101,8 +101,10 @@ impl Engine {
                         .connect_failed(&format!("connect: no answer within {secs} s"));
                 }
                 // --start-at: every connection is up, and the window waits
-                // for the agreed instant.
-                if self.conns.ramp_done() && now >= self.phases.window_at {
+                // for the agreed instant (unless none came up: nothing to
+                // wait for, and `begin_window` says so at once).
+                let due = now >= self.phases.window_at || self.meter.rec.open_now() == 0;
+                if self.conns.ramp_done() && due {
                     self.begin_window(now);
                 }
             }

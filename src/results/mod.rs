@@ -7,11 +7,14 @@
 //! (`--html OUT`; also `load --html`).
 //!
 //! # Layout
-//! - [`model`]: the JSON report as read and written ([`RunDoc`]).
+//! - [`model`]: the JSON report as read and written ([`RunDoc`]), with
+//!   `timeline.rs` (its series, stages and search) and `summary.rs` (a
+//!   latency summary).
 //! - `read.rs`: a file to a [`RunDoc`] (a JSON report, or an interval log).
 //! - `merge.rs` (the whole-run figures, the settings check) and
 //!   `series.rs` (the time series, stages and search).
-//! - `human.rs`: the text report; `html.rs`: the page; `charts.rs`: which
+//! - `human.rs`: the text report; `html.rs`: the page, with `tables.rs`
+//!   (its tables); `charts.rs`: which
 //!   charts it has; `plots.rs`: drawing one (plotters' SVG backend).
 //!
 //! It sits above `load` (it reads the generator's histogram bounds,
@@ -25,6 +28,9 @@ pub mod model;
 mod plots;
 mod read;
 mod series;
+mod summary;
+mod tables;
+mod timeline;
 
 pub use html::html;
 pub use human::human;

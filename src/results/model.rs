@@ -7,9 +7,11 @@
 //! `merged` (what the merge could and could not make exact), so it can be
 //! read, rendered and merged again.
 
-use crate::load::percentiles::Percentiles;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+pub use super::summary::Summary;
+pub use super::timeline::{Search, Second, Slo, Stage, Step};
 
 /// The JSON report format version this reader knows (`version`).
 pub const VERSION: u32 = 1;
@@ -132,59 +134,6 @@ pub struct Throughput {
     pub bytes_per_sec: f64,
 }
 
-/// A latency summary in microseconds (`load::percentiles::Percentiles`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Summary {
-    /// Values recorded.
-    pub samples: u64,
-    /// Median.
-    pub p50: Option<u64>,
-    /// 90th percentile.
-    pub p90: Option<u64>,
-    /// 99th.
-    pub p99: Option<u64>,
-    /// 99.9th.
-    pub p999: Option<u64>,
-    /// Largest.
-    pub max: Option<u64>,
-    /// Mean.
-    pub mean: Option<f64>,
-    /// Clamped to the histogram's range.
-    pub clamped: u64,
-}
-
-impl From<Percentiles> for Summary {
-    fn from(p: Percentiles) -> Summary {
-        Summary {
-            samples: p.samples,
-            p50: p.p50,
-            p90: p.p90,
-            p99: p.p99,
-            p999: p.p999,
-            max: p.max,
-            mean: p.mean,
-            clamped: p.clamped,
-        }
-    }
-}
-
-impl Summary {
-    /// As the generator's own summary, for its text row.
-    pub fn percentiles(&self) -> Percentiles {
-        Percentiles {
-            samples: self.samples,
-            p50: self.p50,
-            p90: self.p90,
-            p99: self.p99,
-            p999: self.p999,
-            max: self.max,
-            mean: self.mean,
-            clamped: self.clamped,
-        }
-    }
-}
-
 /// `histograms`: HdrHistogram base64, nanoseconds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -235,115 +184,6 @@ pub struct Generator {
     pub saturated: bool,
     /// Why.
     pub saturated_by: Vec<String>,
-}
-
-/// One second of `series`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Second {
-    /// Seconds since the window's start.
-    pub second: u64,
-    /// The wall-clock unix second the sample started.
-    pub unix: i64,
-    /// The stage it belongs to.
-    pub stage: Option<u64>,
-    /// The stage's target rate then.
-    pub target_rate: Option<f64>,
-    /// Requests sent.
-    pub sent: u64,
-    /// Replies completed.
-    pub completed: u64,
-    /// Errors.
-    pub errors: u64,
-    /// Errors by cause.
-    pub errors_by_cause: BTreeMap<String, u64>,
-    /// Median latency (us). Merged: the largest part's (an upper bound).
-    pub p50_us: Option<f64>,
-    /// 90th percentile (us): not in `load`'s series; filled from interval
-    /// logs. Merged: an upper bound, as `p50_us`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub p90_us: Option<f64>,
-    /// 99th percentile (us). Merged: an upper bound, as `p50_us`.
-    pub p99_us: Option<f64>,
-    /// Largest latency (us). Merged: exact.
-    pub max_us: Option<f64>,
-    /// Connections open.
-    pub conns_open: u64,
-    /// Connections opened in the second.
-    pub connects: u64,
-    /// Connections closed in the second.
-    pub closes: u64,
-}
-
-/// One rate stage.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Stage {
-    /// Stage number.
-    pub index: u64,
-    /// Start, seconds into the window.
-    pub start_secs: f64,
-    /// Length (s).
-    pub secs: f64,
-    /// Target rate at its start.
-    pub from_rate: Option<f64>,
-    /// Target rate at its end.
-    pub to_rate: Option<f64>,
-    /// Requests sent.
-    pub sent: u64,
-    /// Replies completed.
-    pub completed: u64,
-    /// Replies per second achieved.
-    pub achieved_per_sec: f64,
-    /// Errors.
-    pub errors: u64,
-    /// Latency in the stage (us). Merged: percentiles are the largest
-    /// part's (an upper bound), samples the sum.
-    pub latency_us: Summary,
-}
-
-/// `search`: a capacity search.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Search {
-    /// The objective.
-    pub slo: Slo,
-    /// The highest rate that met it.
-    pub max_rate: Option<f64>,
-    /// What stopped the search: "target", "generator", or null.
-    pub limited_by: Option<String>,
-    /// Each rate tried.
-    pub steps: Vec<Step>,
-}
-
-/// `search.slo`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Slo {
-    /// Which percentile, e.g. "p99".
-    pub percentile: String,
-    /// Its limit (us).
-    pub limit_us: f64,
-}
-
-/// One step of a search.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Step {
-    /// The rate tried.
-    pub rate: f64,
-    /// Achieved replies per second.
-    pub achieved_per_sec: f64,
-    /// Median (us).
-    pub p50_us: Option<f64>,
-    /// 99th percentile (us).
-    pub p99_us: Option<f64>,
-    /// Errors.
-    pub errors: u64,
-    /// Whether the objective was met.
-    pub met: bool,
-    /// Whether the generator was saturated at this step.
-    pub generator_saturated: bool,
 }
 
 /// `hosts[]` in a merged report: one part.
