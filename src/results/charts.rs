@@ -17,6 +17,12 @@ const TIME_AXIS: &str = "time into the window (s)";
 /// decade: smooth at 640 px).
 const SPECTRUM_STEPS: u32 = 40;
 
+/// Most points a line over time is drawn with. A week-long window has
+/// 604,800 seconds, tens of MB of SVG; past this many, each point stands
+/// for a bucket of seconds (a rate's mean, a latency's largest value), and
+/// the page stays a few hundred KB at most.
+pub const MAX_POINTS: usize = 1200;
+
 /// Deepest percentile drawn: 99.9999% (six nines), where one in a million
 /// lies above; fewer samples stop the curve earlier.
 const MAX_NINES: f64 = 6.0;
@@ -57,10 +63,10 @@ pub fn figures(doc: &RunDoc) -> Vec<Figure> {
             lines,
         ));
         let lat = vec![
-            line(s, "p50", |x| x.p50_us),
-            line(s, "p90", |x| x.p90_us),
-            line(s, "p99", |x| x.p99_us),
-            line(s, "max", |x| x.max_us),
+            line_max(s, "p50", |x| x.p50_us),
+            line_max(s, "p90", |x| x.p90_us),
+            line_max(s, "p99", |x| x.p99_us),
+            line_max(s, "max", |x| x.max_us),
         ];
         out.push(over_time(
             "latency",
@@ -110,11 +116,36 @@ pub fn figures(doc: &RunDoc) -> Vec<Figure> {
     out
 }
 
-/// One line from the series, leaving out the seconds without a value.
+/// One line from the series, leaving out the seconds without a value; a
+/// long series is drawn in buckets of seconds, each point the bucket's mean
+/// (see [`MAX_POINTS`]).
 fn line(s: &[Second], name: &str, y: impl Fn(&Second) -> Option<f64>) -> Line {
+    bucketed(s, name, y, false)
+}
+
+/// [`line`] for a latency: each bucket's largest value, so a spike is never
+/// averaged away.
+fn line_max(s: &[Second], name: &str, y: impl Fn(&Second) -> Option<f64>) -> Line {
+    bucketed(s, name, y, true)
+}
+
+fn bucketed(s: &[Second], name: &str, y: impl Fn(&Second) -> Option<f64>, max: bool) -> Line {
+    let per = s.len().div_ceil(MAX_POINTS).max(1);
     let points = s
-        .iter()
-        .filter_map(|x| y(x).map(|v| (x.second as f64, v)))
+        .chunks(per)
+        .filter_map(|chunk| {
+            let values: Vec<f64> = chunk.iter().filter_map(&y).collect();
+            let first = chunk.first()?;
+            if values.is_empty() {
+                return None;
+            }
+            let v = if max {
+                values.iter().copied().fold(f64::MIN, f64::max)
+            } else {
+                values.iter().sum::<f64>() / values.len() as f64
+            };
+            Some((first.second as f64, v))
+        })
         .collect();
     Line::new(name, points)
 }
@@ -233,6 +264,32 @@ pub fn spectrum_points(h: &Histogram<u64>) -> Vec<(f64, f64)> {
 mod tests {
     use super::*;
     use crate::load::measurements::new_histogram;
+
+    #[test]
+    fn a_long_series_is_drawn_in_buckets_keeping_its_spikes() {
+        let s: Vec<Second> = (0..10_000u64)
+            .map(|i| Second {
+                second: i,
+                completed: 100,
+                max_us: Some(if i == 4_321 { 9e6 } else { 10.0 }),
+                ..Second::default()
+            })
+            .collect();
+        let rate = line(&s, "completed/s", |x| Some(x.completed as f64));
+        assert!(rate.points.len() <= MAX_POINTS, "{}", rate.points.len());
+        assert!(rate.points.iter().all(|p| p.1 == 100.0), "means");
+        let max = line_max(&s, "max", |x| x.max_us);
+        assert_eq!(
+            max.points.iter().filter(|p| p.1 == 9e6).count(),
+            1,
+            "the spike"
+        );
+        let short = line(&s[..5], "x", |x| Some(x.second as f64));
+        assert_eq!(
+            short.points,
+            [(0.0, 0.0), (1.0, 1.0), (2.0, 2.0), (3.0, 3.0), (4.0, 4.0)]
+        );
+    }
 
     #[test]
     fn the_spectrum_goes_as_deep_as_the_samples() {

@@ -43,6 +43,10 @@ use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// Most bytes `report` reads over all its files (512 MiB): what is parsed
+/// stays in memory until the merge, a few times the file's size at most.
+pub const MAX_TOTAL_BYTES: u64 = 512 << 20;
+
 /// Most files one `report` merges: a fleet of generators, bounded so that
 /// a glob gone wrong cannot read a disk's worth of files into memory (each
 /// part keeps its decoded histograms, some hundred KiB, while merging).
@@ -68,6 +72,13 @@ pub struct ReportArgs {
 pub fn run(args: &ReportArgs) -> Result<(), Error> {
     if args.files.len() > MAX_PARTS {
         return Err(format!("report: at most {MAX_PARTS} files").into());
+    }
+    let mut total = 0u64;
+    for f in &args.files {
+        total += std::fs::metadata(f).map_or(0, |m| m.len());
+    }
+    if total > MAX_TOTAL_BYTES {
+        return Err(format!("report: the files hold more than {MAX_TOTAL_BYTES} bytes").into());
     }
     let parts = args
         .files
