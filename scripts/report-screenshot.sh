@@ -26,6 +26,6 @@ done
 wait %2 %3 %4
 "$bin" report "$work"/gen-*.json --html "$work/report.html"
 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars \
-    --user-data-dir="$work/profile" --window-size=1400,2000 \
+    --user-data-dir="$work/profile" --window-size=1400,1900 \
     --screenshot="$out" "file://$work/report.html" 2>/dev/null
 echo "wrote $out"

@@ -46,8 +46,11 @@ pub fn figures(doc: &RunDoc) -> Vec<Figure> {
     };
     let mut out = Vec::new();
     if s.is_empty() {
-        let why = "This report has no per-second series (a report from before it existed).";
-        out.push(Figure::Missing("Throughput", why.into()));
+        let why = "this report has no per-second series (made by a sockloop without it).";
+        out.push(Figure::Missing(
+            "Throughput, latency, connections and errors over time",
+            why.into(),
+        ));
     } else {
         // An interval log counts replies only: no sends, no connections.
         let from_log = doc.service.is_none();
@@ -227,13 +230,15 @@ fn spectrum(doc: &RunDoc) -> Figure {
     let mut c = Chart::new(
         "Latency by percentile",
         "percentile (log scale: 90%, 99%, 99.9%...)",
-        "latency (µs)",
+        "latency (µs, log scale)",
         vec![
             Line::new("request", curve(request, &doc.latency_us)),
             Line::new("connect", curve(connect, &doc.connect_latency_us)),
         ],
     );
-    c.nines = true;
+    // Request and connect latency may lie decades apart: a log axis shows
+    // both.
+    (c.nines, c.log_y) = (true, true);
     Figure::Chart("spectrum", c)
 }
 

@@ -5,7 +5,8 @@
 //! Every chart is a line chart on plain `f64` axes. The percentile
 //! spectrum's "nines" axis is one too: x is `log10(1 / (1 - q))`, so 90%,
 //! 99% and 99.9% are evenly spaced (HdrHistogram's plotter), labelled back
-//! as percentiles by [`nines_label`]. A chart with no data is not drawn
+//! as percentiles by [`nines_label`]. A log y axis is drawn the same way
+//! (`log10(y)`, labelled back as `y`). A chart with no data is not drawn
 //! (the page says why instead): every drawn chart has data.
 
 use plotters::prelude::*;
@@ -71,6 +72,8 @@ pub struct Chart {
     pub objective: Option<(f64, String)>,
     /// The x axis is the percentile "nines" axis.
     pub nines: bool,
+    /// The y axis is logarithmic (whole decades).
+    pub log_y: bool,
 }
 
 impl Chart {
@@ -84,6 +87,7 @@ impl Chart {
             marks: Vec::new(),
             objective: None,
             nines: false,
+            log_y: false,
         }
     }
 
@@ -97,7 +101,23 @@ impl Chart {
     /// The chart as an `<svg>` element; `None` when it has no data to
     /// draw (no line with a point).
     pub fn svg(&self) -> Option<Result<String, String>> {
-        let lines: Vec<&Line> = self.lines.iter().filter(|l| !l.points.is_empty()).collect();
+        // A log axis draws log10(y) on a plain one (labelled back as y);
+        // values of 0 or less have no place on it.
+        let logged: Vec<Line> = self
+            .lines
+            .iter()
+            .map(|l| Line {
+                points: l
+                    .points
+                    .iter()
+                    .filter(|p| p.1 > 0.0)
+                    .map(|p| (p.0, p.1.log10()))
+                    .collect(),
+                ..l.clone()
+            })
+            .collect();
+        let source = if self.log_y { &logged } else { &self.lines };
+        let lines: Vec<&Line> = source.iter().filter(|l| !l.points.is_empty()).collect();
         if lines.is_empty() {
             return None;
         }
@@ -118,11 +138,23 @@ impl Chart {
         } else if x1 <= x0 {
             (x0, x1) = (x0 - 0.5, x0 + 0.5);
         }
-        let mut y1 = all().map(|p| p.1).fold(0.0, f64::max);
-        if let Some((y, _)) = &self.objective {
-            y1 = y1.max(*y);
+        let objective = self.objective.as_ref().map(|(y, name)| {
+            let y = if self.log_y { y.max(1e-3).log10() } else { *y };
+            (y, name)
+        });
+        let mut y1 = all().map(|p| p.1).fold(f64::MIN, f64::max);
+        if let Some((y, _)) = objective {
+            y1 = y1.max(y);
         }
-        let y1 = if y1 > 0.0 { y1 * 1.1 } else { 1.0 };
+        let (y0, y1) = if self.log_y {
+            // Whole decades: 1, 10, 100 us...
+            let y0 = all().map(|p| p.1).fold(f64::MAX, f64::min).floor();
+            (y0, y1.ceil().max(y0 + 1.0))
+        } else if y1 > 0.0 {
+            (0.0, y1 * 1.1)
+        } else {
+            (0.0, 1.0)
+        };
         let root = SVGBackend::with_string(out, SIZE).into_drawing_area();
         let e = |e: &dyn std::fmt::Display| e.to_string();
         root.fill(&WHITE).map_err(|x| e(&x))?;
@@ -131,9 +163,9 @@ impl Chart {
             .margin(10)
             .x_label_area_size(45)
             .y_label_area_size(75)
-            .build_cartesian_2d(x0..x1, 0.0..y1)
+            .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(|x| e(&x))?;
-        let nines = self.nines;
+        let (nines, log_y) = (self.nines, self.log_y);
         let x_format = move |x: &f64| {
             if nines { nines_label(*x) } else { short(*x) }
         };
@@ -149,7 +181,8 @@ impl Chart {
                 10
             })
             .x_label_formatter(&x_format)
-            .y_label_formatter(&|y| short(*y))
+            .y_labels(if log_y { (y1 - y0) as usize + 1 } else { 10 })
+            .y_label_formatter(&|y| short(if log_y { 10f64.powf(*y) } else { *y }))
             .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(|x| e(&x))?;
@@ -175,7 +208,7 @@ impl Chart {
         let grey = ShapeStyle::from(&RGBColor(150, 150, 150)).stroke_width(1);
         for (i, &x) in self.marks.iter().enumerate() {
             let drawn = chart
-                .draw_series(LineSeries::new([(x, 0.0), (x, y1)], grey))
+                .draw_series(LineSeries::new([(x, y0), (x, y1)], grey))
                 .map_err(|x| e(&x))?;
             if i == 0 {
                 drawn
@@ -183,12 +216,12 @@ impl Chart {
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], grey));
             }
         }
-        if let Some((y, name)) = &self.objective {
+        if let Some((y, name)) = objective {
             let red = RGBColor(200, 0, 0);
             let style = ShapeStyle::from(&red).stroke_width(DATA_STROKE);
             let key = ShapeStyle::from(&red).stroke_width(LEGEND_STROKE);
             chart
-                .draw_series(LineSeries::new([(x0, *y), (x1, *y)], style))
+                .draw_series(LineSeries::new([(x0, y), (x1, y)], style))
                 .map_err(|x| e(&x))?
                 .label(name.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], key));
@@ -273,6 +306,23 @@ mod tests {
         }
         assert_eq!(svg.matches("stroke-width=\"2\"").count(), c.data_lines());
         assert_eq!(c.data_lines(), 2);
+        let mut log = Chart::new(
+            "x",
+            "x",
+            "y",
+            vec![Line::new("l", vec![(0.0, 20.0), (1.0, 900.0)])],
+        );
+        log.log_y = true;
+        let svg = log.svg().unwrap().unwrap();
+        // Labels at whole decades only (plotters writes a text's content on
+        // its own line).
+        for decade in ["10", "100", "1.0k"] {
+            assert!(
+                svg.contains(&format!("\n{decade}\n</text>")),
+                "{decade}: {svg}"
+            );
+        }
+        assert!(!svg.contains("\n31.6\n</text>"), "no half decades");
         let empty = Chart::new("x", "x", "y", vec![Line::new("none", vec![])]);
         assert!(empty.svg().is_none());
     }
