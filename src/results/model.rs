@@ -1,12 +1,14 @@
 //! The JSON report as `sockloop report` reads and writes it ([`RunDoc`]):
 //! the keys of `load --json` (README, "Load testing"), every one optional
 //! on input so that reports from older or newer sockloops, and parts built
-//! from an HdrHistogram interval log, still read; unknown keys are ignored.
+//! from an HdrHistogram interval log, still read; unknown keys are ignored,
+//! and a null where an object or a map belongs reads as empty ([`nullable`]).
 //!
 //! A merged report has the same shape, plus `hosts` (one row per part) and
 //! `merged` (what the merge could and could not make exact), so it can be
 //! read, rendered and merged again.
 
+use super::summary::nullable;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -41,26 +43,34 @@ pub struct RunDoc {
     /// The measured window's length (s).
     pub duration_secs: f64,
     /// Connection counts.
+    #[serde(deserialize_with = "nullable")]
     pub connections: Connections,
     /// Request counts.
+    #[serde(deserialize_with = "nullable")]
     pub requests: Requests,
     /// Open loop: the schedule.
     pub schedule: Option<Schedule>,
     /// Rates over the window.
+    #[serde(deserialize_with = "nullable")]
     pub throughput: Throughput,
     /// Request latency summary (us).
+    #[serde(deserialize_with = "nullable")]
     pub latency_us: Summary,
     /// Connect latency summary (us).
+    #[serde(deserialize_with = "nullable")]
     pub connect_latency_us: Summary,
     /// The histograms' resolution, as reported.
     pub histogram: Option<serde_json::Value>,
     /// The full histograms (base64, ns): what merges exactly.
     pub histograms: Option<Histograms>,
     /// UDP counts.
+    #[serde(deserialize_with = "nullable")]
     pub udp: Udp,
     /// Errors by reason.
+    #[serde(deserialize_with = "nullable")]
     pub errors: BTreeMap<String, u64>,
     /// The generator's own load.
+    #[serde(deserialize_with = "nullable")]
     pub generator: Generator,
     /// One entry per second of the window.
     pub series: Option<Vec<Second>>,
@@ -121,6 +131,7 @@ pub struct Schedule {
     /// The shortfall by cause.
     pub unsent: crate::load::measurements::Unsent,
     /// The generator's lateness (us).
+    #[serde(deserialize_with = "nullable")]
     pub lag_us: Summary,
 }
 
@@ -159,6 +170,7 @@ pub struct Udp {
     /// Never answered.
     pub lost: u64,
     /// Kernel drops by side.
+    #[serde(deserialize_with = "nullable")]
     pub kernel_drops: KernelDrops,
 }
 
@@ -167,6 +179,7 @@ pub struct Udp {
 #[serde(default)]
 pub struct KernelDrops {
     /// On the generator's sockets.
+    #[serde(deserialize_with = "nullable")]
     pub generator: u64,
     /// On the target's (null: not on this host).
     pub server: Option<u64>,
@@ -183,6 +196,7 @@ pub struct Generator {
     /// Whether the numbers may describe the generator.
     pub saturated: bool,
     /// Why.
+    #[serde(deserialize_with = "nullable")]
     pub saturated_by: Vec<String>,
 }
 
@@ -201,6 +215,7 @@ pub struct HostRow {
     /// Replies completed.
     pub completed: u64,
     /// Errors (all causes).
+    #[serde(deserialize_with = "nullable")]
     pub errors: u64,
     /// Replies per second.
     pub msgs_per_sec: f64,
@@ -213,6 +228,7 @@ pub struct HostRow {
     /// Its generator's CPU (% of a core).
     pub cpu_percent: f64,
     /// Its saturation verdict.
+    #[serde(deserialize_with = "nullable")]
     pub saturated_by: Vec<String>,
 }
 
@@ -257,5 +273,12 @@ mod tests {
         .unwrap();
         assert_eq!(doc.seconds()[0].errors_by_cause["x"], 1);
         assert!(doc.stages.is_none() && doc.search.is_none());
+        let doc: RunDoc = serde_json::from_str(
+            r#"{"errors":null,"connections":null,"latency_us":null,
+               "series":[{"errors_by_cause":null,"unix":7}]}"#,
+        )
+        .unwrap();
+        assert!(doc.errors.is_empty() && doc.seconds()[0].errors_by_cause.is_empty());
+        assert!(serde_json::from_str::<RunDoc>(r#"{"errors":[1]}"#).is_err());
     }
 }

@@ -2,7 +2,18 @@
 //! `load::percentiles::Percentiles`, readable back from JSON.
 
 use crate::load::percentiles::Percentiles;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// serde `deserialize_with` for a field a report may write as null: null
+/// reads as the field's default (an empty map, zero counts), as absence
+/// does with `#[serde(default)]`.
+pub fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
 
 /// A latency summary in microseconds (`load::percentiles::Percentiles`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

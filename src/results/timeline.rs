@@ -3,6 +3,7 @@
 //! shape `load --json` writes; every key optional, unknown keys ignored).
 
 use super::summary::Summary;
+use super::summary::nullable;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -25,6 +26,7 @@ pub struct Second {
     /// Errors.
     pub errors: u64,
     /// Errors by cause.
+    #[serde(deserialize_with = "nullable")]
     pub errors_by_cause: BTreeMap<String, u64>,
     /// Median latency (us). Merged: the largest part's (an upper bound).
     pub p50_us: Option<f64>,
@@ -68,6 +70,7 @@ pub struct Stage {
     pub errors: u64,
     /// Latency in the stage (us). Merged: percentiles are the largest
     /// part's (an upper bound), samples the sum.
+    #[serde(deserialize_with = "nullable")]
     pub latency_us: Summary,
 }
 
@@ -76,12 +79,14 @@ pub struct Stage {
 #[serde(default)]
 pub struct Search {
     /// The objective.
+    #[serde(deserialize_with = "nullable")]
     pub slo: Slo,
     /// The highest rate that met it.
     pub max_rate: Option<f64>,
     /// What stopped the search: "target", "generator", or null.
     pub limited_by: Option<String>,
     /// Each rate tried.
+    #[serde(deserialize_with = "nullable")]
     pub steps: Vec<Step>,
 }
 
