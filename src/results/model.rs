@@ -2,7 +2,7 @@
 //! the keys of `load --json` (README, "Load testing"), every one optional
 //! on input so that reports from older or newer sockloops, and parts built
 //! from an HdrHistogram interval log, still read; unknown keys are ignored,
-//! and a null where an object or a map belongs reads as empty ([`nullable`]).
+//! and a null where an object or a map belongs reads as empty (`summary.rs`, `nullable`).
 //!
 //! A merged report has the same shape, plus `hosts` (one row per part) and
 //! `merged` (what the merge could and could not make exact), so it can be
