@@ -294,6 +294,49 @@ fn a_start_in_the_past_is_refused() {
     );
 }
 
+/// `load --html` writes its page whatever the verdict: a failed run's page
+/// is the one most worth a look (here, every connect is refused).
+#[test]
+fn a_failed_run_still_writes_its_page() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-failed");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("failed.html");
+    // Port 1 on loopback: nothing listens there, every connect is refused.
+    let out = load(&[
+        "--target",
+        "127.0.0.1:1",
+        "-c",
+        "2",
+        "-d",
+        "0.1",
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("<td>0</td><td>2</td>"),
+        "0 opened, 2 failed: {html}"
+    );
+    let bad = dir.join("no-such-dir").join("x.html");
+    let out = load(&[
+        "--target",
+        "127.0.0.1:1",
+        "-c",
+        "1",
+        "-d",
+        "0.1",
+        "--html",
+        bad.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("sockloop: error: load: --html") && stderr.contains("x.html"),
+        "{stderr}"
+    );
+}
+
 /// Runs scripts/check_report_histograms.py (python `hdrh`) on `report`, or
 /// says loudly that it was skipped.
 fn independent_reader(report: &Path) {

@@ -132,7 +132,6 @@ pub fn merge(parts: &[RunDoc]) -> Result<RunDoc, String> {
         let _ = sum.lag.add(&h.lag);
     }
     let total = |f: &dyn Fn(&RunDoc) -> u64| parts.iter().map(f).sum::<u64>();
-    let clamped = |f: &dyn Fn(&RunDoc) -> u64| total(f);
     let settings = parts.iter().find(|p| p.service.is_some()).unwrap_or(first);
     let ramp_secs = parts
         .iter()
@@ -199,12 +198,9 @@ pub fn merge(parts: &[RunDoc]) -> Result<RunDoc, String> {
             msgs_per_sec: round3(parts.iter().map(|p| p.throughput.msgs_per_sec).sum()),
             bytes_per_sec: round3(parts.iter().map(|p| p.throughput.bytes_per_sec).sum()),
         },
-        latency_us: Percentiles::of(&sum.request, clamped(&|p| p.latency_us.clamped)).into(),
-        connect_latency_us: Percentiles::of(
-            &sum.connect,
-            clamped(&|p| p.connect_latency_us.clamped),
-        )
-        .into(),
+        latency_us: Percentiles::of(&sum.request, total(&|p| p.latency_us.clamped)).into(),
+        connect_latency_us: Percentiles::of(&sum.connect, total(&|p| p.connect_latency_us.clamped))
+            .into(),
         histogram: first.histogram.clone(),
         histograms: Some(super::model::Histograms {
             request_ns: to_base64(&sum.request),
