@@ -212,7 +212,24 @@ fn a_merge_of_three_generators_is_exact() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(hist(&json_of(&out.stdout), "request_ns"), all);
+    let from_logs = json_of(&out.stdout);
+    assert_eq!(hist(&from_logs, "request_ns"), all);
+    // Logs carry each second's histogram: their merged seconds are exact,
+    // and hold every sample once.
+    let seconds = from_logs["series_histograms"].as_array().unwrap();
+    assert_eq!(seconds.len(), from_logs["series"].as_array().unwrap().len());
+    let mut again = new_histogram();
+    for h in seconds {
+        again
+            .add(from_base64(h.as_str().unwrap()).unwrap())
+            .unwrap();
+    }
+    assert_eq!(again, all);
+    let method = from_logs["merged"]["method"].as_str().unwrap();
+    assert!(
+        method.contains("per-second percentiles read from the sum"),
+        "{method}"
+    );
 }
 
 /// One part through `report` is that run's own report: the same counts,

@@ -12,7 +12,8 @@
 //!   percentiles) are the largest part's: an upper bound on the merged
 //!   percentile (at most `1 - q` of each part lies above its own, so at most
 //!   `1 - q` of all lies above the largest), exact only with one part.
-//!   `max_us` is exact.
+//!   `max_us` is exact. Where every part carries per-second histograms
+//!   (interval logs), the seconds are exact too (`exact.rs`).
 //! - The generator's verdict: the busiest part's CPU, saturated if any part
 //!   was, and every part's own verdict in `hosts`.
 //!
@@ -22,6 +23,7 @@
 //! refused, naming the two files and the setting ([`check_settings`]).
 //! Parts read from interval logs carry no settings and are not compared.
 
+use super::exact::exact_seconds;
 use super::model::{
     Connections, Generator, HostRow, KernelDrops, MergeNote, Requests, RunDoc, Schedule,
     Throughput, Udp,
@@ -37,6 +39,13 @@ use hdrhistogram::Histogram;
 pub const METHOD: &str = "counts and rates summed; whole-run latency percentiles read from the \
      sum of the parts' histograms (exact); series aligned on unix seconds and summed, per-second \
      and per-stage p50/p99 the largest part's (an upper bound), max exact";
+
+/// `merged.method` when every part carried per-second histograms
+/// (`exact.rs`).
+pub const METHOD_EXACT_SECONDS: &str = "counts and rates summed; whole-run latency percentiles \
+     read from the sum of the parts' histograms (exact); series aligned on unix seconds and \
+     summed, per-second percentiles read from the sum of the parts' per-second histograms \
+     (exact), per-stage p50/p99 the largest part's (an upper bound)";
 
 /// The parts' settings agree, or why not (naming the parts).
 pub fn check_settings(parts: &[RunDoc]) -> Result<(), String> {
@@ -159,7 +168,15 @@ pub fn merge(parts: &[RunDoc]) -> Result<RunDoc, String> {
             starts.join(", ")
         ));
     }
-    let series = merge_series(parts, &mut warnings);
+    let mut series = merge_series(parts, &mut warnings);
+    let series_histograms = series
+        .as_mut()
+        .and_then(|merged| exact_seconds(parts, merged, &mut warnings));
+    let method = if series_histograms.is_some() {
+        METHOD_EXACT_SECONDS
+    } else {
+        METHOD
+    };
     let doc = RunDoc {
         version: Some(super::model::VERSION),
         label: Some(
@@ -225,12 +242,13 @@ pub fn merge(parts: &[RunDoc]) -> Result<RunDoc, String> {
         }),
         generator: merge_generator(parts),
         series,
+        series_histograms,
         stages: merge_stages(parts),
         search: merge_search(parts, &mut warnings),
         hosts: parts.iter().flat_map(host_rows).collect(),
         merged: Some(MergeNote {
             parts: parts.len(),
-            method: METHOD.into(),
+            method: method.into(),
             warnings,
         }),
     };

@@ -11,8 +11,10 @@
 //!   `timeline.rs` (its series, stages and search) and `summary.rs` (a
 //!   latency summary).
 //! - `read.rs`: a file to a [`RunDoc`] (a JSON report, or an interval log).
-//! - `merge.rs` (the whole-run figures, the settings check) and
-//!   `series.rs` (the time series, stages and search).
+//! - `merge.rs` (the whole-run figures, the settings check),
+//!   `series.rs` (the time series, stages and search) and `exact.rs`
+//!   (exact per-second percentiles, where parts carry per-second
+//!   histograms).
 //! - `human.rs`: the text report; `html.rs`: the page, with `tables.rs`
 //!   (its tables); `charts.rs`: which
 //!   charts it has; `plots.rs`: drawing one (plotters' SVG backend).
@@ -21,6 +23,7 @@
 //! percentile rules and encodings) and below `cli`.
 
 mod charts;
+mod exact;
 mod html;
 mod human;
 mod merge;

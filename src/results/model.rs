@@ -74,6 +74,12 @@ pub struct RunDoc {
     pub generator: Generator,
     /// One entry per second of the window.
     pub series: Option<Vec<Second>>,
+    /// Per `series` entry, in its order: that second's request latency
+    /// histogram (HdrHistogram base64, ns), when the part has them
+    /// (interval-log parts do; `load --json` does not write them). With
+    /// them on every part, a merged second's percentiles are exact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series_histograms: Option<Vec<String>>,
     /// Rate stages, when the run had them.
     pub stages: Option<Vec<Stage>>,
     /// Capacity search, when the run was one.

@@ -68,6 +68,9 @@ pub fn from_interval_log(bytes: &[u8]) -> Result<RunDoc, String> {
     let mut start: Option<f64> = None;
     let mut total = new_histogram();
     let mut series = Vec::new();
+    // Each interval's histogram as the log wrote it: what makes a merged
+    // second exact (`exact.rs`).
+    let mut hists = Vec::new();
     let mut length = 0.0f64;
     for entry in IntervalLogIterator::new(bytes) {
         let entry = entry.map_err(|e| format!("not an HdrHistogram interval log: {e:?}"))?;
@@ -82,6 +85,7 @@ pub fn from_interval_log(bytes: &[u8]) -> Result<RunDoc, String> {
                 let at = zero + i.start_timestamp().as_secs_f64();
                 length += i.duration().as_secs_f64();
                 series.push(second_of(&h, at));
+                hists.push(i.encoded_histogram().to_owned());
                 let _ = total.add(&h);
             }
         }
@@ -116,6 +120,7 @@ pub fn from_interval_log(bytes: &[u8]) -> Result<RunDoc, String> {
             schedule_lag_ns: to_base64(&new_histogram()),
         }),
         series: Some(series),
+        series_histograms: Some(hists),
         ..RunDoc::default()
     })
 }
@@ -173,6 +178,8 @@ mod tests {
             [(0, 1000, 1), (1, 1001, 2)]
         );
         assert_eq!(s[1].max_us, Some(4_002.0));
+        let hists = doc.series_histograms.as_ref().unwrap();
+        assert_eq!(from_base64(&hists[1]).unwrap().len(), 2);
     }
 
     #[test]
