@@ -23,7 +23,8 @@ const PARTS: usize = 3;
 /// builds to start and ramp up three connections each on a busy machine.
 const START_AHEAD: Duration = Duration::from_secs(3);
 
-/// The shared run: each part's JSON report and interval log, in `dir`.
+/// The shared run: each part's JSON report and interval logs (one per
+/// generator process), in `dir`.
 struct Run {
     dir: PathBuf,
     reports: Vec<PathBuf>,
@@ -31,8 +32,9 @@ struct Run {
     start_at: f64,
 }
 
-/// Three generators against one echo server, their windows opened together
-/// at `--start-at`; made once for every test here.
+/// Three generators against one echo server (the third of them two
+/// `--workers`), their windows opened together at `--start-at`; made once
+/// for every test here.
 fn run() -> &'static Run {
     static RUN: OnceLock<Run> = OnceLock::new();
     RUN.get_or_init(|| {
@@ -55,7 +57,8 @@ fn run() -> &'static Run {
                 std::thread::spawn(move || {
                     let log = dir.join(format!("part{i}.hlog"));
                     let start = format!("{start_at:.3}");
-                    let out = load(&[
+                    let label = format!("gen-{i}");
+                    let mut args = vec![
                         "--target",
                         &target,
                         "-c",
@@ -67,10 +70,17 @@ fn run() -> &'static Run {
                         "--start-at",
                         &start,
                         "--label",
-                        &format!("gen-{i}"),
+                        &label,
                         "--hdr-log",
                         log.to_str().unwrap(),
-                    ]);
+                    ];
+                    // The last part is itself two worker processes, each
+                    // waiting for the same instant (worker N logs to LOG.N).
+                    let workers = if i == PARTS - 1 { 2 } else { 1 };
+                    if workers > 1 {
+                        args.extend(["--workers", "2"]);
+                    }
+                    let out = load(&args);
                     assert!(
                         out.status.success(),
                         "{}",
@@ -78,11 +88,20 @@ fn run() -> &'static Run {
                     );
                     let json = dir.join(format!("part{i}.json"));
                     std::fs::write(&json, &out.stdout).unwrap();
-                    (json, log)
+                    let logs: Vec<PathBuf> = if workers > 1 {
+                        (0..workers)
+                            .map(|w| dir.join(format!("part{i}.hlog.{w}")))
+                            .collect()
+                    } else {
+                        vec![log]
+                    };
+                    (json, logs)
                 })
             })
             .collect();
-        let (reports, logs) = handles.into_iter().map(|h| h.join().unwrap()).unzip();
+        let (reports, logs): (Vec<PathBuf>, Vec<Vec<PathBuf>>) =
+            handles.into_iter().map(|h| h.join().unwrap()).unzip();
+        let logs = logs.concat();
         // No window opens before --start-at: the parts ran at least until
         // it plus their one-second window (a lower bound: it cannot flake).
         let least = START_AHEAD + Duration::from_secs(1) - Duration::from_millis(100);
