@@ -50,7 +50,7 @@ EXTERNAL = set("""
     inet_csk_listen_stop tcp_migrate_req ip_local_port_range tcp_fin_timeout
     rmem_max wmem_max __udp4_lib_err __udp6_lib_err __sock_recv_cmsgs
     inet_hash_connect tcp_tw_reuse
-    pre_exec sendall TypeError Choice TcpOutRsts
+    pre_exec sendall TypeError Choice TcpOutRsts UdpRcvbufErrors
 """.split())
 # Flags of other tools that the guide names outside a code block.
 EXTERNAL_FLAGS = {"--release", "--example", "--lib", "--test", "--all-targets"}
