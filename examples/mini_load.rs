@@ -4,10 +4,10 @@
 //! verify, refill). Run: `cargo run --release --example mini_load [ADDR [CONNS [SECS]]]`.
 
 use hdrhistogram::Histogram; // the latency histogram `sockloop load` keeps too
-use mio::event::Event;
 use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Token, event::Event};
 use std::io::{self, ErrorKind, Read, Write};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 type Hist = Histogram<u64>;
@@ -21,7 +21,7 @@ struct Conn {
     sent_at: Instant, // when the request went out
 }
 
-fn main() -> io::Result<()> {
+fn main() -> io::Result<ExitCode> {
     let addr = arg(1, "127.0.0.1:7000")?;
     let (n, secs): (usize, f64) = (arg(2, "10")?, arg(3, "5")?);
     let mut poll = Poll::new()?;
@@ -68,7 +68,7 @@ fn main() -> io::Result<()> {
     let (rate, p50, p90, p99, max) = (count as f64 / took, p(0.5), p(0.9), p(0.99), hist.max());
     println!("{count} replies in {took:.2} s: {rate:.0} msgs/s, {failed}/{n} connections failed");
     println!("latency us: p50 {p50} p90 {p90} p99 {p99} max {max}");
-    Ok(())
+    Ok(ExitCode::from(u8::from(failed > 0))) // 1 if any connection failed, as `load`
 }
 
 /// Positional argument `i`, or `default`.
