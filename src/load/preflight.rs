@@ -1,0 +1,387 @@
+//! The preflight: before a run opens anything, will its connections fit in
+//! this host's memory and file table? [`estimate`] is a pure function of
+//! the run ([`Run`]) and what /proc says about the host ([`Host`], read by
+//! [`Host::read`]); `load::run` calls it in the parent (or the one
+//! process), refuses a run that does not fit with the numbers, and runs it
+//! anyway with `--force`. `--preflight` prints the estimate and exits
+//! (`scripts/hold.sh` asks it before it starts anything).
+//!
+//! The model, with the constants measured on the project's machine
+//! (docs/load-testing.md, "How many connections fit in N GiB"):
+//!
+//! ```text
+//! sockets = conns x (2 if the target is on this host, else 1)
+//! memory  = sockets x KERNEL_BYTES_PER_SOCKET
+//!         + conns x USER_BYTES_PER_CONN x (sides on this host)
+//!         + processes x PROCESS_BYTES
+//! fits if memory <= MemAvailable x USABLE_PERCENT / 100
+//!     and sockets + processes x FD_RESERVE <= fs.file-max - files open
+//! ```
+//!
+//! A target on this host is one on a loopback address: its server is then
+//! assumed to be `sockloop serve --workers`, one process per
+//! `RLIMIT_NOFILE - FD_RESERVE` connections.
+
+use super::config::FD_RESERVE;
+use std::fmt;
+
+/// Kernel memory per idle TCP socket: `tcp_sock`, inode, dentry, file,
+/// epoll item and their slab overhead. Measured here as the drop of
+/// `MemAvailable` over the sockets a run held (the slab alone is ~4.4 KB;
+/// MemAvailable also counts page tables and what the slab's partial pages
+/// waste): 100,000 and 1,000,000 loopback connections, docs/benchmarks.md.
+pub const KERNEL_BYTES_PER_SOCKET: u64 = 5_120;
+
+/// User-space memory per idle connection, each side (the target is at most
+/// 150 B: measured 130-145 B of `RssAnon` per connection on both sides).
+pub const USER_BYTES_PER_CONN: u64 = 150;
+
+/// Memory per process beyond its connections: the largest `RssAnon` of an
+/// idle worker of either side at the end of a run (0.45-0.8 MB: its loop,
+/// histograms and buffers) and the kernel's share of a process (page
+/// tables, kernel stack, epoll instance), rounded up.
+pub const PROCESS_BYTES: u64 = 1 << 20;
+
+/// The share of `MemAvailable` a run may take. The rest is the margin for
+/// the other processes on the machine, for page cache the kernel cannot
+/// give back at once, and for the estimate's own error (the slab per
+/// socket varied 4.3-5.1 KB between runs).
+pub const USABLE_PERCENT: u64 = 85;
+
+/// The run being planned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Run {
+    /// Connections to hold.
+    pub conns: u64,
+    /// Generator processes (`--workers`).
+    pub generators: u64,
+    /// The target is on this host (loopback): its sockets and processes
+    /// count here too.
+    pub target_here: bool,
+}
+
+/// What the host has, from /proc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Host {
+    /// `MemAvailable` (bytes).
+    pub mem_available: u64,
+    /// `fs.file-max`.
+    pub file_max: u64,
+    /// Files open now, all processes (`fs.file-nr`).
+    pub files_open: u64,
+    /// Descriptors per process (the hard RLIMIT_NOFILE).
+    pub nofile: u64,
+}
+
+impl Host {
+    /// This host now, with `nofile` descriptors per process; `None` where
+    /// /proc does not say (not Linux): no preflight then.
+    pub fn read(nofile: u64) -> Option<Host> {
+        Some(Host {
+            mem_available: crate::memory::meminfo("MemAvailable")?,
+            file_max: crate::memory::file_max()?,
+            files_open: crate::memory::files_open()?,
+            nofile,
+        })
+    }
+}
+
+/// What a run needs, against what the host has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Estimate {
+    /// The run.
+    pub run: Run,
+    /// The host.
+    pub host: Host,
+    /// TCP sockets on this host.
+    pub sockets: u64,
+    /// Server processes on this host (0 for a remote target).
+    pub servers: u64,
+    /// Kernel memory of the sockets (bytes).
+    pub kernel: u64,
+    /// The generator's user-space memory (bytes).
+    pub generator: u64,
+    /// The server's, if on this host (bytes).
+    pub server: u64,
+    /// All of it.
+    pub total: u64,
+    /// What the run may take: `MemAvailable` x [`USABLE_PERCENT`].
+    pub usable: u64,
+    /// Descriptors, all processes.
+    pub files_needed: u64,
+    /// `fs.file-max` minus the files open now.
+    pub files_free: u64,
+}
+
+/// What `run` needs on `host`.
+pub fn estimate(run: Run, host: Host) -> Estimate {
+    let per_process = host.nofile.saturating_sub(FD_RESERVE).max(1);
+    let servers = if run.target_here {
+        run.conns.div_ceil(per_process)
+    } else {
+        0
+    };
+    let sides = if run.target_here { 2 } else { 1 };
+    let sockets = run.conns.saturating_mul(sides);
+    let kernel = sockets.saturating_mul(KERNEL_BYTES_PER_SOCKET);
+    let user = |conns: u64, processes: u64| {
+        conns
+            .saturating_mul(USER_BYTES_PER_CONN)
+            .saturating_add(processes.saturating_mul(PROCESS_BYTES))
+    };
+    let generator = user(run.conns, run.generators);
+    let server = if run.target_here {
+        user(run.conns, servers)
+    } else {
+        0
+    };
+    let processes = run.generators + servers;
+    Estimate {
+        run,
+        host,
+        sockets,
+        servers,
+        kernel,
+        generator,
+        server,
+        total: kernel.saturating_add(generator).saturating_add(server),
+        usable: host.mem_available / 100 * USABLE_PERCENT,
+        files_needed: sockets.saturating_add(processes.saturating_mul(FD_RESERVE)),
+        files_free: host.file_max.saturating_sub(host.files_open),
+    }
+}
+
+impl Estimate {
+    /// Memory and descriptors both fit.
+    pub fn fits(&self) -> bool {
+        self.total <= self.usable && self.files_needed <= self.files_free
+    }
+
+    /// The largest connection count that fits this host, by the same model
+    /// (with the same processes per connection).
+    pub fn most_that_fit(&self) -> u64 {
+        self.most(Estimate::fits)
+    }
+
+    /// The same, for memory alone (`fs.file-max` can be raised, and
+    /// `scripts/hold.sh` does).
+    pub fn most_for_memory(&self) -> u64 {
+        self.most(|e| e.total <= e.usable)
+    }
+
+    /// The largest count whose estimate passes `ok` (a binary search).
+    fn most(&self, ok: impl Fn(&Estimate) -> bool) -> u64 {
+        let (mut low, mut high) = (0, self.run.conns.max(1).saturating_mul(64));
+        while low < high {
+            let mid = low + (high - low).div_ceil(2);
+            let generators = self
+                .run
+                .generators
+                .min(mid.max(1))
+                .max(mid.div_ceil(self.host.nofile.max(1)));
+            let run = Run {
+                conns: mid,
+                generators,
+                ..self.run
+            };
+            if ok(&estimate(run, self.host)) {
+                low = mid;
+            } else {
+                high = mid - 1;
+            }
+        }
+        low
+    }
+}
+
+/// Bytes as GiB with two decimals.
+fn gib(bytes: u64) -> String {
+    format!("{:.2} GiB", bytes as f64 / f64::from(1u32 << 30))
+}
+
+impl fmt::Display for Estimate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (run, host) = (self.run, self.host);
+        let verdict = if self.fits() { "fits" } else { "does not fit" };
+        writeln!(
+            f,
+            "preflight: {} connections need about {} of memory and {} files; \
+             this host has {} usable ({USABLE_PERCENT}% of MemAvailable {}) and {} files free: {verdict}",
+            run.conns,
+            gib(self.total),
+            self.files_needed,
+            gib(self.usable),
+            gib(host.mem_available),
+            self.files_free,
+        )?;
+        let here = if run.target_here {
+            "both ends on this host"
+        } else {
+            "the target's are elsewhere"
+        };
+        writeln!(
+            f,
+            "  kernel     {} sockets x {KERNEL_BYTES_PER_SOCKET} B = {} ({here})",
+            self.sockets,
+            gib(self.kernel)
+        )?;
+        let side = |name: &str, processes: u64, bytes: u64| {
+            format!(
+                "  {name:<10} {} conns x {USER_BYTES_PER_CONN} B + {processes} processes x {} KiB = {}",
+                run.conns,
+                PROCESS_BYTES / 1024,
+                gib(bytes)
+            )
+        };
+        writeln!(f, "{}", side("generator", run.generators, self.generator))?;
+        if run.target_here {
+            writeln!(f, "{}", side("server", self.servers, self.server))?;
+        }
+        writeln!(
+            f,
+            "  files      {} needed; fs.file-max {} with {} open",
+            self.files_needed, host.file_max, host.files_open
+        )?;
+        if self.total > self.usable {
+            writeln!(
+                f,
+                "  over       memory: {} needed, {} usable",
+                gib(self.total),
+                gib(self.usable)
+            )?;
+        }
+        if self.files_needed > self.files_free {
+            writeln!(
+                f,
+                "  over       files: {} needed, {} free (raise fs.file-max)",
+                self.files_needed, self.files_free
+            )?;
+        }
+        write!(
+            f,
+            "  at most    {} connections fit ({} by memory alone)",
+            self.most_that_fit(),
+            self.most_for_memory()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// This machine, roughly: 23 GiB available, the default file-max.
+    const HOST: Host = Host {
+        mem_available: 23 << 30,
+        file_max: 2_466_174,
+        files_open: 2_000,
+        nofile: 20_000,
+    };
+
+    fn here(conns: u64, generators: u64) -> Estimate {
+        here_on(HOST, conns, generators)
+    }
+
+    fn here_on(host: Host, conns: u64, generators: u64) -> Estimate {
+        estimate(
+            Run {
+                conns,
+                generators,
+                target_here: true,
+            },
+            host,
+        )
+    }
+
+    #[test]
+    fn a_loopback_run_counts_both_ends() {
+        let e = here(1_000_000, 67);
+        assert_eq!(e.sockets, 2_000_000);
+        assert_eq!(e.servers, 51, "1M over 19,968 descriptors each");
+        assert_eq!(e.kernel, 2_000_000 * KERNEL_BYTES_PER_SOCKET);
+        assert_eq!(e.generator, 150_000_000 + 67 * PROCESS_BYTES);
+        assert_eq!(e.server, 150_000_000 + 51 * PROCESS_BYTES);
+        assert_eq!(e.total, e.kernel + e.generator + e.server);
+        assert_eq!(e.files_needed, 2_000_000 + 118 * FD_RESERVE);
+        assert!(e.fits(), "{e}");
+    }
+
+    #[test]
+    fn a_remote_target_counts_only_this_side() {
+        let e = estimate(
+            Run {
+                conns: 1_000_000,
+                generators: 67,
+                target_here: false,
+            },
+            HOST,
+        );
+        assert_eq!((e.sockets, e.servers, e.server), (1_000_000, 0, 0));
+        assert_eq!(e.total, e.kernel + e.generator);
+    }
+
+    #[test]
+    fn memory_beyond_the_usable_share_is_refused() {
+        // 2M loopback connections: 4M sockets, about 20 GB of kernel memory
+        // (with file-max raised, as hold.sh does: memory is the limit).
+        let host = Host {
+            file_max: 10_000_000,
+            ..HOST
+        };
+        let e = here_on(host, 2_000_000, 134);
+        assert!(e.total > e.usable && e.files_needed <= e.files_free, "{e}");
+        assert!(!e.fits());
+        let most = e.most_that_fit();
+        let fits = |conns| here_on(host, conns, 134).fits();
+        assert!(fits(most) && !fits(most + 1), "{most}");
+        assert!((1_500_000..2_000_000).contains(&most), "{most}");
+        let text = e.to_string();
+        assert!(text.contains("does not fit"), "{text}");
+        assert!(text.contains("4000000 sockets x 5120 B"), "{text}");
+        assert!(text.contains("over       memory"), "{text}");
+        assert!(!text.contains("over       files"), "{text}");
+        assert!(text.contains(&format!("at most    {most} connections")), "{text}");
+        assert_eq!(e.most_for_memory(), most);
+        // With the default file-max, the file table runs out first.
+        assert_eq!(here(2_000_000, 134).most_that_fit(), 1_228_951);
+    }
+
+    #[test]
+    fn files_beyond_file_max_are_refused_even_with_memory_to_spare() {
+        let roomy = Host {
+            mem_available: 1 << 40,
+            ..HOST
+        };
+        let e = estimate(
+            Run {
+                conns: 1_300_000,
+                generators: 87,
+                target_here: true,
+            },
+            roomy,
+        );
+        assert!(e.total <= e.usable && e.files_needed > e.files_free, "{e}");
+        assert!(!e.fits());
+        assert!(e.to_string().contains("raise fs.file-max"), "{e}");
+    }
+
+    #[test]
+    fn a_small_run_fits_and_says_so() {
+        let e = here(10, 1);
+        assert!(e.fits());
+        assert!(e.to_string().contains(": fits"), "{e}");
+    }
+
+    /// The model's user-space figure holds the generator's connection: its
+    /// slab entry plus one `--depth` send-time slot (issue 15: an idle
+    /// connection costs at most 150 B on each side).
+    #[test]
+    fn a_generator_connection_fits_the_models_bytes() {
+        let entry = std::mem::size_of::<super::super::table::Entry>();
+        let per_conn = entry + std::mem::size_of::<u64>();
+        assert!(
+            per_conn as u64 <= USER_BYTES_PER_CONN,
+            "slab entry {entry} B + one send-time slot = {per_conn} B"
+        );
+    }
+}
