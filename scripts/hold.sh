@@ -189,7 +189,9 @@ print(f"TCP sockets in use         peak {inuse_peak} (+{inuse_peak - inuse0}), w
 if inuse_hold == 0:
     print("hold: the run never had every socket open at once: no hold figures")
 else:
-    sockets = max(inuse_hold - inuse0, 1)
+    # Two sockets per connection on loopback; counted from the run, not from
+    # /proc/net/sockstat, where other processes' sockets come and go.
+    sockets = 2 * opened
     srv_conn = (srv_hold - srv_base) * 1024 / opened
     gen_conn = (gen_hold - lw * gen_base) * 1024 / opened
     print("unique memory (RssAnon) while holding, base per process + per connection:")

@@ -25,7 +25,10 @@ fn field(text: &str, name: &str) -> Option<u64> {
 /// A process's anonymous resident memory (`RssAnon` of /proc/PID/status):
 /// its heap, stacks and the pages it wrote, which no other process shares.
 pub fn rss_anon(pid: u32) -> Option<u64> {
-    field(&fs::read_to_string(format!("/proc/{pid}/status")).ok()?, "RssAnon")
+    field(
+        &fs::read_to_string(format!("/proc/{pid}/status")).ok()?,
+        "RssAnon",
+    )
 }
 
 /// A process's proportional set size (`Pss` of /proc/PID/smaps_rollup):
@@ -70,7 +73,8 @@ mod tests {
 
     #[test]
     fn fields_are_read_in_bytes_by_exact_name() {
-        let status = "VmRSS:\t    6328 kB\nRssAnon:\t    1784 kB\nRssFile:\t    4544 kB\nThreads:\t2\n";
+        let status =
+            "VmRSS:\t    6328 kB\nRssAnon:\t    1784 kB\nRssFile:\t    4544 kB\nThreads:\t2\n";
         assert_eq!(field(status, "RssAnon"), Some(1784 * 1024));
         assert_eq!(field(status, "Rss"), None, "a prefix is not the field");
         assert_eq!(field(status, "Threads"), Some(2), "no unit: as given");

@@ -100,7 +100,10 @@ fn preflight_prints_the_estimate_and_exits() {
     let small = load(&["--target", &target, "-c", "10", "--idle", "--preflight"]);
     let stdout = String::from_utf8_lossy(&small.stdout);
     assert_eq!(small.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("preflight: 10 connections need"), "{stdout}");
+    assert!(
+        stdout.contains("preflight: 10 connections need"),
+        "{stdout}"
+    );
     assert!(stdout.contains(": fits"), "{stdout}");
     let big = load(&[
         "--target",

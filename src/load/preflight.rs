@@ -340,7 +340,10 @@ mod tests {
         assert!(text.contains("4000000 sockets x 5120 B"), "{text}");
         assert!(text.contains("over       memory"), "{text}");
         assert!(!text.contains("over       files"), "{text}");
-        assert!(text.contains(&format!("at most    {most} connections")), "{text}");
+        assert!(
+            text.contains(&format!("at most    {most} connections")),
+            "{text}"
+        );
         assert_eq!(e.most_for_memory(), most);
         // With the default file-max, the file table runs out first.
         assert_eq!(here(2_000_000, 134).most_that_fit(), 1_228_951);
