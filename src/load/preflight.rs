@@ -26,26 +26,28 @@ use super::config::FD_RESERVE;
 use std::fmt;
 
 /// Kernel memory per idle TCP socket: `tcp_sock`, inode, dentry, file,
-/// epoll item and their slab overhead. Measured here as the drop of
-/// `MemAvailable` over the sockets a run held (the slab alone is ~4.4 KB;
-/// MemAvailable also counts page tables and what the slab's partial pages
-/// waste): 100,000 and 1,000,000 loopback connections, docs/benchmarks.md.
+/// epoll item, bind bucket and their slab overhead. Measured here as the
+/// growth of `Slab` (/proc/meminfo) over the sockets a run held: 4,455 B
+/// at 100,000 loopback connections, 5,016 B at 1,000,000
+/// (docs/benchmarks.md, issue 15), rounded up to 5 KiB. (`MemAvailable`
+/// falls by less: it counts the sockets' inodes and dentries as
+/// reclaimable, which they are not while the sockets are open.)
 pub const KERNEL_BYTES_PER_SOCKET: u64 = 5_120;
 
-/// User-space memory per idle connection, each side (the target is at most
-/// 150 B: measured 130-145 B of `RssAnon` per connection on both sides).
+/// User-space memory per idle connection, each side: the target, and the
+/// measured `RssAnon` per connection is 131-150 B on both sides.
 pub const USER_BYTES_PER_CONN: u64 = 150;
 
-/// Memory per process beyond its connections: the largest `RssAnon` of an
-/// idle worker of either side at the end of a run (0.45-0.8 MB: its loop,
-/// histograms and buffers) and the kernel's share of a process (page
+/// Memory per process beyond its connections: an idle worker's `RssAnon`
+/// (381 kB server, 444 kB generator; up to 0.8 MB with the final requests'
+/// buffers and histograms) and the kernel's share of a process (page
 /// tables, kernel stack, epoll instance), rounded up.
 pub const PROCESS_BYTES: u64 = 1 << 20;
 
 /// The share of `MemAvailable` a run may take. The rest is the margin for
 /// the other processes on the machine, for page cache the kernel cannot
 /// give back at once, and for the estimate's own error (the slab per
-/// socket varied 4.3-5.1 KB between runs).
+/// socket was 4.5-5.0 KB between runs).
 pub const USABLE_PERCENT: u64 = 85;
 
 /// The run being planned.
