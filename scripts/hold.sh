@@ -116,12 +116,15 @@ SERVER_WORKER_PIDS=$(children "$SERVER_PID")
 server_base=$(rss_anon_kib $SERVER_WORKER_PIDS)
 server_parent=$(rss_anon_kib "$SERVER_PID")
 
-# A generator worker's base: one generator holding one connection (a
-# worker's loop, histograms and buffers), read once the server holds it.
-"$BIN" load --service echo --target "$TARGET" -c 1 --idle -d 30 > /dev/null 2>&1 &
+# A generator worker's base: one worker holding one connection (its loop,
+# histograms and buffers; run with the flags a `--workers` parent gives it),
+# read once the server holds the connection and the worker has sent its
+# first second's progress record to its (absent) parent.
+"$BIN" load --service echo --target "$TARGET" -c 1 --idle -d 30 --report-measurements \
+    --worker-index 0 > /dev/null 2>&1 &
 REF_PID=$!
 for _ in $(seq 100); do [ "$(tcp_inuse)" -ge $(( inuse_before + 2 )) ] && break; sleep 0.05; done
-sleep 0.2
+sleep 1.5
 gen_base=$(rss_anon_kib "$REF_PID")
 kill -TERM "$REF_PID" 2>/dev/null; wait "$REF_PID" 2>/dev/null; REF_PID=""
 for _ in $(seq 100); do [ "$(tcp_inuse)" -le "$inuse_before" ] && break; sleep 0.05; done

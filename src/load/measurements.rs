@@ -3,9 +3,9 @@
 //!
 //! Counters, error counts and three HdrHistograms. Runs of several generator
 //! processes merge with [`Measurements::merge`] (histograms add exactly). It
-//! serializes with serde (the histograms as hex of hdrhistogram's V2 +
-//! DEFLATE encoding), so a worker process can hand its measurements to the
-//! parent as JSON. The report made from it is [`super::report`].
+//! serializes with serde (the histograms as hex of hdrhistogram's V2
+//! encoding), so a worker process can hand its measurements to the parent
+//! as JSON. The report made from it is [`super::report`].
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -254,18 +254,24 @@ impl Measurements {
     }
 }
 
-/// Histograms as hex strings of their V2 + DEFLATE encoding (serde `with`;
-/// also used by the workers' progress records, `live.rs`).
+/// Histograms as hex strings of their V2 encoding (serde `with`; also used
+/// by the workers' progress records, `live.rs`, every second).
+///
+/// Not V2 + DEFLATE: its compressor's tables cost a worker 120-180 kB of
+/// heap and stack that stayed resident after the first second's progress
+/// record (a worker's base grew from 436 kB to 620 kB, issue 15), to shrink
+/// a line on a pipe. V2 alone already encodes runs of empty buckets as one
+/// number. The reader takes either encoding.
 pub(super) mod histogram_hex {
     use super::new_histogram;
     use hdrhistogram::Histogram;
-    use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
+    use hdrhistogram::serialization::{Deserializer, Serializer as _, V2Serializer};
     use serde::{Deserialize, Serializer, de::Error as _};
     use std::fmt::Write as _;
 
     pub fn serialize<S: Serializer>(h: &Histogram<u64>, s: S) -> Result<S::Ok, S::Error> {
         let mut bytes = Vec::new();
-        V2DeflateSerializer::new()
+        V2Serializer::new()
             .serialize(h, &mut bytes)
             .map_err(|e| serde::ser::Error::custom(format!("histogram: {e:?}")))?;
         let mut hex = String::with_capacity(bytes.len() * 2);
