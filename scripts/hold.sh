@@ -76,6 +76,9 @@ rss_anon_kib() {
     awk '/^RssAnon:/ { s += $2 } END { print s + 0 }' "${files[@]}" 2>/dev/null || echo 0
 }
 tcp_inuse() { awk '$1 == "TCP:" { print $3 }' /proc/net/sockstat; }
+# Descriptors the given processes hold (the server workers: one per
+# connection they accepted, plus their listeners and pipes).
+fds() { local n=0 p; for p in "$@"; do n=$(( n + $(ls "/proc/$p/fd" 2>/dev/null | wc -l) )); done; echo "$n"; }
 # A TcpExt counter of /proc/net/netstat (a line of names, then of values).
 tcpext() {
     awk -v k="$1" '$1 == "TcpExt:" { if (!n) { for (i = 2; i <= NF; i++) col[$i] = i; n = 1 } else print $col[k] }' \
@@ -112,6 +115,7 @@ TARGET=$(awk '/^listening echo/ { print $4 }' "$TMP/serve.out")
 [ -n "$TARGET" ] || { echo "hold: server did not start"; cat "$TMP/serve.err"; exit 1; }
 sleep 0.5
 SERVER_WORKER_PIDS=$(children "$SERVER_PID")
+server_fds_before=$(fds $SERVER_WORKER_PIDS)
 # The server workers' base: RssAnon with no connection.
 server_base=$(rss_anon_kib $SERVER_WORKER_PIDS)
 server_parent=$(rss_anon_kib "$SERVER_PID")
@@ -138,11 +142,14 @@ LOAD_PID=$!
 
 # Sample every 0.5 s: the peaks of TCP sockets in use, of slab memory and
 # of both sides' unique memory. The hold figures are read once, 1 s after
-# every socket is open (the ramp is over, the final requests not begun: the
-# hold lasts HOLD_SECS), so they are the idle connections' cost.
+# the server workers hold every connection (the ramp is over, the final
+# requests not begun: the hold lasts HOLD_SECS), so they are the idle
+# connections' cost. (Counted on the server's descriptors, not in
+# /proc/net/sockstat, where other processes' sockets come and go; that is
+# only the cheap hint of when to count.)
 peak_inuse=0 peak_slab=0 peak_srv=0 peak_gen=0
 hold_at="" hold_srv=0 hold_gen=0 hold_gen_parent=0 hold_slab=0 hold_avail=0 hold_inuse=0
-all_open=$(( inuse_before + 2 * CONNS ))
+nearly_open=$(( inuse_before + 2 * CONNS * 9 / 10 ))
 LOAD_WORKER_PIDS=""
 while kill -0 "$LOAD_PID" 2>/dev/null; do
     inuse=$(tcp_inuse); slab=$(meminfo Slab)
@@ -153,7 +160,8 @@ while kill -0 "$LOAD_PID" 2>/dev/null; do
     [ "$slab" -gt "$peak_slab" ] && peak_slab=$slab
     [ "$srv" -gt "$peak_srv" ] && peak_srv=$srv
     [ "$gen" -gt "$peak_gen" ] && peak_gen=$gen
-    if [ -z "$hold_at" ] && [ "$inuse" -ge "$all_open" ]; then
+    if [ -z "$hold_at" ] && [ "$inuse" -ge "$nearly_open" ] \
+        && [ $(( $(fds $SERVER_WORKER_PIDS) - server_fds_before )) -ge "$CONNS" ]; then
         sleep 1
         hold_at=$(date +%s.%N)
         hold_inuse=$(tcp_inuse); hold_slab=$(meminfo Slab); hold_avail=$(meminfo MemAvailable)
