@@ -27,19 +27,20 @@ use std::fmt;
 
 /// Kernel memory per idle TCP socket: `tcp_sock`, inode, dentry, file,
 /// epoll item, bind bucket and their slab overhead. Measured here as the
-/// growth of `Slab` (/proc/meminfo) over the sockets a run held: 4,455 B
-/// at 100,000 loopback connections, 5,016 B at 1,000,000
+/// growth of `Slab` (/proc/meminfo) over the sockets a run held:
+/// 4,455-5,079 B at 100,000 loopback connections, 5,016 B at 1,000,000
 /// (docs/benchmarks.md, issue 15), rounded up to 5 KiB. (`MemAvailable`
 /// falls by less: it counts the sockets' inodes and dentries as
 /// reclaimable, which they are not while the sockets are open.)
 pub const KERNEL_BYTES_PER_SOCKET: u64 = 5_120;
 
-/// User-space memory per idle connection, each side: the target, and the
-/// measured `RssAnon` per connection is 131-150 B on both sides.
+/// User-space memory per idle connection, each side: the target; the
+/// measured `RssAnon` per connection is 129-140 B (generator) and
+/// 131-132 B (server).
 pub const USER_BYTES_PER_CONN: u64 = 150;
 
 /// Memory per process beyond its connections: an idle worker's `RssAnon`
-/// (381 kB server, 444 kB generator; up to 0.8 MB with the final requests'
+/// (380 kB server, 436 kB generator; more with the final requests'
 /// buffers and histograms) and the kernel's share of a process (page
 /// tables, kernel stack, epoll instance), rounded up.
 pub const PROCESS_BYTES: u64 = 1 << 20;
