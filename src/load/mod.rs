@@ -138,7 +138,7 @@ fn preflight(args: &LoadArgs, config: &LoadConfig, nofile: u64) -> Result<(), Er
         };
     }
     if estimate.fits() {
-        log::info!("load: {estimate}");
+        log::debug!("load: {estimate}");
         Ok(())
     } else if args.force {
         eprintln!("sockloop load: --force: running anyway. {estimate}");
