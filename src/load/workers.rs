@@ -173,6 +173,8 @@ mod tests {
         ("json", &[]),
         ("hdr-log", &["/tmp/run.hlog"]),
         ("workers", &["3"]),
+        ("force", &[]),
+        ("preflight", &[]),
         ("report-measurements", &[]),
         ("worker-index", &["7"]),
     ];
