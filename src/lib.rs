@@ -48,7 +48,9 @@
 //!   (histograms added, series aligned on wall-clock seconds), and the text,
 //!   JSON and HTML reports (plots drawn by plotters as inline SVG).
 //! - [`limits`]: the open-file limit; [`log_queue`]: logging that never
-//!   blocks the loop (a bounded queue to a writer thread).
+//!   blocks the loop (a bounded queue to a writer thread); [`memory`]:
+//!   unique memory (`RssAnon`, `Pss`) and the host's `MemAvailable` and
+//!   file table, from /proc.
 //! - [`readiness`]: the socket calls and edge-triggered rules both loops
 //!   share: the TCP registration and `must_drain`, `read_some`, `OutBuf`,
 //!   the ready queue, `poll_events`.
@@ -70,6 +72,7 @@ pub mod framing;
 pub mod limits;
 pub mod load;
 pub mod log_queue;
+pub mod memory;
 pub mod protocol;
 pub mod readiness;
 pub mod results;

@@ -166,6 +166,14 @@ pub struct LoadArgs {
     #[arg(long, value_name = "N", default_value_t = 1, allow_negative_numbers = true,
           value_parser = int_in::<u16>(1..=MAX_WORKERS))]
     pub workers: u16,
+    /// Run even if the preflight says the connections do not fit in this
+    /// host's memory or file table.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the preflight's estimate (memory and files the run needs, what
+    /// this host has) and exit: 0 if it fits, 1 if not. Opens nothing.
+    #[arg(long)]
+    pub preflight: bool,
     /// Print `measurements JSON` on stdout instead of a report (set by the
     /// worker parent).
     #[arg(long, hide = true)]

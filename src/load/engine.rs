@@ -134,7 +134,8 @@ pub struct Engine {
     /// What UDP sockets say and expect back.
     pub(super) udp_echo: UdpEcho,
     pub(super) rng: SmallRng,
-    /// The loop's one read buffer ([`READ_CHUNK`]).
+    /// The loop's one read buffer ([`READ_CHUNK`]), made at the first read
+    /// (`tcp_read`): a worker holding idle connections never needs it.
     pub(super) scratch: Box<[u8]>,
     /// Where requests are built before their one write (UDP: a batch of
     /// datagrams, back to back).
@@ -199,7 +200,7 @@ impl Engine {
             workload,
             udp_echo: UdpEcho::new(pattern, cfg.size),
             rng,
-            scratch: vec![0; READ_CHUNK].into_boxed_slice(),
+            scratch: Box::default(),
             out: Vec::new(),
             udp_in: RecvBatch::new(if is_udp { UDP_BATCH } else { 0 }),
             udp_out: SendBatch::default(),

@@ -23,6 +23,8 @@
 //!   [`hdr_log`]: the `--hdr-log` file (HdrHistogram's interval log).
 //! - `workers`: `--workers N`, the parent that runs N generator processes,
 //!   prints their merged live line and merges their [`Measurements`].
+//! - `preflight.rs`: will the run's connections fit in this host's memory
+//!   and file table? Asked before anything is opened; `--force` runs anyway.
 //! - [`measurements`]: what a run measured ([`Measurements`]: mergeable,
 //!   serializable); [`report`]: the final report (human or JSON), its
 //!   latency summaries ([`percentiles`]: samples, "n/a", clamped values) and
@@ -55,6 +57,7 @@ mod meter;
 mod pacing;
 pub mod percentiles;
 mod phases;
+mod preflight;
 pub mod report;
 pub mod scenario;
 mod schedule;
@@ -84,6 +87,13 @@ pub fn run(args: &LoadArgs, html: HtmlWriter) -> Result<(), Error> {
     let config = LoadConfig::from_args(args).map_err(|e| format!("load: {e}"))?;
     let (old, soft, hard) = crate::limits::raise_nofile();
     log::info!("open-file limit: soft {old} -> {soft}, hard {hard}");
+    if args.worker_index.is_none() {
+        // The parent (or the one process) asks; its workers were counted.
+        preflight(args, &config, hard)?;
+        if args.preflight {
+            return Ok(());
+        }
+    }
     if args.workers > 1 {
         return workers::run(args, &config, html);
     }
@@ -108,6 +118,38 @@ pub fn run(args: &LoadArgs, html: HtmlWriter) -> Result<(), Error> {
         return Ok(());
     }
     finish(&config, &measurements, html)
+}
+
+/// The preflight (`preflight.rs`): an error with the estimate if the run
+/// does not fit this host, unless `--force`; `--preflight` prints the
+/// estimate whatever it says.
+fn preflight(args: &LoadArgs, config: &LoadConfig, nofile: u64) -> Result<(), Error> {
+    let Some(host) = preflight::Host::read(nofile) else {
+        log::warn!("load: preflight skipped: /proc does not say what memory this host has");
+        return Ok(());
+    };
+    let run = preflight::Run {
+        conns: config.conns as u64,
+        generators: u64::from(args.workers),
+        target_here: config.target.ip().is_loopback(),
+    };
+    let estimate = preflight::estimate(run, host);
+    if args.preflight {
+        println!("{estimate}");
+        return match estimate.fits() {
+            true => Ok(()),
+            false => Err("load: the run does not fit this host (--preflight)".into()),
+        };
+    }
+    if estimate.fits() {
+        log::debug!("load: {estimate}");
+        Ok(())
+    } else if args.force {
+        eprintln!("sockloop load: --force: running anyway. {estimate}");
+        Ok(())
+    } else {
+        Err(format!("load: {estimate}\n(--force runs it anyway)").into())
+    }
 }
 
 /// Prints the report of a finished run (one process or merged workers),

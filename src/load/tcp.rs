@@ -9,7 +9,7 @@
 //! reply, records `now - send time`, and refills.
 
 use super::conn::{ConnectOutcome, State, connect_outcome, error_name, start_connect};
-use super::engine::Engine;
+use super::engine::{Engine, READ_CHUNK};
 use super::scenario::{Talk, VerifyError};
 use super::schedule::Burst;
 use super::table::Entry;
@@ -102,6 +102,9 @@ impl Engine {
         };
         if conn.state != State::Open {
             return;
+        }
+        if scratch.is_empty() {
+            *scratch = vec![0; READ_CHUNK].into_boxed_slice();
         }
         let (n, more) = match read_some(&mut conn.stream, scratch, &mut conn.drain_fully) {
             Ok(ReadOutcome::Drained(n)) => (n, false),

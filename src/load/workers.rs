@@ -179,6 +179,8 @@ mod tests {
         ("label", &["host-1"]),
         ("html", &["/tmp/run.html"]),
         ("workers", &["3"]),
+        ("force", &[]),
+        ("preflight", &[]),
         ("report-measurements", &[]),
         ("worker-index", &["7"]),
     ];
