@@ -70,7 +70,7 @@ mod tests {
     fn part(unix: i64, values: &[u64]) -> RunDoc {
         let mut h = new_histogram();
         for &v in values {
-            h.saturating_record(v);
+            h.record(v).unwrap();
         }
         let p = Percentiles::of(&h, 0);
         RunDoc {

@@ -161,9 +161,9 @@ mod tests {
             let start = UNIX_EPOCH + Duration::from_secs(1_000);
             let mut w = HdrLog::new(&mut log, start).unwrap();
             let mut h = new_histogram();
-            h.saturating_record(2_000_000);
+            h.record(2_000_000).unwrap();
             w.interval(&h, Duration::from_millis(1), Duration::from_secs(1));
-            h.saturating_record(4_000_000);
+            h.record(4_000_000).unwrap();
             w.interval(&h, Duration::from_millis(1001), Duration::from_secs(1));
             w.finish();
         }
