@@ -7,6 +7,9 @@
 
 use super::live::LiveTo;
 use super::scenario::udp::HEADER;
+use super::search::{MAX_RATE, MAX_STEPS, MIN_RATE, Slo};
+use super::stages::Stages;
+use super::verdict::SATURATION_MIN_WINDOW_SECS;
 use crate::config::{DEFAULT_UDP_BUFFER, MAX_UDP_BUFFER};
 use crate::flags::{
     MAX_CONNS, MAX_WORKERS, TIMER_RESOLUTION_SECS, int_in, number_in, secs_between, secs_in,
@@ -47,6 +50,22 @@ pub const MAX_DRAIN_SECS: f64 = 3600.0;
 /// server` must fit the verifier's reply-line cap
 /// ([`super::scenario::MAX_REPLY_LINE`], 256 bytes).
 pub const MAX_USER_NAME: usize = 200;
+
+/// Default `--search-steps`: doubling from 100/s reaches 100,000/s in 11
+/// steps, and a bracket narrows to 5% in about 5 more; 12 keeps a search
+/// near a minute at the default step length.
+pub const SEARCH_STEPS: u64 = 12;
+
+/// Default `--search-from` (total requests per second).
+pub const SEARCH_FROM: f64 = 100.0;
+
+/// Default `--step-duration`: long enough for 1,000 samples at 200/s, so a
+/// step's p99.9 is given.
+pub const STEP_SECS: f64 = 5.0;
+
+/// Longest `--step-duration`: ten minutes (a search is at most
+/// [`MAX_STEPS`] of them).
+pub const MAX_STEP_SECS: f64 = 600.0;
 
 /// File descriptors kept back besides one per connection: epoll, the signal
 /// pipe, stdio, the HdrHistogram log.
@@ -120,6 +139,33 @@ pub struct LoadArgs {
     #[arg(long, value_name = "N", conflicts_with = "idle", allow_negative_numbers = true,
           value_parser = number_in(RATE_RANGE, None))]
     pub rate: Option<f64>,
+    /// Open loop: the TOTAL request rate (all connections and workers) ramps
+    /// linearly from the previous target (0 at first) to each target over
+    /// each stage, e.g. `10s:1000,30s:5000,10s:0`; the window lasts the
+    /// stages. With --idle the targets are open connections instead.
+    #[arg(long, value_name = "DUR:TARGET,...", conflicts_with_all = ["rate", "duration"],
+          value_parser = Stages::parse)]
+    pub stages: Option<Stages>,
+    /// Search for the highest open-loop total rate whose step meets --slo
+    /// with no error (one process only).
+    #[arg(long, conflicts_with_all = ["rate", "stages", "idle"])]
+    pub find_max_rate: bool,
+    /// The objective of --find-max-rate: PERCENTILE=LIMIT, percentile p50,
+    /// p90, p99 or p99.9, limit in s, ms, us or µs (e.g. `p99=5ms`).
+    #[arg(long, value_name = "PCT=LIMIT", value_parser = Slo::parse)]
+    pub slo: Option<Slo>,
+    /// --find-max-rate: most steps [default: 12].
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = int_in::<u64>(1..=MAX_STEPS))]
+    pub search_steps: Option<u64>,
+    /// --find-max-rate: the first step's total rate [default: 100].
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = number_in(MIN_RATE..=MAX_RATE, None))]
+    pub search_from: Option<f64>,
+    /// --find-max-rate: each step's measured window [default: 5].
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true,
+          value_parser = secs_between(SATURATION_MIN_WINDOW_SECS..=MAX_STEP_SECS, None))]
+    pub step_duration: Option<Duration>,
     /// Echo and udp-echo message size in bytes (udp-echo: at least 8).
     #[arg(long, value_name = "BYTES", default_value_t = 64, allow_negative_numbers = true,
           value_parser = int_in::<usize>(1..=MAX_SIZE as u64))]
@@ -140,7 +186,9 @@ pub struct LoadArgs {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_UDP_BUFFER, allow_negative_numbers = true,
           value_parser = int_in::<usize>(0..=MAX_UDP_BUFFER))]
     pub udp_buffer: usize,
-    /// Hold mode: connect, stay silent for --duration, then one request each.
+    /// Hold mode: connect, stay silent for --duration, then one request
+    /// each. With --stages, the number of open connections follows the
+    /// stages.
     #[arg(long)]
     pub idle: bool,
     /// Print the final report as one JSON object on stdout.
@@ -164,6 +212,17 @@ pub struct LoadArgs {
     pub worker_index: Option<u16>,
 }
 
+/// `--find-max-rate` and its flags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchConfig {
+    /// The objective.
+    pub slo: Slo,
+    /// Most steps.
+    pub steps: u64,
+    /// The first step's total rate.
+    pub from: f64,
+}
+
 /// The checked settings of a run.
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
@@ -185,6 +244,11 @@ pub struct LoadConfig {
     pub depth: u32,
     /// Open loop: requests per second per connection.
     pub rate: Option<f64>,
+    /// `--stages`: the profile (total rate, or with `idle` open
+    /// connections); `duration` is its length.
+    pub stages: Option<Stages>,
+    /// `--find-max-rate`: the search; `duration` is one step's.
+    pub search: Option<SearchConfig>,
     /// Echo/udp-echo message size.
     pub size: usize,
     /// Login user and password.
@@ -207,6 +271,25 @@ pub struct LoadConfig {
 }
 
 impl LoadConfig {
+    /// Whether requests go out on a schedule (`--rate`, `--stages` without
+    /// `--idle`, `--find-max-rate`) rather than as replies free slots.
+    pub fn open_loop(&self) -> bool {
+        !self.idle && (self.rate.is_some() || self.stages.is_some() || self.search.is_some())
+    }
+
+    /// The profile the open loop's first window is paced by: the stages,
+    /// or the search's first step; `None` for `--rate` and closed loop.
+    pub fn profile(&self) -> Option<super::stages::Profile> {
+        use super::stages::Profile;
+        match (&self.stages, &self.search) {
+            (Some(stages), _) if !self.idle => Some(Profile::new(stages)),
+            (None, Some(search)) => {
+                Some(Profile::constant(search.from, self.duration.as_secs_f64()))
+            }
+            _ => None,
+        }
+    }
+
     /// Checks the rules between flags (each value alone was range-checked
     /// by its parser) and resolves the target.
     pub fn from_args(a: &LoadArgs) -> Result<LoadConfig, String> {
@@ -219,6 +302,17 @@ impl LoadConfig {
         };
         check_size(a.service, a.size, a.depth)?;
         check_workers(a)?;
+        let search = check_search(a)?;
+        if let Some(stages) = a.stages.as_ref().filter(|_| a.idle) {
+            check_idle_stages(stages, a.conns)?;
+        }
+        let duration = match (&a.stages, &search) {
+            (Some(stages), _) => Duration::from_secs_f64(stages.secs()),
+            (None, Some(_)) => a
+                .step_duration
+                .unwrap_or(Duration::from_secs_f64(STEP_SECS)),
+            (None, None) => a.duration,
+        };
         let user = parse_user(&a.user)?;
         let sources = match &a.source {
             None => Vec::new(),
@@ -236,10 +330,12 @@ impl LoadConfig {
             conns: a.conns,
             connect_rate: a.connect_rate,
             connect_timeout: a.connect_timeout,
-            duration: a.duration,
+            duration,
             drain_timeout: a.drain_timeout,
             depth: a.depth,
             rate: a.rate,
+            stages: a.stages.clone(),
+            search,
             size: a.size,
             user,
             sources,
@@ -301,6 +397,55 @@ fn check_workers(a: &LoadArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// `--find-max-rate` needs `--slo`, and its flags need it; one process
+/// only (each step's rate is decided from the last step's result, which
+/// workers would have to agree on).
+fn check_search(a: &LoadArgs) -> Result<Option<SearchConfig>, String> {
+    let given = [
+        ("--slo", a.slo.is_some()),
+        ("--search-steps", a.search_steps.is_some()),
+        ("--search-from", a.search_from.is_some()),
+        ("--step-duration", a.step_duration.is_some()),
+    ];
+    if !a.find_max_rate {
+        return match given.iter().find(|(_, g)| *g) {
+            Some((flag, _)) => Err(format!("{flag} needs --find-max-rate")),
+            None => Ok(None),
+        };
+    }
+    let Some(slo) = a.slo else {
+        return Err("--find-max-rate needs an objective, e.g. --slo p99=5ms".into());
+    };
+    if a.workers > 1 {
+        return Err(
+            "--find-max-rate runs in one process (each step's rate follows from the last \
+             step's result); leave out --workers"
+                .into(),
+        );
+    }
+    Ok(Some(SearchConfig {
+        slo,
+        steps: a.search_steps.unwrap_or(SEARCH_STEPS),
+        from: a.search_from.unwrap_or(SEARCH_FROM),
+    }))
+}
+
+/// `--idle --stages`: the targets are open connections, whole numbers up to
+/// `--conns` (the table is sized for `--conns`).
+fn check_idle_stages(stages: &Stages, conns: usize) -> Result<(), String> {
+    for (i, s) in stages.0.iter().enumerate() {
+        if s.target.fract() != 0.0 || s.target > conns as f64 {
+            return Err(format!(
+                "--stages with --idle: stage {} targets {} connections; targets are \
+                 whole numbers of connections up to --conns ({conns})",
+                i + 1,
+                s.target
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `NAME:PASSWORD`, read by the same rule as `serve --user`
 /// ([`crate::protocol::login::parse_user`]), with the name short enough for
 /// the verifier ([`MAX_USER_NAME`]). The value is never echoed: it holds a
@@ -337,109 +482,4 @@ pub fn parse_sources(s: &str) -> Result<Vec<IpAddr>, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn source_ranges() {
-        let r = parse_sources("127.0.0.2-127.0.0.4").unwrap();
-        assert_eq!(r.len(), 3);
-        assert_eq!(r[2], "127.0.0.4".parse::<IpAddr>().unwrap());
-        assert_eq!(parse_sources("127.0.0.9").unwrap().len(), 1);
-        assert!(parse_sources("127.0.0.9-127.0.0.2").is_err());
-        assert!(parse_sources("::1").is_err());
-        assert!(parse_sources("10.0.0.0-10.2.0.0").is_err());
-    }
-
-    /// The flags as `sockloop load` parses them (clap, value parsers and all).
-    fn parse(args: &[&str]) -> Result<LoadConfig, String> {
-        #[derive(clap::Parser)]
-        struct Load {
-            #[command(flatten)]
-            args: LoadArgs,
-        }
-        let argv = std::iter::once("load").chain(args.iter().copied());
-        let parsed = <Load as clap::Parser>::try_parse_from(argv).map_err(|e| e.to_string())?;
-        LoadConfig::from_args(&parsed.args)
-    }
-
-    #[track_caller]
-    fn refused(args: &[&str], expected: &[&str]) {
-        let error = parse(args).expect_err("refused");
-        for word in expected {
-            assert!(error.contains(word), "{args:?}: {error}");
-        }
-    }
-
-    #[test]
-    fn values_out_of_range_name_the_flag_and_range() {
-        refused(&["-d", "0"], &["--duration", "0.001..=604800 seconds"]);
-        refused(&["-c", "-5"], &["--conns", "1..=10000000"]);
-        refused(&["--workers", "-1"], &["--workers", "1..=1024"]);
-        refused(&["--depth", "0"], &["--depth", "1..=1024"]);
-        refused(&["--rate", "-2"], &["--rate", "0.001..=10000000"]);
-        refused(&["--connect-rate", "-1"], &["--connect-rate", "0 (as fast"]);
-        refused(
-            &["--connect-timeout", "0"],
-            &["--connect-timeout", "seconds"],
-        );
-        refused(
-            &["--drain-timeout", "1e9"],
-            &["--drain-timeout", "0 (no wait)"],
-        );
-        refused(
-            &["--drain-timeout", "3601"],
-            &["--drain-timeout", "0.001..=3600 seconds"],
-        );
-        assert!(parse(&["--drain-timeout", "3600"]).is_ok());
-        refused(&["--size", "99999999999"], &["--size", "1..=1048576"]);
-    }
-
-    #[test]
-    fn rules_between_flags() {
-        refused(
-            &["--service", "udp-echo", "--size", "4"],
-            &["--size", "8..=65507", "udp-echo"],
-        );
-        refused(
-            &["--depth", "1024", "--size", "8192"],
-            &["--depth x --size"],
-        );
-        refused(
-            &["--workers", "3", "-c", "2"],
-            &["--workers 3", "--conns (2)"],
-        );
-        refused(
-            &["--workers", "4", "--connect-rate", "0.002"],
-            &["--connect-rate"],
-        );
-        refused(&["--target", "127.0.0.1:0"], &["--target", "port 0"]);
-        assert!(parse(&["--service", "udp-echo", "--size", "8"]).is_ok());
-        assert!(parse(&["--workers", "2", "-c", "2"]).is_ok());
-    }
-
-    #[test]
-    fn target_port_defaults_to_the_service() {
-        let c = parse(&["--service", "greet", "--target", "127.0.0.2"]).unwrap();
-        assert_eq!(c.target, "127.0.0.2:7001".parse().unwrap());
-        let c = parse(&["--target", "[::1]:9"]).unwrap();
-        assert_eq!(c.target, "[::1]:9".parse().unwrap());
-    }
-
-    #[test]
-    fn users_follow_the_login_rule_and_are_never_echoed() {
-        assert_eq!(
-            parse_user(" bob : pa:ss ").unwrap(),
-            ("bob".into(), "pa:ss".into())
-        );
-        assert!(parse_user("bob").is_err());
-        assert!(parse_user(" :pw").is_err());
-        let long = format!("{}:s3cret", "n".repeat(MAX_USER_NAME + 1));
-        let error = parse_user(&long).unwrap_err();
-        assert!(
-            error.contains("--user") && !error.contains("s3cret"),
-            "{error}"
-        );
-        assert!(!parse_user("s3cret").unwrap_err().contains("s3cret"));
-    }
-}
+mod tests;

@@ -184,7 +184,7 @@ impl Engine {
             ns(cfg.connect_timeout),
         );
         Ok(Engine {
-            schedule: Schedule::new(cfg.rate, poll.registry(), PACER),
+            schedule: Schedule::new(cfg.rate, cfg.profile(), poll.registry(), PACER),
             poll,
             signals,
             conns,

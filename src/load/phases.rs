@@ -217,7 +217,7 @@ impl Engine {
             self.phases.idle_cursor = key + 1;
             match self.conns.get(key) {
                 Some(Entry::Tcp(c)) if c.state == State::Open => {
-                    self.send_requests(key, Burst::now(1, now));
+                    self.send_requests(key, &Burst::now(1, now));
                 }
                 Some(Entry::Udp(_)) => {
                     self.udp_send_one(key, now, now);

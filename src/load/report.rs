@@ -169,7 +169,7 @@ impl Report {
             }
         };
         let saturated_by = verdict::saturation(m);
-        let schedule = (c.rate.is_some() && !c.idle).then(|| {
+        let schedule = c.open_loop().then(|| {
             let shortfall = m.scheduled.saturating_sub(m.sent);
             Schedule {
                 scheduled: m.scheduled,

@@ -10,10 +10,22 @@ fn slo(s: &str) -> Slo {
 
 #[test]
 fn objectives_take_four_percentiles_and_three_units() {
-    assert_eq!(slo("p99=5ms"), Slo { percentile: 0.99, limit_us: 5000.0 });
+    assert_eq!(
+        slo("p99=5ms"),
+        Slo {
+            percentile: 0.99,
+            limit_us: 5000.0
+        }
+    );
     assert_eq!(slo("p50=250us").limit_us, 250.0);
     assert_eq!(slo("p90 = 1.5µs").limit_us, 1.5);
-    assert_eq!(slo("p99.9=2s"), Slo { percentile: 0.999, limit_us: 2e6 });
+    assert_eq!(
+        slo("p99.9=2s"),
+        Slo {
+            percentile: 0.999,
+            limit_us: 2e6
+        }
+    );
     assert_eq!(Slo::name_of(0.999), "p99.9");
     let json = serde_json::to_string(&slo("p99.9=1ms")).unwrap();
     assert_eq!(json, r#"{"percentile":"p99.9","limit_us":1000.0}"#);
@@ -68,10 +80,16 @@ fn it_doubles_until_it_brackets_the_knee_then_bisects() {
     assert_eq!(tried[..5], [100.0, 200.0, 400.0, 800.0, 1600.0]);
     assert_eq!(tried[5], 1200.0, "the middle of [800, 1600]");
     let best = s.max_rate().unwrap();
-    assert!(best <= 1000.0 && best > 1000.0 / (1.0 + 2.0 * PRECISION), "{best}");
+    assert!(
+        best <= 1000.0 && best > 1000.0 / (1.0 + 2.0 * PRECISION),
+        "{best}"
+    );
     assert_eq!(s.limited_by(), Some(LimitedBy::Target));
     assert_eq!(s.steps().len(), tried.len());
-    assert!(tried.len() < 20, "stops once the bracket is narrow: {tried:?}");
+    assert!(
+        tried.len() < 20,
+        "stops once the bracket is narrow: {tried:?}"
+    );
 }
 
 #[test]
@@ -97,7 +115,11 @@ fn the_step_budget_bounds_the_search() {
     let mut s = Search::new(100.0, 3);
     let tried = run(&mut s, f64::INFINITY, f64::INFINITY);
     assert_eq!(tried, [100.0, 200.0, 400.0]);
-    assert_eq!((s.max_rate(), s.limited_by()), (Some(400.0), None), "never failed");
+    assert_eq!(
+        (s.max_rate(), s.limited_by()),
+        (Some(400.0), None),
+        "never failed"
+    );
     assert_eq!(Search::new(100.0, 0).next_rate(), None);
 }
 

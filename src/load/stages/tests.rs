@@ -115,7 +115,10 @@ fn every_request_time_maps_back_to_its_request() {
 #[test]
 fn a_stage_at_rate_zero_asks_for_nothing() {
     let p = Profile::new(&stages("5s:0,1s:0"));
-    assert_eq!((p.total(), p.request_time(0), p.requests_by(6 * SEC)), (0.0, None, 0));
+    assert_eq!(
+        (p.total(), p.request_time(0), p.requests_by(6 * SEC)),
+        (0.0, None, 0)
+    );
     // Starting after a silent stage: the first request comes in stage 2.
     let p = Profile::new(&stages("5s:0,1s:1000"));
     let first = p.request_time(0).unwrap();
