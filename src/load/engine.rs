@@ -229,6 +229,7 @@ impl Engine {
             self.schedule.arm_timer(&self.clock);
             poll_events(&mut self.poll, &mut events, timeout)?;
             now = self.clock.now();
+            self.meter.rec.set_now(now);
             for event in events.iter() {
                 self.dispatch(event, now);
             }

@@ -59,6 +59,7 @@ pub mod report;
 pub mod scenario;
 mod schedule;
 pub mod search;
+pub mod series;
 mod server_drops;
 pub mod stages;
 pub mod stats;

@@ -11,6 +11,9 @@ use super::engine::{CONNECT_BATCH, Engine, Phase, UDP_LOSS_CHECK};
 use super::live::Stage;
 use super::measurements::Measurements;
 use super::schedule::Burst;
+use super::series::Plan;
+use super::stages::Profile;
+use std::rc::Rc;
 use super::table::Entry;
 
 /// The report's error reason when the run stopped because every
@@ -178,7 +181,7 @@ impl Engine {
 
     /// Ramp-up is over: the measured window starts now.
     fn begin_window(&mut self, now: u64) {
-        self.meter.open_window(now);
+        self.meter.open_window(now, self.plan());
         if self.meter.rec.open_now() == 0 {
             return self.stop_no_connection_left(now);
         }
@@ -188,6 +191,19 @@ impl Engine {
         } else {
             self.phases.set(Phase::Measure, now, until);
             self.start_requests(now, until);
+        }
+    }
+
+    /// What the window asks for, to label the series' seconds.
+    fn plan(&self) -> Plan {
+        let conns = self.conns.keys().len() as f64;
+        match (&self.cfg.stages, self.cfg.rate) {
+            (Some(stages), _) => Plan::Stages {
+                profile: Rc::new(Profile::new(stages)),
+                rate: !self.cfg.idle,
+            },
+            (None, Some(rate)) if !self.cfg.idle => Plan::Even(rate * conns),
+            _ => Plan::Closed,
         }
     }
 

@@ -18,6 +18,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 mod human;
+mod scenarios;
+
+pub use scenarios::{SearchReport, SeriesSample, StageReport, VERSION};
 
 /// `connections` in the JSON report.
 #[derive(Debug, Clone, Serialize)]
@@ -118,6 +121,8 @@ pub struct Generator {
 /// The final report; serializes to exactly the documented JSON keys.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// The format's version ([`VERSION`]).
+    pub version: u32,
     /// Service name, e.g. `echo`.
     pub service: String,
     /// Target address.
@@ -152,6 +157,12 @@ pub struct Report {
     pub errors: BTreeMap<String, u64>,
     /// The generator's own load.
     pub generator: Generator,
+    /// One sample per second of the window and the drain.
+    pub series: Vec<SeriesSample>,
+    /// `--stages`: each stage; null otherwise.
+    pub stages: Option<Vec<StageReport>>,
+    /// `--find-max-rate`: the search; null otherwise.
+    pub search: Option<SearchReport>,
 }
 
 fn round3(x: f64) -> f64 {
@@ -182,6 +193,7 @@ impl Report {
             }
         });
         Report {
+            version: VERSION,
             service: c.service.service().name().to_owned(),
             target: c.target.to_string(),
             conns: c.conns,
@@ -230,6 +242,9 @@ impl Report {
                 saturated: !saturated_by.is_empty(),
                 saturated_by,
             },
+            series: scenarios::series(m),
+            stages: scenarios::stages(c, m),
+            search: scenarios::search(c, m),
         }
     }
 
@@ -245,6 +260,11 @@ impl Report {
     /// reply was wrong or missing, or the open loop fell short of its
     /// schedule.
     pub fn failed(&self) -> bool {
+        // A search expects failures above the knee: it fails only when no
+        // rate met the objective.
+        if let Some(search) = &self.search {
+            return search.max_rate.is_none();
+        }
         self.connections.failed > 0
             || self.connections.closed_by_server > 0
             || self.requests.verify_errors > 0
@@ -253,6 +273,12 @@ impl Report {
 
     /// One line saying how many things failed.
     pub fn failure_summary(&self) -> String {
+        if let Some(search) = &self.search {
+            return format!(
+                "no rate met the objective in {} steps",
+                search.steps.len()
+            );
+        }
         let mut s = format!(
             "{} connections failed, {} closed by the server, {} replies wrong or missing",
             self.connections.failed, self.connections.closed_by_server, self.requests.verify_errors
