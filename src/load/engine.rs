@@ -148,6 +148,8 @@ pub struct Engine {
     pub(super) server_drops_before: Option<u32>,
     /// When UDP slots are next checked for loss.
     pub(super) next_loss_check: u64,
+    /// `--find-max-rate`: the search in progress (`steps.rs`).
+    pub(super) steps: Option<super::steps::Steps>,
 }
 
 impl Engine {
@@ -201,6 +203,7 @@ impl Engine {
                 .then(|| super::server_drops::target_drops(cfg.target))
                 .flatten(),
             next_loss_check: 0,
+            steps: cfg.search.as_ref().map(super::steps::Steps::new),
             clock: Clock::start(),
             cfg,
         })

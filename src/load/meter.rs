@@ -28,8 +28,11 @@ pub struct Meter {
     hdr: Option<HdrLog>,
     /// Where the live line goes.
     live: LiveTo,
-    /// The window is open (once opened, it closes once).
+    /// The window is open (once opened, it closes once; a capacity search
+    /// opens one per step).
     window_open: bool,
+    /// Windows opened so far.
+    windows: u32,
     /// When the window opened (ns).
     window_start: u64,
     /// The process's CPU seconds when the window opened.
@@ -50,6 +53,7 @@ impl Meter {
             hdr,
             live,
             window_open: false,
+            windows: 0,
             window_start: 0,
             cpu_at_start: 0.0,
             run_queue_at_start: None,
@@ -90,11 +94,12 @@ impl Meter {
     /// grid.
     pub fn open_window(&mut self, now: u64, plan: Plan) {
         // A capacity search's later step: its first interval starts here.
-        if self.window_start > 0 || self.window_open {
+        if self.windows > 0 {
             self.fold_interval(now);
         } else {
             self.rec.begin_window(now as f64 / 1e9);
         }
+        self.windows += 1;
         self.window_start = now;
         self.window_open = true;
         self.cpu_at_start = cpu_seconds();

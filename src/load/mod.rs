@@ -62,6 +62,7 @@ pub mod search;
 pub mod series;
 mod server_drops;
 pub mod stages;
+mod steps;
 pub mod stats;
 mod table;
 mod tally;

@@ -60,7 +60,7 @@ impl Phases {
     }
 
     /// The one place the phase changes (traced).
-    fn set(&mut self, next: Phase, now: u64, until: u64) {
+    pub(super) fn set(&mut self, next: Phase, now: u64, until: u64) {
         log::trace!(
             "phase {:?} -> {next:?} at {:.3} s",
             self.current,
@@ -116,7 +116,10 @@ impl Engine {
             Phase::Drain if self.meter.rec.outstanding() == 0 || now >= until => {
                 self.meter.close_window(now);
                 self.stop_sending();
-                self.phases.set(Phase::Done, now, now);
+                // A capacity search goes on with its next step, if any.
+                if !self.next_step(now) {
+                    self.phases.set(Phase::Done, now, now);
+                }
             }
             // Open loop: requests the window owes still go out, until the
             // drain's middle.
@@ -197,6 +200,12 @@ impl Engine {
     /// What the window asks for, to label the series' seconds.
     fn plan(&self) -> Plan {
         let conns = self.conns.keys().len() as f64;
+        if let Some(search) = &self.cfg.search {
+            return Plan::Step {
+                index: 0,
+                rate: search.from,
+            };
+        }
         match (&self.cfg.stages, self.cfg.rate) {
             (Some(stages), _) => Plan::Stages {
                 profile: Rc::new(Profile::new(stages)),
@@ -209,7 +218,7 @@ impl Engine {
 
     /// Window start, until `until`: every connection's first requests (open
     /// loop: first intended times spread over one interval).
-    fn start_requests(&mut self, now: u64, until: u64) {
+    pub(super) fn start_requests(&mut self, now: u64, until: u64) {
         let keys = self.conns.keys();
         self.schedule.open(now, until, keys.len());
         for (i, &key) in keys.iter().enumerate() {
@@ -297,6 +306,10 @@ impl Engine {
         self.count_unanswered();
         self.count_udp_drops();
         let (stage, since) = self.label();
-        self.meter.finish(now, stage, since)
+        let measured = self.meter.finish(now, stage, since);
+        match self.steps.take() {
+            Some(steps) => steps.finish(&measured),
+            None => measured,
+        }
     }
 }

@@ -180,6 +180,8 @@ impl Recorder {
         }
         self.series.keep_histograms = keep_histograms;
         self.series.open(now, plan);
+        // A search's later steps reopen the window.
+        self.in_window = true;
     }
 
     /// The window closed at `now` (the series' later seconds are the

@@ -1,0 +1,147 @@
+//! Running a capacity search (`--find-max-rate`) in the engine: each step
+//! is a measured window at one total rate, on the connections the ramp-up
+//! opened (kept open from step to step), followed by a drain that waits
+//! for its replies. At the end of a drain the step is judged ([`judge`])
+//! and handed to the [`Search`] state machine, which names the next rate;
+//! `phases.rs` calls [`Engine::next_step`] there.
+
+use super::clock::ns;
+use super::config::SearchConfig;
+use super::engine::{Engine, Phase};
+use super::measurements::Measurements;
+use super::percentiles::min_samples;
+use super::search::{Search, Slo, Step};
+use super::series::Plan;
+use super::stages::Profile;
+use super::verdict::{self, SHORTFALL_TOLERANCE_PERCENT, Saturation};
+use hdrhistogram::Histogram;
+
+/// A search in progress: the state machine, and what the finished steps
+/// measured together.
+#[derive(Debug)]
+pub struct Steps {
+    search: Search,
+    slo: Slo,
+    /// The steps so far, merged (the report's top-level figures).
+    total: Measurements,
+}
+
+impl Steps {
+    /// A search as configured.
+    pub fn new(config: &SearchConfig) -> Steps {
+        Steps {
+            search: Search::new(config.from, config.steps),
+            slo: config.slo,
+            total: Measurements::default(),
+        }
+    }
+
+    /// The run's measurements: every step's and `rest` (what came after the
+    /// last step ended: nothing, or an unfinished step), with the search.
+    pub fn finish(mut self, rest: &Measurements) -> Measurements {
+        self.total.merge(rest);
+        // The series is kept across steps and handed over whole at the end.
+        self.total.series.clone_from(&rest.series);
+        self.total.series_dropped = rest.series_dropped;
+        self.total.search = Some(self.search);
+        self.total
+    }
+}
+
+/// The latency at quantile `q` of `m`, in us; with fewer samples than the
+/// report's rule gives it from, the largest (it bounds every percentile).
+fn at_or_max(m: &Measurements, q: f64) -> Option<f64> {
+    at_or_max_of(&m.latency, q)
+}
+
+/// [`at_or_max`] of any nanosecond histogram `h`.
+fn at_or_max_of(h: &Histogram<u64>, q: f64) -> Option<f64> {
+    if h.is_empty() {
+        return None;
+    }
+    let ns = if h.len() >= min_samples(q) {
+        h.value_at_quantile(q)
+    } else {
+        h.max()
+    };
+    Some(ns as f64 / 1000.0)
+}
+
+/// A step at `rate` that measured `m`: met when its latency at the
+/// objective's percentile (the max, with too few replies to give it) is
+/// within the limit, nothing failed, the schedule went out, and the
+/// generator was not saturated.
+pub fn judge(rate: f64, m: &Measurements, slo: &Slo) -> Step {
+    let errors = m.failed + m.closed_by_server + m.verify_errors;
+    let shortfall = m.scheduled.saturating_sub(m.sent);
+    let short = shortfall as f64 * 100.0 / m.scheduled.max(1) as f64 > SHORTFALL_TOLERANCE_PERCENT;
+    let saturated = generator_saturated(m, slo);
+    let within = at_or_max(m, slo.percentile).is_some_and(|us| us <= slo.limit_us);
+    let gives = |q: f64| (m.latency.len() >= min_samples(q)).then(|| m.latency.value_at_quantile(q) as f64 / 1000.0);
+    Step {
+        rate,
+        achieved_per_sec: if m.window_secs > 0.0 {
+            (m.completed_in_window as f64 / m.window_secs * 1000.0).round() / 1000.0
+        } else {
+            0.0
+        },
+        p50_us: gives(0.5),
+        p99_us: gives(0.99),
+        errors,
+        met: within && errors == 0 && !short && !saturated,
+        generator_saturated: saturated,
+    }
+}
+
+/// Whether the generator's own limits could have decided the step: CPU or
+/// the run queue (`verdict::saturation`), or a schedule lag at the
+/// objective's percentile above [`verdict::LAG_SHARE`] of its limit (the
+/// report's lag rule compares with the measured latency instead; a search
+/// asks whether the lag could move the answer to "met?").
+fn generator_saturated(m: &Measurements, slo: &Slo) -> bool {
+    let lag_counts = at_or_max_of(&m.schedule_lag, slo.percentile)
+        .is_some_and(|us| us > slo.limit_us * verdict::LAG_SHARE);
+    verdict::saturation(m).iter().any(|why| match why {
+        Saturation::Cpu | Saturation::RunQueue => true,
+        Saturation::ScheduleLag => lag_counts,
+    })
+}
+
+impl Engine {
+    /// The end of a drain: in a search, judges the step and starts the
+    /// next one at `now` if there is one (whether it did). A step whose
+    /// drain timed out with replies outstanding ends the search: the target
+    /// stopped answering, and its late replies would land in the next step.
+    pub(super) fn next_step(&mut self, now: u64) -> bool {
+        let Some(steps) = self.steps.as_mut() else {
+            return false;
+        };
+        let Some(rate) = steps.search.next_rate() else {
+            return false;
+        };
+        let m = self.meter.rec.take_step();
+        let mut step = judge(rate, &m, &steps.slo);
+        let outstanding = self.meter.rec.outstanding();
+        if outstanding > 0 {
+            // Unanswered by the drain's end: failures of this step (the
+            // run's end counts them as missing replies).
+            step.errors += outstanding;
+            step.met = false;
+        }
+        log::info!("search step at {rate:.1}/s: {step:?}");
+        steps.search.record(step);
+        steps.total.merge(&m);
+        let open = self.meter.rec.open_now();
+        let Some(next) = steps.search.next_rate().filter(|_| outstanding == 0 && open > 0) else {
+            return false;
+        };
+        let index = steps.search.steps().len() as u32;
+        let secs = self.cfg.duration.as_secs_f64();
+        self.schedule.set_profile(Profile::constant(next, secs));
+        self.meter.open_window(now, Plan::Step { index, rate: next });
+        let until = now + ns(self.cfg.duration);
+        self.phases.set(Phase::Measure, now, until);
+        self.start_requests(now, until);
+        true
+    }
+}
