@@ -312,7 +312,8 @@ pub(super) mod histogram_hex {
 
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Histogram<u64>, D::Error> {
         let hex = String::deserialize(d)?;
-        decode(&hex).ok_or_else(|| D::Error::custom("histogram: not a V2 + DEFLATE histogram in hex"))
+        decode(&hex)
+            .ok_or_else(|| D::Error::custom("histogram: not a V2 + DEFLATE histogram in hex"))
     }
 }
 

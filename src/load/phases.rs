@@ -13,8 +13,8 @@ use super::measurements::Measurements;
 use super::schedule::Burst;
 use super::series::Plan;
 use super::stages::Profile;
-use std::rc::Rc;
 use super::table::Entry;
+use std::rc::Rc;
 
 /// The report's error reason when the run stopped because every
 /// connection had failed or been closed.

@@ -274,10 +274,7 @@ impl Report {
     /// One line saying how many things failed.
     pub fn failure_summary(&self) -> String {
         if let Some(search) = &self.search {
-            return format!(
-                "no rate met the objective in {} steps",
-                search.steps.len()
-            );
+            return format!("no rate met the objective in {} steps", search.steps.len());
         }
         let mut s = format!(
             "{} connections failed, {} closed by the server, {} replies wrong or missing",

@@ -61,7 +61,11 @@ impl Recorder {
         self.series.cur.completed += 1;
         // The stage its request was intended in.
         let intended = self.now.saturating_sub(latency_ns);
-        if let Some(stage) = self.series.stage_at(intended).and_then(|i| self.m.stages.get_mut(i)) {
+        if let Some(stage) = self
+            .series
+            .stage_at(intended)
+            .and_then(|i| self.m.stages.get_mut(i))
+        {
             stage.completed += 1;
             stage.latency.saturating_record(latency_ns.max(1));
         }
@@ -77,7 +81,11 @@ impl Recorder {
         self.m.sent += n;
         self.outstanding += n;
         self.series.cur.sent += n;
-        if let Some(stage) = self.series.stage_at(self.now).and_then(|i| self.m.stages.get_mut(i)) {
+        if let Some(stage) = self
+            .series
+            .stage_at(self.now)
+            .and_then(|i| self.m.stages.get_mut(i))
+        {
             stage.sent += n;
         }
     }
@@ -160,7 +168,11 @@ impl Recorder {
     fn count_error(&mut self, reason: &str, n: u64) {
         self.m.error_n(reason, n);
         self.series.error(reason, n);
-        if let Some(stage) = self.series.stage_at(self.now).and_then(|i| self.m.stages.get_mut(i)) {
+        if let Some(stage) = self
+            .series
+            .stage_at(self.now)
+            .and_then(|i| self.m.stages.get_mut(i))
+        {
             stage.errors += n;
         }
     }

@@ -77,7 +77,9 @@ pub fn judge(rate: f64, m: &Measurements, slo: &Slo) -> Step {
     let short = shortfall as f64 * 100.0 / m.scheduled.max(1) as f64 > SHORTFALL_TOLERANCE_PERCENT;
     let saturated = generator_saturated(m, slo);
     let within = at_or_max(m, slo.percentile).is_some_and(|us| us <= slo.limit_us);
-    let gives = |q: f64| (m.latency.len() >= min_samples(q)).then(|| m.latency.value_at_quantile(q) as f64 / 1000.0);
+    let gives = |q: f64| {
+        (m.latency.len() >= min_samples(q)).then(|| m.latency.value_at_quantile(q) as f64 / 1000.0)
+    };
     Step {
         rate,
         achieved_per_sec: if m.window_secs > 0.0 {
@@ -132,13 +134,18 @@ impl Engine {
         steps.search.record(step);
         steps.total.merge(&m);
         let open = self.meter.rec.open_now();
-        let Some(next) = steps.search.next_rate().filter(|_| outstanding == 0 && open > 0) else {
+        let Some(next) = steps
+            .search
+            .next_rate()
+            .filter(|_| outstanding == 0 && open > 0)
+        else {
             return false;
         };
         let index = steps.search.steps().len() as u32;
         let secs = self.cfg.duration.as_secs_f64();
         self.schedule.set_profile(Profile::constant(next, secs));
-        self.meter.open_window(now, Plan::Step { index, rate: next });
+        self.meter
+            .open_window(now, Plan::Step { index, rate: next });
         let until = now + ns(self.cfg.duration);
         self.phases.set(Phase::Measure, now, until);
         self.start_requests(now, until);

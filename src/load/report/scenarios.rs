@@ -167,8 +167,15 @@ impl Report {
             let _ = writeln!(
                 s,
                 "  stages       {:>3} {:>9} {:>21} {:>9} {:>10} {:>7} {:>8} {:>8} {:>8}",
-                "#", "secs", "target from -> to", "sent", "achieved/s", "errors", "p50 us",
-                "p99 us", "p99.9 us"
+                "#",
+                "secs",
+                "target from -> to",
+                "sent",
+                "achieved/s",
+                "errors",
+                "p50 us",
+                "p99 us",
+                "p99.9 us"
             );
             for st in stages {
                 let _ = writeln!(
@@ -208,8 +215,10 @@ impl Report {
             }
             let limit = match search.limited_by {
                 Some(LimitedBy::Target) => "the target's limit",
-                Some(LimitedBy::Generator) => "the GENERATOR's limit (saturated; use --workers \
-                     elsewhere or a faster host to go higher)",
+                Some(LimitedBy::Generator) => {
+                    "the GENERATOR's limit (saturated; use --workers \
+                     elsewhere or a faster host to go higher)"
+                }
                 None => "neither limit within --search-steps",
             };
             let answer = search
