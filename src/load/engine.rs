@@ -179,12 +179,16 @@ impl Engine {
             }
         };
         let is_udp = cfg.service == super::LoadService::UdpEcho;
-        let conns = Conns::new(
+        let mut conns = Conns::new(
             cfg.conns,
             cfg.depth,
             cfg.connect_rate,
             ns(cfg.connect_timeout),
         );
+        if cfg.idle && cfg.stages.is_some() {
+            // The stages open them (`conn_ramp.rs`), not a ramp-up.
+            conns.want(0);
+        }
         Ok(Engine {
             schedule: Schedule::new(cfg.rate, cfg.profile(), poll.registry(), PACER),
             poll,
@@ -252,6 +256,9 @@ impl Engine {
             at = at.min(self.phases.until());
         } else if let Some(connect) = self.conns.next_connect_at(now) {
             at = at.min(connect);
+        }
+        if self.phases.current() == Phase::Hold && self.conns_follow_stages() {
+            at = at.min(self.follow_deadline(now));
         }
         if let Some(timeout) = self.conns.connect_deadline() {
             at = at.min(timeout);

@@ -47,6 +47,7 @@
 mod clock;
 pub mod config;
 mod conn;
+mod conn_ramp;
 pub mod engine;
 pub mod hdr_log;
 pub mod live;

@@ -96,7 +96,10 @@ impl Engine {
             }
             // Every connection failed or was closed: nothing is left to
             // measure, and nothing can be in flight to wait for.
-            Phase::Hold | Phase::Measure if self.meter.rec.open_now() == 0 => {
+            // (A hold that follows stages may have none on purpose.)
+            Phase::Hold | Phase::Measure
+                if self.meter.rec.open_now() == 0 && !self.conns_follow_stages() =>
+            {
                 self.stop_no_connection_left(now);
             }
             Phase::Hold if now >= until => {
@@ -104,6 +107,7 @@ impl Engine {
                     self.enter_drain(now);
                 }
             }
+            Phase::Hold if self.conns_follow_stages() => self.follow_stages(now),
             Phase::Measure => {
                 self.send_paced(now);
                 if now >= until {
@@ -185,7 +189,7 @@ impl Engine {
     /// Ramp-up is over: the measured window starts now.
     fn begin_window(&mut self, now: u64) {
         self.meter.open_window(now, self.plan());
-        if self.meter.rec.open_now() == 0 {
+        if self.meter.rec.open_now() == 0 && !self.conns_follow_stages() {
             return self.stop_no_connection_left(now);
         }
         let until = now + ns(self.cfg.duration);

@@ -206,7 +206,9 @@ impl Report {
                 failed: m.failed,
                 closed_by_server: m.closed_by_server,
                 ramp_secs: round3(m.ramp_secs),
-                per_sec: if m.ramp_secs > 0.0 {
+                // `--idle --stages` opens nothing in its ramp-up: the
+                // series has its connects.
+                per_sec: if m.ramp_secs > 0.0 && !(c.idle && c.stages.is_some()) {
                     round3(m.opened as f64 / m.ramp_secs)
                 } else {
                     0.0
