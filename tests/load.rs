@@ -57,7 +57,10 @@ fn assert_shape(r: &Value) {
             "version",
         ]
     );
-    assert_eq!(r["version"], 1, "bump it (and the README) on an incompatible change");
+    assert_eq!(
+        r["version"], 1,
+        "bump it (and the README) on an incompatible change"
+    );
     assert_series(r);
     assert_eq!(
         keys(&r["connections"]),
@@ -117,7 +120,9 @@ fn assert_shape(r: &Value) {
 /// 0, and its counts add up to the run's (the ramp-up sends nothing).
 #[track_caller]
 fn assert_series(r: &Value) {
-    let series = r["series"].as_array().unwrap_or_else(|| panic!("series: {r}"));
+    let series = r["series"]
+        .as_array()
+        .unwrap_or_else(|| panic!("series: {r}"));
     let (mut sent, mut completed) = (0, 0);
     for (i, sample) in series.iter().enumerate() {
         assert_eq!(

@@ -262,6 +262,9 @@ impl SeriesRec {
         if self.started {
             self.flush(now);
         } else {
+            // What the ramp-up counted is not the series' (the report's
+            // `connections` has it).
+            self.cur = Second::default();
             self.window_start = now;
             self.unix_at_window = unix_now();
         }
