@@ -51,22 +51,6 @@ pub const MAX_DRAIN_SECS: f64 = 3600.0;
 /// ([`super::scenario::MAX_REPLY_LINE`], 256 bytes).
 pub const MAX_USER_NAME: usize = 200;
 
-/// Default `--search-steps`: doubling from 100/s reaches 100,000/s in 11
-/// steps, and a bracket narrows to 5% in about 5 more; 12 keeps a search
-/// near a minute at the default step length.
-pub const SEARCH_STEPS: u64 = 12;
-
-/// Default `--search-from` (total requests per second).
-pub const SEARCH_FROM: f64 = 100.0;
-
-/// Default `--step-duration`: long enough for 1,000 samples at 200/s, so a
-/// step's p99.9 is given.
-pub const STEP_SECS: f64 = 5.0;
-
-/// Longest `--step-duration`: ten minutes (a search is at most
-/// [`MAX_STEPS`] of them).
-pub const MAX_STEP_SECS: f64 = 600.0;
-
 /// File descriptors kept back besides one per connection: epoll, the signal
 /// pipe, stdio, the HdrHistogram log.
 pub const FD_RESERVE: u64 = 32;
@@ -210,17 +194,6 @@ pub struct LoadArgs {
     /// This process is worker N of a `--workers` parent (set by the parent).
     #[arg(long, hide = true, value_name = "N")]
     pub worker_index: Option<u16>,
-}
-
-/// `--find-max-rate` and its flags.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SearchConfig {
-    /// The objective.
-    pub slo: Slo,
-    /// Most steps.
-    pub steps: u64,
-    /// The first step's total rate.
-    pub from: f64,
 }
 
 /// The checked settings of a run.
@@ -397,55 +370,6 @@ fn check_workers(a: &LoadArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// `--find-max-rate` needs `--slo`, and its flags need it; one process
-/// only (each step's rate is decided from the last step's result, which
-/// workers would have to agree on).
-fn check_search(a: &LoadArgs) -> Result<Option<SearchConfig>, String> {
-    let given = [
-        ("--slo", a.slo.is_some()),
-        ("--search-steps", a.search_steps.is_some()),
-        ("--search-from", a.search_from.is_some()),
-        ("--step-duration", a.step_duration.is_some()),
-    ];
-    if !a.find_max_rate {
-        return match given.iter().find(|(_, g)| *g) {
-            Some((flag, _)) => Err(format!("{flag} needs --find-max-rate")),
-            None => Ok(None),
-        };
-    }
-    let Some(slo) = a.slo else {
-        return Err("--find-max-rate needs an objective, e.g. --slo p99=5ms".into());
-    };
-    if a.workers > 1 {
-        return Err(
-            "--find-max-rate runs in one process (each step's rate follows from the last \
-             step's result); leave out --workers"
-                .into(),
-        );
-    }
-    Ok(Some(SearchConfig {
-        slo,
-        steps: a.search_steps.unwrap_or(SEARCH_STEPS),
-        from: a.search_from.unwrap_or(SEARCH_FROM),
-    }))
-}
-
-/// `--idle --stages`: the targets are open connections, whole numbers up to
-/// `--conns` (the table is sized for `--conns`).
-fn check_idle_stages(stages: &Stages, conns: usize) -> Result<(), String> {
-    for (i, s) in stages.0.iter().enumerate() {
-        if s.target.fract() != 0.0 || s.target > conns as f64 {
-            return Err(format!(
-                "--stages with --idle: stage {} targets {} connections; targets are \
-                 whole numbers of connections up to --conns ({conns})",
-                i + 1,
-                s.target
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// `NAME:PASSWORD`, read by the same rule as `serve --user`
 /// ([`crate::protocol::login::parse_user`]), with the name short enough for
 /// the verifier ([`MAX_USER_NAME`]). The value is never echoed: it holds a
@@ -480,6 +404,11 @@ pub fn parse_sources(s: &str) -> Result<Vec<IpAddr>, String> {
     }
     Ok((lo..=hi).map(|a| IpAddr::V4(Ipv4Addr::from(a))).collect())
 }
+
+mod scenarios;
+
+pub use scenarios::{MAX_STEP_SECS, SEARCH_FROM, SEARCH_STEPS, STEP_SECS, SearchConfig};
+use scenarios::{check_idle_stages, check_search};
 
 #[cfg(test)]
 mod tests;

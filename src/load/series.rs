@@ -1,4 +1,4 @@
-//! The report's time series and per-stage tallies, as the [`Recorder`]
+//! The report's time series and per-stage tallies, as the [`Recorder`](super::stats::Recorder)
 //! (`stats.rs`) keeps them: one [`Second`] per second of the measured
 //! window and the drain, and one [`StageTally`] per `--stages` stage.
 //!
