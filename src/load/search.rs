@@ -11,11 +11,12 @@
 //!    within [`PRECISION`] of each other.
 //!
 //! It stops after `--search-steps` steps in any case, and at once when a
-//! step finds the *generator* saturated (`verdict::saturation`): past that
-//! point its numbers describe the generator, not the target, so the answer
-//! is the highest rate met before it and `limited_by` says "generator". A
-//! step that fails the objective (or has errors) with a healthy generator
-//! found the *target*'s limit.
+//! step misses the objective with the *generator* saturated (`steps.rs`):
+//! the miss may be the generator's own, so the answer is the highest rate
+//! met before it and `limited_by` says "generator". A step that misses with
+//! a healthy generator found the *target*'s limit. A step met despite a
+//! saturated generator counts as met: its latencies include the
+//! generator's delays and still passed.
 //!
 //! A step meets the objective when its latency at the objective's
 //! percentile is at most the limit, it has no error (no failed connection,
@@ -165,9 +166,11 @@ impl Search {
         let (met, saturated) = (step.met, step.generator_saturated);
         self.steps.push(step);
         self.budget = self.budget.saturating_sub(1);
-        if saturated {
-            // Its numbers describe the generator: nothing above this rate
+        if saturated && !met {
+            // The miss may be the generator's own: nothing above this rate
             // can be learned, and this step says nothing about the target.
+            // (A step met despite a saturated generator stands: its
+            // latencies include the generator's delays and still passed.)
             self.limited_by = Some(LimitedBy::Generator);
             self.next = None;
             return;

@@ -13,7 +13,7 @@ use super::percentiles::min_samples;
 use super::search::{Search, Slo, Step};
 use super::series::Plan;
 use super::stages::Profile;
-use super::verdict::{self, SHORTFALL_TOLERANCE_PERCENT, Saturation};
+use super::verdict::{self, Limit, SHORTFALL_TOLERANCE_PERCENT, Saturation};
 use hdrhistogram::Histogram;
 
 /// A search in progress: the state machine, and what the finished steps
@@ -69,13 +69,15 @@ fn at_or_max_of(h: &Histogram<u64>, q: f64) -> Option<f64> {
 
 /// A step at `rate` that measured `m`: met when its latency at the
 /// objective's percentile (the max, with too few replies to give it) is
-/// within the limit, nothing failed, the schedule went out, and the
-/// generator was not saturated.
+/// within the limit, nothing failed and the schedule went out. Whether the
+/// generator was saturated is said apart (the search weighs it).
 pub fn judge(rate: f64, m: &Measurements, slo: &Slo) -> Step {
     let errors = m.failed + m.closed_by_server + m.verify_errors;
     let shortfall = m.scheduled.saturating_sub(m.sent);
     let short = shortfall as f64 * 100.0 / m.scheduled.max(1) as f64 > SHORTFALL_TOLERANCE_PERCENT;
-    let saturated = generator_saturated(m, slo);
+    // Requests the loop did not get to are the generator's shortfall.
+    let saturated =
+        generator_saturated(m, slo) || (short && verdict::limit(&m.unsent) == Some(Limit::Cpu));
     let within = at_or_max(m, slo.percentile).is_some_and(|us| us <= slo.limit_us);
     let gives = |q: f64| {
         (m.latency.len() >= min_samples(q)).then(|| m.latency.value_at_quantile(q) as f64 / 1000.0)
@@ -90,7 +92,7 @@ pub fn judge(rate: f64, m: &Measurements, slo: &Slo) -> Step {
         p50_us: gives(0.5),
         p99_us: gives(0.99),
         errors,
-        met: within && errors == 0 && !short && !saturated,
+        met: within && errors == 0 && !short,
         generator_saturated: saturated,
     }
 }
@@ -130,7 +132,7 @@ impl Engine {
             step.errors += outstanding;
             step.met = false;
         }
-        log::info!("search step at {rate:.1}/s: {step:?}");
+        log::debug!("search step at {rate:.1}/s: {step:?}");
         steps.search.record(step);
         steps.total.merge(&m);
         let open = self.meter.rec.open_now();

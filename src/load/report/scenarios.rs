@@ -198,9 +198,10 @@ impl Report {
             let us = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.0}"));
             for (i, st) in search.steps.iter().enumerate() {
                 let verdict = match (st.met, st.generator_saturated) {
-                    (_, true) => "generator saturated",
                     (true, false) => "met",
+                    (true, true) => "met (generator saturated)",
                     (false, false) => "missed",
+                    (false, true) => "missed, generator saturated",
                 };
                 let _ = writeln!(
                     s,

@@ -68,7 +68,12 @@ fn run(search: &mut Search, knee: f64, generator: f64) -> Vec<f64> {
     let mut tried = Vec::new();
     while let Some(rate) = search.next_rate() {
         tried.push(rate);
-        search.record(step(rate, rate <= knee, rate >= generator));
+        // A saturated generator misses (its delays are in every latency).
+        search.record(step(
+            rate,
+            rate <= knee && rate < generator,
+            rate >= generator,
+        ));
     }
     tried
 }
@@ -137,4 +142,14 @@ fn the_rate_never_passes_the_top_of_the_range() {
     let mut s = Search::new(MAX_RATE / 1.5, 5);
     let tried = run(&mut s, f64::INFINITY, f64::INFINITY);
     assert_eq!(tried, [MAX_RATE / 1.5, MAX_RATE]);
+}
+
+#[test]
+fn a_step_met_despite_a_saturated_generator_counts() {
+    let mut s = Search::new(100.0, 2);
+    s.record(step(100.0, true, true));
+    assert_eq!(s.next_rate(), Some(200.0), "met: the search goes on");
+    s.record(step(200.0, false, true));
+    assert_eq!((s.next_rate(), s.max_rate()), (None, Some(100.0)));
+    assert_eq!(s.limited_by(), Some(LimitedBy::Generator));
 }
