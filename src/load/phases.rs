@@ -176,6 +176,9 @@ impl Engine {
         }
         eprintln!("sockloop load: interrupted, finishing");
         self.meter.rec.error("interrupted");
+        if let Some(steps) = self.steps.as_mut() {
+            steps.interrupt();
+        }
         self.meter.close_window(now);
         match self.phases.current {
             Phase::Ramp | Phase::Drain | Phase::Done => {

@@ -24,6 +24,8 @@ pub struct Steps {
     slo: Slo,
     /// The steps so far, merged (the report's top-level figures).
     total: Measurements,
+    /// Interrupted (SIGINT/SIGTERM): the step under way is the last.
+    interrupted: bool,
 }
 
 impl Steps {
@@ -33,7 +35,13 @@ impl Steps {
             search: Search::new(config.from, config.steps),
             slo: config.slo,
             total: Measurements::default(),
+            interrupted: false,
         }
+    }
+
+    /// A signal asked the run to finish: no step after the current one.
+    pub fn interrupt(&mut self) {
+        self.interrupted = true;
     }
 
     /// The run's measurements: every step's and `rest` (what came after the
@@ -139,7 +147,7 @@ impl Engine {
         let Some(next) = steps
             .search
             .next_rate()
-            .filter(|_| outstanding == 0 && open > 0)
+            .filter(|_| outstanding == 0 && open > 0 && !steps.interrupted)
         else {
             return false;
         };
