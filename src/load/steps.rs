@@ -162,3 +162,87 @@ impl Engine {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A step's measurements: a 1 s window of `n` replies of `us` each.
+    fn measured(n: u64, us: u64) -> Measurements {
+        let mut m = Measurements {
+            window_secs: 1.0,
+            completed_in_window: n,
+            scheduled: n,
+            sent: n,
+            ..Measurements::default()
+        };
+        m.latency.record_n(us * 1000, n).unwrap();
+        m
+    }
+
+    fn p99(ms: f64) -> Slo {
+        Slo {
+            percentile: 0.99,
+            limit_us: ms * 1000.0,
+        }
+    }
+
+    #[test]
+    fn a_step_within_the_objective_and_without_errors_is_met() {
+        let step = judge(100.0, &measured(200, 900), &p99(1.0));
+        assert!(step.met && !step.generator_saturated, "{step:?}");
+        assert_eq!(step.achieved_per_sec, 200.0);
+        assert_eq!(step.p99_us.map(f64::round), Some(900.0));
+        assert!(!judge(100.0, &measured(200, 1100), &p99(1.0)).met, "over");
+    }
+
+    #[test]
+    fn errors_and_a_shortfall_miss_the_objective() {
+        let mut m = measured(200, 10);
+        m.closed_by_server = 1;
+        let step = judge(100.0, &m, &p99(1.0));
+        assert_eq!((step.met, step.errors), (false, 1));
+        let mut m = measured(200, 10);
+        m.scheduled = 300;
+        m.unsent.depth = 100;
+        let step = judge(100.0, &m, &p99(1.0));
+        assert!(
+            !step.met && !step.generator_saturated,
+            "the target: {step:?}"
+        );
+        m.unsent = crate::load::measurements::Unsent {
+            cpu: 100,
+            ..Default::default()
+        };
+        let step = judge(100.0, &m, &p99(1.0));
+        assert!(
+            step.generator_saturated,
+            "the loop did not get to them: {step:?}"
+        );
+    }
+
+    #[test]
+    fn too_few_replies_for_the_percentile_are_judged_by_their_max() {
+        let mut m = measured(50, 10);
+        m.latency.record(5_000_000).unwrap();
+        let step = judge(50.0, &m, &p99(1.0));
+        assert_eq!(step.p99_us, None, "51 replies cannot give a p99");
+        assert!(!step.met, "their max, 5 ms, is over 1 ms");
+        assert!(
+            !judge(50.0, &Measurements::default(), &p99(1.0)).met,
+            "no reply"
+        );
+    }
+
+    #[test]
+    fn a_late_generator_counts_only_against_the_objective() {
+        let mut m = measured(1000, 100);
+        // 0.5 ms late at p99: material next to 0.1 ms replies, and above
+        // a tenth of a 2 ms objective, not of a 10 ms one.
+        m.schedule_lag.record_n(500_000, 1000).unwrap();
+        assert!(!judge(1000.0, &m, &p99(10.0)).generator_saturated);
+        assert!(judge(1000.0, &m, &p99(2.0)).generator_saturated);
+        m.cpu_secs = 0.95;
+        assert!(judge(1000.0, &m, &p99(10.0)).generator_saturated, "CPU");
+    }
+}
