@@ -67,7 +67,10 @@ fn stages_ramp_the_total_rate_and_report_each_stage() {
     let r = clean(&output);
     assert_eq!(r["schedule"]["scheduled"], 600, "{r}");
     let window = r["duration_secs"].as_f64().unwrap();
-    assert!((3.0..4.0).contains(&window), "the window is the stages: {r}");
+    assert!(
+        (3.0..4.0).contains(&window),
+        "the window is the stages: {r}"
+    );
     let stages = r["stages"].as_array().unwrap();
     assert_eq!(stages.len(), 3, "{r}");
     for (i, s) in stages.iter().enumerate() {

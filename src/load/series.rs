@@ -170,6 +170,9 @@ pub struct StageTally {
     /// Latencies of the replies to requests intended in it (ns).
     #[serde(with = "histogram_hex")]
     pub latency: Histogram<u64>,
+    /// Of those, values above the histogram's range (recorded as its top).
+    #[serde(default)]
+    pub clamped: u64,
 }
 
 impl Default for StageTally {
@@ -179,6 +182,7 @@ impl Default for StageTally {
             completed: 0,
             errors: 0,
             latency: new_histogram(),
+            clamped: 0,
         }
     }
 }
@@ -189,6 +193,7 @@ impl StageTally {
         self.sent += other.sent;
         self.completed += other.completed;
         self.errors += other.errors;
+        self.clamped += other.clamped;
         let _ = self.latency.add(&other.latency);
     }
 }

@@ -67,7 +67,7 @@ impl Recorder {
             .and_then(|i| self.m.stages.get_mut(i))
         {
             stage.completed += 1;
-            stage.latency.saturating_record(latency_ns.max(1));
+            record(&mut stage.latency, latency_ns, &mut stage.clamped);
         }
         self.outstanding = self.outstanding.saturating_sub(1);
         self.tick_msgs += 1;

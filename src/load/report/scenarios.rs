@@ -140,7 +140,7 @@ pub fn stages(c: &LoadConfig, m: &Measurements) -> Option<Vec<StageReport>> {
             completed: tally.completed,
             achieved_per_sec: round3(tally.completed as f64 / stage.secs),
             errors: tally.errors,
-            latency_us: Percentiles::of(&tally.latency, 0),
+            latency_us: Percentiles::of(&tally.latency, tally.clamped),
         });
         from = stage.target;
     }
