@@ -40,7 +40,10 @@
 //! - [`load`]: the load generator: `engine.rs` (the loop) composing
 //!   `table.rs` (the sockets and the ramp-up's connects), `clock.rs` +
 //!   `schedule.rs` + `pacing.rs` (the time, which requests are due, the
-//!   timer) and `meter.rs` + `stats.rs` (what was measured, the live line);
+//!   timer; `stages.rs`: the rate as a function of time) and `meter.rs` +
+//!   `stats.rs` + `series.rs` (what was measured, the live line, the
+//!   per-second series); `search.rs` + `steps.rs` (the capacity search),
+//!   `conn_ramp.rs` (connections that follow `--stages`);
 //!   `tcp.rs`/`udp.rs` (the handlers), `phases.rs`, `scenario/` (what is
 //!   said and verified, sans-IO), `report.rs`, `workers.rs`.
 //! - [`results`]: `sockloop report`: reading `load`'s reports (and

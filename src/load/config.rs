@@ -7,6 +7,9 @@
 
 use super::live::LiveTo;
 use super::scenario::udp::HEADER;
+use super::search::{MAX_RATE, MAX_STEPS, MIN_RATE, Slo};
+use super::stages::Stages;
+use super::verdict::SATURATION_MIN_WINDOW_SECS;
 use crate::config::{DEFAULT_UDP_BUFFER, MAX_UDP_BUFFER};
 use crate::flags::{
     MAX_CONNS, MAX_WORKERS, TIMER_RESOLUTION_SECS, int_in, number_in, secs_between, secs_in,
@@ -120,6 +123,33 @@ pub struct LoadArgs {
     #[arg(long, value_name = "N", conflicts_with = "idle", allow_negative_numbers = true,
           value_parser = number_in(RATE_RANGE, None))]
     pub rate: Option<f64>,
+    /// Open loop: the TOTAL request rate (all connections and workers) ramps
+    /// linearly from the previous target (0 at first) to each target over
+    /// each stage, e.g. `10s:1000,30s:5000,10s:0`; the window lasts the
+    /// stages. With --idle the targets are open connections instead.
+    #[arg(long, value_name = "DUR:TARGET,...", conflicts_with_all = ["rate", "duration"],
+          value_parser = Stages::parse)]
+    pub stages: Option<Stages>,
+    /// Search for the highest open-loop total rate whose step meets --slo
+    /// with no error (one process only).
+    #[arg(long, conflicts_with_all = ["rate", "stages", "idle"])]
+    pub find_max_rate: bool,
+    /// The objective of --find-max-rate: PERCENTILE=LIMIT, percentile p50,
+    /// p90, p99 or p99.9, limit in s, ms, us or µs (e.g. `p99=5ms`).
+    #[arg(long, value_name = "PCT=LIMIT", value_parser = Slo::parse)]
+    pub slo: Option<Slo>,
+    /// --find-max-rate: most steps [default: 12].
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = int_in::<u64>(1..=MAX_STEPS))]
+    pub search_steps: Option<u64>,
+    /// --find-max-rate: the first step's total rate [default: 100].
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = number_in(MIN_RATE..=MAX_RATE, None))]
+    pub search_from: Option<f64>,
+    /// --find-max-rate: each step's measured window [default: 5].
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true,
+          value_parser = secs_between(SATURATION_MIN_WINDOW_SECS..=MAX_STEP_SECS, None))]
+    pub step_duration: Option<Duration>,
     /// Echo and udp-echo message size in bytes (udp-echo: at least 8).
     #[arg(long, value_name = "BYTES", default_value_t = 64, allow_negative_numbers = true,
           value_parser = int_in::<usize>(1..=MAX_SIZE as u64))]
@@ -140,7 +170,9 @@ pub struct LoadArgs {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_UDP_BUFFER, allow_negative_numbers = true,
           value_parser = int_in::<usize>(0..=MAX_UDP_BUFFER))]
     pub udp_buffer: usize,
-    /// Hold mode: connect, stay silent for --duration, then one request each.
+    /// Hold mode: connect, stay silent for --duration, then one request
+    /// each. With --stages, the number of open connections follows the
+    /// stages.
     #[arg(long)]
     pub idle: bool,
     /// Print the final report as one JSON object on stdout.
@@ -204,6 +236,11 @@ pub struct LoadConfig {
     pub depth: u32,
     /// Open loop: requests per second per connection.
     pub rate: Option<f64>,
+    /// `--stages`: the profile (total rate, or with `idle` open
+    /// connections); `duration` is its length.
+    pub stages: Option<Stages>,
+    /// `--find-max-rate`: the search; `duration` is one step's.
+    pub search: Option<SearchConfig>,
     /// Echo/udp-echo message size.
     pub size: usize,
     /// Login user and password.
@@ -233,6 +270,25 @@ pub struct LoadConfig {
 }
 
 impl LoadConfig {
+    /// Whether requests go out on a schedule (`--rate`, `--stages` without
+    /// `--idle`, `--find-max-rate`) rather than as replies free slots.
+    pub fn open_loop(&self) -> bool {
+        !self.idle && (self.rate.is_some() || self.stages.is_some() || self.search.is_some())
+    }
+
+    /// The profile the open loop's first window is paced by: the stages,
+    /// or the search's first step; `None` for `--rate` and closed loop.
+    pub fn profile(&self) -> Option<super::stages::Profile> {
+        use super::stages::Profile;
+        match (&self.stages, &self.search) {
+            (Some(stages), _) if !self.idle => Some(Profile::new(stages)),
+            (None, Some(search)) => {
+                Some(Profile::constant(search.from, self.duration.as_secs_f64()))
+            }
+            _ => None,
+        }
+    }
+
     /// Checks the rules between flags (each value alone was range-checked
     /// by its parser) and resolves the target.
     pub fn from_args(a: &LoadArgs) -> Result<LoadConfig, String> {
@@ -246,6 +302,17 @@ impl LoadConfig {
         check_size(a.service, a.size, a.depth)?;
         check_workers(a)?;
         check_start_at(a.start_at, SystemTime::now())?;
+        let search = check_search(a)?;
+        if let Some(stages) = a.stages.as_ref().filter(|_| a.idle) {
+            check_idle_stages(stages, a.conns)?;
+        }
+        let duration = match (&a.stages, &search) {
+            (Some(stages), _) => Duration::from_secs_f64(stages.secs()),
+            (None, Some(_)) => a
+                .step_duration
+                .unwrap_or(Duration::from_secs_f64(STEP_SECS)),
+            (None, None) => a.duration,
+        };
         let user = parse_user(&a.user)?;
         let sources = match &a.source {
             None => Vec::new(),
@@ -263,10 +330,12 @@ impl LoadConfig {
             conns: a.conns,
             connect_rate: a.connect_rate,
             connect_timeout: a.connect_timeout,
-            duration: a.duration,
+            duration,
             drain_timeout: a.drain_timeout,
             depth: a.depth,
             rate: a.rate,
+            stages: a.stages.clone(),
+            search,
             size: a.size,
             user,
             sources,
@@ -379,120 +448,10 @@ pub fn parse_sources(s: &str) -> Result<Vec<IpAddr>, String> {
     Ok((lo..=hi).map(|a| IpAddr::V4(Ipv4Addr::from(a))).collect())
 }
 
+mod scenarios;
+
+pub use scenarios::{MAX_STEP_SECS, SEARCH_FROM, SEARCH_STEPS, STEP_SECS, SearchConfig};
+use scenarios::{check_idle_stages, check_search};
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn source_ranges() {
-        let r = parse_sources("127.0.0.2-127.0.0.4").unwrap();
-        assert_eq!(r.len(), 3);
-        assert_eq!(r[2], "127.0.0.4".parse::<IpAddr>().unwrap());
-        assert_eq!(parse_sources("127.0.0.9").unwrap().len(), 1);
-        assert!(parse_sources("127.0.0.9-127.0.0.2").is_err());
-        assert!(parse_sources("::1").is_err());
-        assert!(parse_sources("10.0.0.0-10.2.0.0").is_err());
-    }
-
-    /// The flags as `sockloop load` parses them (clap, value parsers and all).
-    fn parse(args: &[&str]) -> Result<LoadConfig, String> {
-        #[derive(clap::Parser)]
-        struct Load {
-            #[command(flatten)]
-            args: LoadArgs,
-        }
-        let argv = std::iter::once("load").chain(args.iter().copied());
-        let parsed = <Load as clap::Parser>::try_parse_from(argv).map_err(|e| e.to_string())?;
-        LoadConfig::from_args(&parsed.args)
-    }
-
-    #[track_caller]
-    fn refused(args: &[&str], expected: &[&str]) {
-        let error = parse(args).expect_err("refused");
-        for word in expected {
-            assert!(error.contains(word), "{args:?}: {error}");
-        }
-    }
-
-    #[test]
-    fn values_out_of_range_name_the_flag_and_range() {
-        refused(&["-d", "0"], &["--duration", "0.001..=604800 seconds"]);
-        refused(&["-c", "-5"], &["--conns", "1..=10000000"]);
-        refused(&["--workers", "-1"], &["--workers", "1..=1024"]);
-        refused(&["--depth", "0"], &["--depth", "1..=1024"]);
-        refused(&["--rate", "-2"], &["--rate", "0.001..=10000000"]);
-        refused(&["--connect-rate", "-1"], &["--connect-rate", "0 (as fast"]);
-        refused(
-            &["--connect-timeout", "0"],
-            &["--connect-timeout", "seconds"],
-        );
-        refused(
-            &["--drain-timeout", "1e9"],
-            &["--drain-timeout", "0 (no wait)"],
-        );
-        refused(
-            &["--drain-timeout", "3601"],
-            &["--drain-timeout", "0.001..=3600 seconds"],
-        );
-        assert!(parse(&["--drain-timeout", "3600"]).is_ok());
-        refused(&["--size", "99999999999"], &["--size", "1..=1048576"]);
-    }
-
-    #[test]
-    fn rules_between_flags() {
-        refused(
-            &["--service", "udp-echo", "--size", "4"],
-            &["--size", "8..=65507", "udp-echo"],
-        );
-        refused(
-            &["--depth", "1024", "--size", "8192"],
-            &["--depth x --size"],
-        );
-        refused(
-            &["--workers", "3", "-c", "2"],
-            &["--workers 3", "--conns (2)"],
-        );
-        refused(
-            &["--workers", "4", "--connect-rate", "0.002"],
-            &["--connect-rate"],
-        );
-        refused(&["--target", "127.0.0.1:0"], &["--target", "port 0"]);
-        refused(&["--start-at", "1000"], &["--start-at", "in the past"]);
-        refused(&["--start-at", "soon"], &["--start-at", "RFC 3339"]);
-        refused(&["--label", ""], &["--label", "1..=128"]);
-        let later = SystemTime::now() + Duration::from_secs(3600);
-        let later = chrono::DateTime::<chrono::Utc>::from(later).to_rfc3339();
-        assert_eq!(
-            parse(&["--start-at", &later, "--label", "h1"])
-                .map(|c| (c.start_at.is_some(), c.label)),
-            Ok((true, Some("h1".into())))
-        );
-        assert!(parse(&["--service", "udp-echo", "--size", "8"]).is_ok());
-        assert!(parse(&["--workers", "2", "-c", "2"]).is_ok());
-    }
-
-    #[test]
-    fn target_port_defaults_to_the_service() {
-        let c = parse(&["--service", "greet", "--target", "127.0.0.2"]).unwrap();
-        assert_eq!(c.target, "127.0.0.2:7001".parse().unwrap());
-        let c = parse(&["--target", "[::1]:9"]).unwrap();
-        assert_eq!(c.target, "[::1]:9".parse().unwrap());
-    }
-
-    #[test]
-    fn users_follow_the_login_rule_and_are_never_echoed() {
-        assert_eq!(
-            parse_user(" bob : pa:ss ").unwrap(),
-            ("bob".into(), "pa:ss".into())
-        );
-        assert!(parse_user("bob").is_err());
-        assert!(parse_user(" :pw").is_err());
-        let long = format!("{}:s3cret", "n".repeat(MAX_USER_NAME + 1));
-        let error = parse_user(&long).unwrap_err();
-        assert!(
-            error.contains("--user") && !error.contains("s3cret"),
-            "{error}"
-        );
-        assert!(!parse_user("s3cret").unwrap_err().contains("s3cret"));
-    }
-}
+mod tests;

@@ -149,6 +149,8 @@ pub struct Engine {
     pub(super) server_drops_before: Option<u32>,
     /// When UDP slots are next checked for loss.
     pub(super) next_loss_check: u64,
+    /// `--find-max-rate`: the search in progress (`steps.rs`).
+    pub(super) steps: Option<super::steps::Steps>,
 }
 
 impl Engine {
@@ -184,14 +186,18 @@ impl Engine {
             let wait = at.duration_since(std::time::SystemTime::now());
             clock.now().saturating_add(wait.map_or(0, ns))
         });
-        let conns = Conns::new(
+        let mut conns = Conns::new(
             cfg.conns,
             cfg.depth,
             cfg.connect_rate,
             ns(cfg.connect_timeout),
         );
+        if cfg.idle && cfg.stages.is_some() {
+            // The stages open them (`conn_ramp.rs`), not a ramp-up.
+            conns.want(0);
+        }
         Ok(Engine {
-            schedule: Schedule::new(cfg.rate, poll.registry(), PACER),
+            schedule: Schedule::new(cfg.rate, cfg.profile(), poll.registry(), PACER),
             poll,
             signals,
             conns,
@@ -208,6 +214,7 @@ impl Engine {
                 .then(|| super::server_drops::target_drops(cfg.target))
                 .flatten(),
             next_loss_check: 0,
+            steps: cfg.search.as_ref().map(super::steps::Steps::new),
             clock,
             cfg,
         })
@@ -236,6 +243,7 @@ impl Engine {
             self.schedule.arm_timer(&self.clock);
             poll_events(&mut self.poll, &mut events, timeout)?;
             now = self.clock.now();
+            self.meter.rec.set_now(now);
             for event in events.iter() {
                 self.dispatch(event, now);
             }
@@ -259,6 +267,9 @@ impl Engine {
             // Every connect is started: wake for --start-at (once it has
             // passed, the window opens as the last connect settles).
             at = at.min(self.phases.window_at());
+        }
+        if self.phases.current() == Phase::Hold && self.conns_follow_stages() {
+            at = at.min(self.follow_deadline(now));
         }
         if let Some(timeout) = self.conns.connect_deadline() {
             at = at.min(timeout);

@@ -7,6 +7,8 @@
 //! encoding), so a worker process can hand its measurements to the parent
 //! as JSON. The report made from it is [`super::report`].
 
+use super::search::Search;
+use super::series::{Second, StageTally};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -158,6 +160,18 @@ pub struct Measurements {
     /// How long ramp-up (opening every connection) took (s).
     #[serde(default)]
     pub ramp_secs: f64,
+    /// One sample per second of the window and the drain (`series.rs`).
+    #[serde(default)]
+    pub series: Vec<Second>,
+    /// Seconds past the series' cap, not kept.
+    #[serde(default)]
+    pub series_dropped: u64,
+    /// `--stages`: each stage's counts.
+    #[serde(default)]
+    pub stages: Vec<StageTally>,
+    /// `--find-max-rate`: the search (one process only: never merged).
+    #[serde(skip)]
+    pub search: Option<Search>,
 }
 
 impl Default for Measurements {
@@ -188,6 +202,10 @@ impl Default for Measurements {
             cpu_secs: 0.0,
             run_queue_secs: None,
             ramp_secs: 0.0,
+            series: Vec::new(),
+            series_dropped: 0,
+            stages: Vec::new(),
+            search: None,
         }
     }
 }
@@ -251,6 +269,20 @@ impl Measurements {
             (a, b) => a.or(b),
         };
         self.ramp_secs = self.ramp_secs.max(other.ramp_secs);
+        // Workers' n-th seconds (and stages) side by side.
+        merge_by_index(&mut self.series, &other.series, Second::merge);
+        self.series_dropped = self.series_dropped.max(other.series_dropped);
+        merge_by_index(&mut self.stages, &other.stages, StageTally::merge);
+    }
+}
+
+/// Merges `b` into `a` item by item; `b`'s extra items are appended.
+fn merge_by_index<T: Clone>(a: &mut Vec<T>, b: &[T], merge: fn(&mut T, &T)) {
+    for (i, item) in b.iter().enumerate() {
+        match a.get_mut(i) {
+            Some(mine) => merge(mine, item),
+            None => a.push(item.clone()),
+        }
     }
 }
 
@@ -269,33 +301,41 @@ pub(super) mod histogram_hex {
     use serde::{Deserialize, Serializer, de::Error as _};
     use std::fmt::Write as _;
 
-    pub fn serialize<S: Serializer>(h: &Histogram<u64>, s: S) -> Result<S::Ok, S::Error> {
+    /// `h` as hex of its V2 encoding (`None`: it would not encode).
+    pub fn encode(h: &Histogram<u64>) -> Option<String> {
         let mut bytes = Vec::new();
-        V2Serializer::new()
-            .serialize(h, &mut bytes)
-            .map_err(|e| serde::ser::Error::custom(format!("histogram: {e:?}")))?;
+        V2Serializer::new().serialize(h, &mut bytes).ok()?;
         let mut hex = String::with_capacity(bytes.len() * 2);
         for b in bytes {
             // Writing to a String cannot fail.
             let _ = write!(hex, "{b:02x}");
         }
+        Some(hex)
+    }
+
+    /// A histogram from [`encode`]'s hex, re-homed in the standard bounds
+    /// so merges cannot fail; `None` if it is not one.
+    pub fn decode(hex: &str) -> Option<Histogram<u64>> {
+        let bytes = (0..hex.len() / 2)
+            .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or("zz"), 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .ok()?;
+        let decoded: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .ok()?;
+        let mut h = new_histogram();
+        h.add(&decoded).ok()?;
+        Some(h)
+    }
+
+    pub fn serialize<S: Serializer>(h: &Histogram<u64>, s: S) -> Result<S::Ok, S::Error> {
+        let hex = encode(h).ok_or_else(|| serde::ser::Error::custom("histogram: cannot encode"))?;
         s.serialize_str(&hex)
     }
 
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Histogram<u64>, D::Error> {
         let hex = String::deserialize(d)?;
-        let bytes = (0..hex.len() / 2)
-            .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or("zz"), 16))
-            .collect::<Result<Vec<u8>, _>>()
-            .map_err(|_| D::Error::custom("histogram: not hex"))?;
-        let decoded: Histogram<u64> = Deserializer::new()
-            .deserialize(&mut bytes.as_slice())
-            .map_err(|e| D::Error::custom(format!("histogram: {e:?}")))?;
-        // Re-home the values in a growing histogram so merges cannot fail.
-        let mut h = new_histogram();
-        h.add(&decoded)
-            .map_err(|e| D::Error::custom(format!("histogram: {e:?}")))?;
-        Ok(h)
+        decode(&hex).ok_or_else(|| D::Error::custom("histogram: not a V2 histogram in hex"))
     }
 }
 

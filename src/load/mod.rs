@@ -15,10 +15,16 @@
 //!   timerfd that wakes the loop for them) and the measurements (`meter.rs`:
 //!   the window, the tick, the live line and the hdr log, over [`stats`]).
 //!   `phases.rs` moves the run through ramp-up, the measured window and the
-//!   drain; `tcp.rs` and `udp.rs` hold the socket handlers, `conn.rs` one TCP
+//!   drain; `steps.rs` runs a capacity search's steps (window and drain
+//!   again, on the same connections) and `conn_ramp.rs` the open
+//!   connections of `--idle --stages`; `tcp.rs` and `udp.rs` hold the socket handlers, `conn.rs` one TCP
 //!   connection's state and its connect, `server_drops.rs` the target's
 //!   kernel drops (UDP) when it is on this host.
-//! - [`stats`]: the running counts and each second's numbers;
+//! - [`stages`]: `--stages`, and the rate as a function of time the
+//!   schedule paces by; [`search`]: `--slo` and the capacity search's state
+//!   machine (both sans-IO).
+//! - [`stats`]: the running counts and each second's numbers; [`series`]:
+//!   the report's per-second series and per-stage tallies;
 //!   [`live`]: the live line, and the merge of the workers' live lines;
 //!   [`hdr_log`]: the `--hdr-log` file (HdrHistogram's interval log).
 //! - `workers`: `--workers N`, the parent that runs N generator processes,
@@ -49,6 +55,7 @@
 mod clock;
 pub mod config;
 mod conn;
+mod conn_ramp;
 pub mod engine;
 pub mod hdr_log;
 pub mod live;
@@ -61,8 +68,12 @@ mod preflight;
 pub mod report;
 pub mod scenario;
 mod schedule;
+pub mod search;
+pub mod series;
 mod server_drops;
+pub mod stages;
 pub mod stats;
+mod steps;
 mod table;
 mod tally;
 mod tcp;

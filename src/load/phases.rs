@@ -11,7 +11,10 @@ use super::engine::{CONNECT_BATCH, Engine, Phase, UDP_LOSS_CHECK};
 use super::live::Stage;
 use super::measurements::Measurements;
 use super::schedule::Burst;
+use super::series::Plan;
+use super::stages::Profile;
 use super::table::Entry;
+use std::rc::Rc;
 
 /// The report's error reason when the run stopped because every
 /// connection had failed or been closed.
@@ -70,7 +73,7 @@ impl Phases {
     }
 
     /// The one place the phase changes (traced).
-    fn set(&mut self, next: Phase, now: u64, until: u64) {
+    pub(super) fn set(&mut self, next: Phase, now: u64, until: u64) {
         log::trace!(
             "phase {:?} -> {next:?} at {:.3} s",
             self.current,
@@ -102,15 +105,20 @@ impl Engine {
                 }
                 // --start-at: every connection is up, and the window waits
                 // for the agreed instant (unless none came up: nothing to
-                // wait for, and `begin_window` says so at once).
-                let due = now >= self.phases.window_at || self.meter.rec.open_now() == 0;
+                // wait for, and `begin_window` says so at once; a hold whose
+                // stages open the connections starts with none and waits).
+                let none_up = self.meter.rec.open_now() == 0 && !self.conns_follow_stages();
+                let due = now >= self.phases.window_at || none_up;
                 if self.conns.ramp_done() && due {
                     self.begin_window(now);
                 }
             }
             // Every connection failed or was closed: nothing is left to
             // measure, and nothing can be in flight to wait for.
-            Phase::Hold | Phase::Measure if self.meter.rec.open_now() == 0 => {
+            // (A hold that follows stages may have none on purpose.)
+            Phase::Hold | Phase::Measure
+                if self.meter.rec.open_now() == 0 && !self.conns_follow_stages() =>
+            {
                 self.stop_no_connection_left(now);
             }
             Phase::Hold if now >= until => {
@@ -118,6 +126,7 @@ impl Engine {
                     self.enter_drain(now);
                 }
             }
+            Phase::Hold if self.conns_follow_stages() => self.follow_stages(now),
             Phase::Measure => {
                 self.send_paced(now);
                 if now >= until {
@@ -130,7 +139,10 @@ impl Engine {
             Phase::Drain if self.meter.rec.outstanding() == 0 || now >= until => {
                 self.meter.close_window(now);
                 self.stop_sending();
-                self.phases.set(Phase::Done, now, now);
+                // A capacity search goes on with its next step, if any.
+                if !self.next_step(now) {
+                    self.phases.set(Phase::Done, now, now);
+                }
             }
             // Open loop: requests the window owes still go out, until the
             // drain's middle.
@@ -183,6 +195,9 @@ impl Engine {
         }
         eprintln!("sockloop load: interrupted, finishing");
         self.meter.rec.error("interrupted");
+        if let Some(steps) = self.steps.as_mut() {
+            steps.interrupt();
+        }
         self.meter.close_window(now);
         match self.phases.current {
             Phase::Ramp | Phase::Drain | Phase::Done => {
@@ -203,8 +218,8 @@ impl Engine {
                 late as f64 / 1e9
             );
         }
-        self.meter.open_window(now);
-        if self.meter.rec.open_now() == 0 {
+        self.meter.open_window(now, self.plan());
+        if self.meter.rec.open_now() == 0 && !self.conns_follow_stages() {
             return self.stop_no_connection_left(now);
         }
         let until = now + ns(self.cfg.duration);
@@ -216,9 +231,28 @@ impl Engine {
         }
     }
 
+    /// What the window asks for, to label the series' seconds.
+    fn plan(&self) -> Plan {
+        let conns = self.conns.keys().len() as f64;
+        if let Some(search) = &self.cfg.search {
+            return Plan::Step {
+                index: 0,
+                rate: search.from,
+            };
+        }
+        match (&self.cfg.stages, self.cfg.rate) {
+            (Some(stages), _) => Plan::Stages {
+                profile: Rc::new(Profile::new(stages)),
+                rate: !self.cfg.idle,
+            },
+            (None, Some(rate)) if !self.cfg.idle => Plan::Even(rate * conns),
+            _ => Plan::Closed,
+        }
+    }
+
     /// Window start, until `until`: every connection's first requests (open
     /// loop: first intended times spread over one interval).
-    fn start_requests(&mut self, now: u64, until: u64) {
+    pub(super) fn start_requests(&mut self, now: u64, until: u64) {
         let keys = self.conns.keys();
         self.schedule.open(now, until, keys.len());
         for (i, &key) in keys.iter().enumerate() {
@@ -242,7 +276,7 @@ impl Engine {
             self.phases.idle_cursor = key + 1;
             match self.conns.get(key) {
                 Some(Entry::Tcp(c)) if c.state == State::Open => {
-                    self.send_requests(key, Burst::now(1, now));
+                    self.send_requests(key, &Burst::now(1, now));
                 }
                 Some(Entry::Udp(_)) => {
                     self.udp_send_one(key, now, now);
@@ -306,6 +340,10 @@ impl Engine {
         self.count_unanswered();
         self.count_udp_drops();
         let (stage, since) = self.label();
-        self.meter.finish(now, stage, since)
+        let measured = self.meter.finish(now, stage, since);
+        match self.steps.take() {
+            Some(steps) => steps.finish(&measured),
+            None => measured,
+        }
     }
 }

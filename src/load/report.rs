@@ -19,6 +19,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 mod human;
+mod scenarios;
+
+pub use scenarios::{SearchReport, SeriesSample, StageReport, VERSION};
 
 /// `connections` in the JSON report.
 #[derive(Debug, Clone, Serialize)]
@@ -132,6 +135,8 @@ pub struct Histograms {
 /// The final report; serializes to exactly the documented JSON keys.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// The format's version ([`VERSION`]).
+    pub version: u32,
     /// `--label`: this part's name, or null.
     pub label: Option<String>,
     /// `--start-at` in unix seconds (the window's agreed start), or null.
@@ -172,6 +177,12 @@ pub struct Report {
     pub errors: BTreeMap<String, u64>,
     /// The generator's own load.
     pub generator: Generator,
+    /// One sample per second of the window and the drain.
+    pub series: Vec<SeriesSample>,
+    /// `--stages`: each stage; null otherwise.
+    pub stages: Option<Vec<StageReport>>,
+    /// `--find-max-rate`: the search; null otherwise.
+    pub search: Option<SearchReport>,
 }
 
 fn round3(x: f64) -> f64 {
@@ -189,7 +200,7 @@ impl Report {
             }
         };
         let saturated_by = verdict::saturation(m);
-        let schedule = (c.rate.is_some() && !c.idle).then(|| {
+        let schedule = c.open_loop().then(|| {
             let shortfall = m.scheduled.saturating_sub(m.sent);
             Schedule {
                 scheduled: m.scheduled,
@@ -202,6 +213,7 @@ impl Report {
             }
         });
         Report {
+            version: VERSION,
             label: c.label.clone(),
             start_at: c.start_at.map(|t| {
                 let since = t.duration_since(std::time::UNIX_EPOCH);
@@ -219,7 +231,9 @@ impl Report {
                 failed: m.failed,
                 closed_by_server: m.closed_by_server,
                 ramp_secs: round3(m.ramp_secs),
-                per_sec: if m.ramp_secs > 0.0 {
+                // `--idle --stages` opens nothing in its ramp-up: the
+                // series has its connects.
+                per_sec: if m.ramp_secs > 0.0 && !(c.idle && c.stages.is_some()) {
                     round3(m.opened as f64 / m.ramp_secs)
                 } else {
                     0.0
@@ -260,6 +274,9 @@ impl Report {
                 saturated: !saturated_by.is_empty(),
                 saturated_by,
             },
+            series: scenarios::series(m),
+            stages: scenarios::stages(c, m),
+            search: scenarios::search(c, m),
         }
     }
 
@@ -275,6 +292,11 @@ impl Report {
     /// reply was wrong or missing, or the open loop fell short of its
     /// schedule.
     pub fn failed(&self) -> bool {
+        // A search expects failures above the knee: it fails only when no
+        // rate met the objective.
+        if let Some(search) = &self.search {
+            return search.max_rate.is_none();
+        }
         self.connections.failed > 0
             || self.connections.closed_by_server > 0
             || self.requests.verify_errors > 0
@@ -283,6 +305,9 @@ impl Report {
 
     /// One line saying how many things failed.
     pub fn failure_summary(&self) -> String {
+        if let Some(search) = &self.search {
+            return format!("no rate met the objective in {} steps", search.steps.len());
+        }
         let mut s = format!(
             "{} connections failed, {} closed by the server, {} replies wrong or missing",
             self.connections.failed, self.connections.closed_by_server, self.requests.verify_errors

@@ -147,7 +147,7 @@ impl Engine {
         };
         let burst = self.schedule.due(conn.next_intended, conn.free(times), now);
         if burst.count > 0 {
-            self.send_requests(key, burst);
+            self.send_requests(key, &burst);
             for i in 0..burst.count {
                 if let Some(lag) = self.schedule.lag(&burst, i, now, held) {
                     self.meter.rec.schedule_lag(lag);
@@ -164,7 +164,7 @@ impl Engine {
 
     /// Builds the burst's requests and writes them in ONE write; each one's
     /// send time goes in the connection's slots.
-    pub(super) fn send_requests(&mut self, key: usize, burst: Burst) {
+    pub(super) fn send_requests(&mut self, key: usize, burst: &Burst) {
         let Engine {
             conns,
             workload,
