@@ -1,7 +1,8 @@
-//! The command line: `sockloop serve`, `sockloop client`, `sockloop load`.
+//! The command line: `sockloop serve`, `sockloop client`, `sockloop load`,
+//! `sockloop report`.
 //!
 //! The top of the crate: nothing imports it. Each subcommand owns its flags
-//! ([`ServeArgs`], [`ClientArgs`], [`LoadArgs`]); clap parses them here, and
+//! ([`ServeArgs`], [`ClientArgs`], [`LoadArgs`], [`ReportArgs`]); clap parses them here, and
 //! [`run`] hands them over and is the one place that reports an error: one
 //! line on stderr and exit status 1 (README, "Options and limits"). Flag
 //! values are parsed and range-checked by the parsers in [`crate::flags`];
@@ -12,6 +13,7 @@
 use crate::client::ClientArgs;
 use crate::error::Error;
 use crate::load::LoadArgs;
+use crate::results::ReportArgs;
 use crate::serve::ServeArgs;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -34,6 +36,9 @@ pub enum Command {
     Client(ClientArgs),
     /// Generate load against a service and verify every reply.
     Load(LoadArgs),
+    /// Merge the reports of a run's parts (hosts, workers) and show them:
+    /// text, `--json`, or an HTML page with plots (`--html OUT`).
+    Report(ReportArgs),
 }
 
 /// Parses the process's arguments. A bad flag or value prints clap's
@@ -63,7 +68,7 @@ impl Cli {
         match &self.command {
             Command::Serve(args) => args.worker_index,
             Command::Load(args) => args.worker_index,
-            Command::Client(_) => None,
+            Command::Client(_) | Command::Report(_) => None,
         }
     }
 }
@@ -75,7 +80,11 @@ pub fn run(cli: Cli) -> ExitCode {
         // A serve worker has a status of its own for a remote shutdown.
         Command::Serve(args) => crate::serve::run(&args),
         Command::Client(args) => crate::client::run(&args).map(|()| ExitCode::SUCCESS),
-        Command::Load(args) => crate::load::run(&args).map(|()| ExitCode::SUCCESS),
+        // `load --html` draws its page with `results` (above `load`).
+        Command::Load(args) => {
+            crate::load::run(&args, crate::results::write_html_of_json).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Report(args) => crate::results::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(status) => status,

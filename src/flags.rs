@@ -12,12 +12,14 @@
 //! addr    = host [":" port]       ; port optional only where a default exists
 //! host    = IPv4 | "[" IPv6 "]" | IPv6 | NAME   ; NAME resolved, first result
 //! secs    = decimal number of seconds, fractions allowed ("0.5", "1e-3")
+//! time    = RFC 3339 ("2026-12-02T09:30:00Z") | unix seconds ("1796203800")
+//! label   = 1..=MAX_LABEL printable bytes, no control characters
 //! ```
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::ops::RangeInclusive;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Longest duration any flag takes: a week. Keeps deadline arithmetic on
 /// `Instant` far from overflow; nothing sockloop times runs longer.
@@ -188,6 +190,42 @@ pub fn parse_addr(s: &str, default_port: Option<u16>) -> Result<SocketAddr, Stri
         .ok_or_else(|| format!("'{s}': no address found for host '{host}'; expected {expected}"))
 }
 
+/// Longest `--label`: it names one host's part of a run in reports and
+/// their tables, where a line of text is plenty.
+pub const MAX_LABEL: usize = 128;
+
+/// A clap value parser for a wall-clock instant: RFC 3339 with its offset
+/// (`2026-12-02T09:30:00Z`, `...+01:00`), or seconds since the Unix epoch
+/// (fractions allowed). Whether it lies in the future is the caller's rule.
+pub fn wall_time(s: &str) -> Result<SystemTime, String> {
+    let s = s.trim();
+    let expected = "expected RFC 3339 (2026-12-02T09:30:00Z) or unix seconds";
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        let nanos = t
+            .timestamp_nanos_opt()
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or_else(|| format!("'{s}' is before 1970 or after 2262; {expected}"))?;
+        return Ok(UNIX_EPOCH + Duration::from_nanos(nanos));
+    }
+    match s.parse::<f64>() {
+        // Up to the year 2262 (u64 nanoseconds), like the RFC 3339 form.
+        Ok(secs) if (0.0..1.8e10).contains(&secs) => Ok(UNIX_EPOCH + Duration::from_secs_f64(secs)),
+        _ => Err(format!("'{s}' is not a time; {expected}")),
+    }
+}
+
+/// A clap value parser for `--label`: printable text of at most
+/// [`MAX_LABEL`] bytes (it is printed in reports and written into HTML).
+pub fn label(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > MAX_LABEL {
+        return Err(format!("must be 1..={MAX_LABEL} bytes"));
+    }
+    if s.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(s.to_owned())
+}
+
 /// `d` in seconds for messages and logs: `0.5 s`, `300 s`.
 pub fn show_secs(d: Duration) -> String {
     format!("{} s", d.as_secs_f64())
@@ -196,6 +234,30 @@ pub fn show_secs(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wall_times_are_rfc3339_or_unix_seconds() {
+        let t = wall_time("2026-12-02T09:30:00Z").unwrap();
+        assert_eq!(t, UNIX_EPOCH + Duration::from_secs(1_796_203_800));
+        assert_eq!(wall_time("2026-12-02T10:30:00+01:00").unwrap(), t);
+        assert_eq!(wall_time(" 1796203800 ").unwrap(), t);
+        assert_eq!(
+            wall_time("1796203800.5").unwrap(),
+            t + Duration::from_millis(500)
+        );
+        for bad in ["", "soon", "-1", "2026-12-02 09:30", "1e99", "NaN"] {
+            let e = wall_time(bad).unwrap_err();
+            assert!(e.contains("RFC 3339"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn labels_are_short_printable_text() {
+        assert_eq!(label("host 1").unwrap(), "host 1");
+        assert!(label("").is_err());
+        assert!(label(&"x".repeat(MAX_LABEL + 1)).is_err());
+        assert!(label("a\nb").is_err());
+    }
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()

@@ -40,13 +40,22 @@
 //! - [`load`]: the load generator: `engine.rs` (the loop) composing
 //!   `table.rs` (the sockets and the ramp-up's connects), `clock.rs` +
 //!   `schedule.rs` + `pacing.rs` (the time, which requests are due, the
-//!   timer) and `meter.rs` + `stats.rs` (what was measured, the live line);
+//!   timer; `stages.rs`: the rate as a function of time) and `meter.rs` +
+//!   `stats.rs` + `series.rs` (what was measured, the live line, the
+//!   per-second series); `search.rs` + `steps.rs` (the capacity search),
+//!   `conn_ramp.rs` (connections that follow `--stages`);
 //!   `tcp.rs`/`udp.rs` (the handlers), `phases.rs`, `churn.rs`
 //!   (`--requests-per-conn`: closing and replacing connections),
 //!   `scenario/` (what is said and verified, sans-IO; `line.rs` +
 //!   `template.rs`: any line protocol), `report.rs`, `workers.rs`.
+//! - [`results`]: `sockloop report`: reading `load`'s reports (and
+//!   interval logs), merging the parts of a run across hosts exactly
+//!   (histograms added, series aligned on wall-clock seconds), and the text,
+//!   JSON and HTML reports (plots drawn by plotters as inline SVG).
 //! - [`limits`]: the open-file limit; [`log_queue`]: logging that never
-//!   blocks the loop (a bounded queue to a writer thread).
+//!   blocks the loop (a bounded queue to a writer thread); [`memory`]:
+//!   unique memory (`RssAnon`, `Pss`) and the host's `MemAvailable` and
+//!   file table, from /proc.
 //! - [`readiness`]: the socket calls and edge-triggered rules both loops
 //!   share: the TCP registration and `must_drain`, `read_some`, `OutBuf`,
 //!   the ready queue, `poll_events`.
@@ -54,7 +63,7 @@
 //! Dependencies point down this list's layers, never up: `protocol` uses
 //! only `framing`; `server` uses `protocol` and `config`, never the
 //! command line; `serve`, `client` and `load` use the leaves (`flags`,
-//! `error`, `limits`, `workers`) and `cli` uses them. `scripts/check-cycles.sh`
+//! `error`, `limits`, `workers`); `results` uses `load`; `cli` uses them all. `scripts/check-cycles.sh`
 //! (run by `.ci/run`) fails on any import cycle between modules.
 
 #![deny(missing_docs)]
@@ -68,8 +77,10 @@ pub mod framing;
 pub mod limits;
 pub mod load;
 pub mod log_queue;
+pub mod memory;
 pub mod protocol;
 pub mod readiness;
+pub mod results;
 pub mod serve;
 pub mod server;
 pub mod workers;

@@ -43,17 +43,33 @@ fn assert_shape(r: &Value) {
             "errors",
             "generator",
             "histogram",
+            "histograms",
+            "label",
             "latency_us",
             "rate",
             "requests",
             "schedule",
+            "search",
+            "series",
             "service",
             "size",
+            "stages",
+            "start_at",
             "target",
             "throughput",
             "udp",
+            "version",
         ]
     );
+    assert_eq!(
+        keys(&r["histograms"]),
+        ["connect_ns", "request_ns", "schedule_lag_ns"]
+    );
+    assert_eq!(
+        r["version"], 1,
+        "bump it (and the README) on an incompatible change"
+    );
+    assert_series(r);
     assert_eq!(
         keys(&r["connections"]),
         [
@@ -129,6 +145,50 @@ fn assert_shape(r: &Value) {
     for p in summaries {
         assert_percentiles(p);
     }
+}
+
+/// The time series: exactly the documented keys per sample, numbered from
+/// 0, and its counts add up to the run's (the ramp-up sends nothing).
+#[track_caller]
+fn assert_series(r: &Value) {
+    let series = r["series"]
+        .as_array()
+        .unwrap_or_else(|| panic!("series: {r}"));
+    let (mut sent, mut completed) = (0, 0);
+    for (i, sample) in series.iter().enumerate() {
+        assert_eq!(
+            keys(sample),
+            [
+                "closes",
+                "completed",
+                "connects",
+                "conns_open",
+                "errors",
+                "errors_by_cause",
+                "max_us",
+                "p50_us",
+                "p99_us",
+                "second",
+                "sent",
+                "stage",
+                "target_rate",
+                "unix"
+            ],
+            "{sample}"
+        );
+        assert_eq!(sample["second"], i as u64, "{r}");
+        let causes: u64 = sample["errors_by_cause"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_u64().unwrap())
+            .sum();
+        assert_eq!(sample["errors"], causes, "{sample}");
+        sent += sample["sent"].as_u64().unwrap();
+        completed += sample["completed"].as_u64().unwrap();
+    }
+    assert_eq!(sent, r["requests"]["sent"], "{r}");
+    assert_eq!(completed, r["requests"]["completed"], "{r}");
 }
 
 /// A latency summary: its keys, each percentile given exactly when there

@@ -257,8 +257,9 @@ pub fn throughput(server: &Server, settings: &Settings, work: &Path) -> Result<T
     })
 }
 
-/// Resident memory per idle connection: RSS with `conns` idle connections
-/// open minus RSS before, over `conns`, in bytes.
+/// Unique memory per idle connection: RssAnon with `conns` idle
+/// connections open minus RssAnon before, over `conns`, in bytes (the
+/// server's base, RssAnon before, goes to stderr with it).
 ///
 /// The connections open at `connect_rate` per second: all at once would
 /// overflow a 1,024-deep listen queue (tokio's default), and the dropped
@@ -302,7 +303,13 @@ pub fn idle_rss_per_conn(
     if failed > 0.0 {
         return Err(format!("{failed} idle connections failed"));
     }
-    Ok(rss_with.saturating_sub(rss_before) as f64 / conns as f64)
+    let per_conn = rss_with.saturating_sub(rss_before) as f64 / conns as f64;
+    eprintln!(
+        "e2e: {}: RssAnon {} kB with no connection, {per_conn:.0} B per idle connection",
+        server.name,
+        rss_before / 1024
+    );
+    Ok(per_conn)
 }
 
 /// RSS once it stops changing: the server may still be setting up the

@@ -1,5 +1,6 @@
 //! What the benchmark reads about a server process from /proc: CPU time,
-//! resident memory and open descriptors. Linux only, like sockloop.
+//! unique resident memory (RssAnon) and open descriptors. Linux only, like
+//! sockloop.
 
 use std::fs;
 use std::io;
@@ -46,21 +47,12 @@ fn clock_ticks_per_second() -> f64 {
     if ticks > 0 { ticks as f64 } else { 100.0 }
 }
 
-/// The process's resident set size (VmRSS), in bytes.
+/// The process's unique resident memory (RssAnon: heap, stacks, written
+/// pages), in bytes. Not VmRSS: that also counts the binary's file pages,
+/// shared with every other process running it (issue 15).
 pub fn rss_bytes(pid: u32) -> io::Result<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .map(|kib| kib * 1024)
-        .ok_or_else(|| io::Error::other("no VmRSS in /proc/PID/status"))
+    sockloop::memory::rss_anon(pid)
+        .ok_or_else(|| io::Error::other("no RssAnon in /proc/PID/status"))
 }
 
 /// How many descriptors the process has open.

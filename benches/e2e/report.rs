@@ -98,7 +98,7 @@ impl Metric {
             Metric::CpuD16 => "CPU µs/msg d16",
             Metric::UserD1 => "user µs/msg d1",
             Metric::UserD16 => "user µs/msg d16",
-            Metric::IdleRss => "RSS B/idle conn",
+            Metric::IdleRss => "RssAnon B/idle conn",
             Metric::SysD1 => "syscalls/msg d1",
             Metric::SysD16 => "syscalls/msg d16",
             Metric::SysStrace => "syscalls/msg strace",

@@ -36,9 +36,12 @@ pub const CHURN_BATCH: usize = 64;
 impl Engine {
     /// Every connection is gone and no connect is pending: nothing is left
     /// to measure. (Under churn, a slot between its close and its
-    /// replacement is not gone.)
+    /// replacement is not gone; a hold that follows `--stages` may have no
+    /// connection on purpose.)
     pub(super) fn no_connection_left(&self) -> bool {
-        self.meter.rec.open_now() == 0 && !self.conns.connects_pending()
+        self.meter.rec.open_now() == 0
+            && !self.conns.connects_pending()
+            && !self.conns_follow_stages()
     }
 
     /// Each connect whose `--connect-timeout` passed by `now` fails.

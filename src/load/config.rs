@@ -7,16 +7,19 @@
 
 use super::live::LiveTo;
 use super::scenario::udp::HEADER;
+use super::search::{MAX_RATE, MAX_STEPS, MIN_RATE, Slo};
+use super::stages::Stages;
+use super::verdict::SATURATION_MIN_WINDOW_SECS;
 use crate::config::{DEFAULT_UDP_BUFFER, MAX_UDP_BUFFER};
 use crate::flags::{
     MAX_CONNS, MAX_WORKERS, TIMER_RESOLUTION_SECS, int_in, number_in, secs_between, secs_in,
 };
 use crate::protocol::Service;
 use clap::{Args, ValueEnum};
-pub use scenarios::{Close, LineSpec, MAX_REQUESTS_PER_CONN};
+pub use line_churn::{Close, LineSpec, MAX_REQUESTS_PER_CONN};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Requests in flight per connection at most. Each costs 8 bytes of send
 /// time per connection, preallocated; deeper pipelines measure the kernel's
@@ -130,6 +133,33 @@ pub struct LoadArgs {
     #[arg(long, value_name = "N", conflicts_with = "idle", allow_negative_numbers = true,
           value_parser = number_in(RATE_RANGE, None))]
     pub rate: Option<f64>,
+    /// Open loop: the TOTAL request rate (all connections and workers) ramps
+    /// linearly from the previous target (0 at first) to each target over
+    /// each stage, e.g. `10s:1000,30s:5000,10s:0`; the window lasts the
+    /// stages. With --idle the targets are open connections instead.
+    #[arg(long, value_name = "DUR:TARGET,...", conflicts_with_all = ["rate", "duration"],
+          value_parser = Stages::parse)]
+    pub stages: Option<Stages>,
+    /// Search for the highest open-loop total rate whose step meets --slo
+    /// with no error (one process only).
+    #[arg(long, conflicts_with_all = ["rate", "stages", "idle"])]
+    pub find_max_rate: bool,
+    /// The objective of --find-max-rate: PERCENTILE=LIMIT, percentile p50,
+    /// p90, p99 or p99.9, limit in s, ms, us or µs (e.g. `p99=5ms`).
+    #[arg(long, value_name = "PCT=LIMIT", value_parser = Slo::parse)]
+    pub slo: Option<Slo>,
+    /// --find-max-rate: most steps [default: 12].
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = int_in::<u64>(1..=MAX_STEPS))]
+    pub search_steps: Option<u64>,
+    /// --find-max-rate: the first step's total rate [default: 100].
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = number_in(MIN_RATE..=MAX_RATE, None))]
+    pub search_from: Option<f64>,
+    /// --find-max-rate: each step's measured window [default: 5].
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true,
+          value_parser = secs_between(SATURATION_MIN_WINDOW_SECS..=MAX_STEP_SECS, None))]
+    pub step_duration: Option<Duration>,
     /// Echo and udp-echo message size in bytes (udp-echo: at least 8).
     #[arg(long, value_name = "BYTES", default_value_t = 64, allow_negative_numbers = true,
           value_parser = int_in::<usize>(1..=MAX_SIZE as u64))]
@@ -150,7 +180,9 @@ pub struct LoadArgs {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_UDP_BUFFER, allow_negative_numbers = true,
           value_parser = int_in::<usize>(0..=MAX_UDP_BUFFER))]
     pub udp_buffer: usize,
-    /// Hold mode: connect, stay silent for --duration, then one request each.
+    /// Hold mode: connect, stay silent for --duration, then one request
+    /// each. With --stages, the number of open connections follows the
+    /// stages.
     #[arg(long)]
     pub idle: bool,
     /// `--service line`: each request line, with {conn}, {seq}, {rand:N}
@@ -162,8 +194,9 @@ pub struct LoadArgs {
     #[arg(long, value_name = "PATTERN")]
     pub expect: Option<String>,
     /// Connection churn: close each connection after N verified replies and
-    /// open a new one in its place (at --connect-rate, if set).
-    #[arg(long, value_name = "N", conflicts_with_all = ["idle", "rate"], allow_negative_numbers = true,
+    /// open a new one in its place (at --connect-rate, if set). Closed loop.
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          conflicts_with_all = ["idle", "rate", "stages", "find_max_rate"],
           value_parser = int_in::<u64>(1..=MAX_REQUESTS_PER_CONN))]
     pub requests_per_conn: Option<u64>,
     /// How churn closes a connection: fin (close(), TIME_WAIT on the
@@ -177,11 +210,30 @@ pub struct LoadArgs {
     /// With --workers, worker N writes FILE.N.
     #[arg(long, value_name = "FILE")]
     pub hdr_log: Option<PathBuf>,
+    /// Start the measured window at TIME (RFC 3339, or unix seconds), the same
+    /// on every host: ramp-up happens before it. A TIME in the past is refused.
+    #[arg(long, value_name = "TIME", value_parser = crate::flags::wall_time)]
+    pub start_at: Option<SystemTime>,
+    /// Names this run's part (e.g. the host) in the report (`label`), so
+    /// `sockloop report` can tell merged parts apart.
+    #[arg(long, value_name = "TEXT", value_parser = crate::flags::label)]
+    pub label: Option<String>,
+    /// Also write the report as one self-contained HTML page with plots.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Generator processes, each a single-threaded loop with a share of the
     /// connections; the report merges them (1 = this process, no parent).
     #[arg(long, value_name = "N", default_value_t = 1, allow_negative_numbers = true,
           value_parser = int_in::<u16>(1..=MAX_WORKERS))]
     pub workers: u16,
+    /// Run even if the preflight says the connections do not fit in this
+    /// host's memory or file table.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the preflight's estimate (memory and files the run needs, what
+    /// this host has) and exit: 0 if it fits, 1 if not. Opens nothing.
+    #[arg(long)]
+    pub preflight: bool,
     /// Print `measurements JSON` on stdout instead of a report (set by the
     /// worker parent).
     #[arg(long, hide = true)]
@@ -212,6 +264,11 @@ pub struct LoadConfig {
     pub depth: u32,
     /// Open loop: requests per second per connection.
     pub rate: Option<f64>,
+    /// `--stages`: the profile (total rate, or with `idle` open
+    /// connections); `duration` is its length.
+    pub stages: Option<Stages>,
+    /// `--find-max-rate`: the search; `duration` is one step's.
+    pub search: Option<SearchConfig>,
     /// Echo/udp-echo message size.
     pub size: usize,
     /// Login user and password.
@@ -232,6 +289,13 @@ pub struct LoadConfig {
     pub json: bool,
     /// HdrHistogram log path.
     pub hdr_log: Option<PathBuf>,
+    /// When the measured window starts (`--start-at`); `None`: as soon as
+    /// ramp-up is over.
+    pub start_at: Option<SystemTime>,
+    /// This part's name in the report.
+    pub label: Option<String>,
+    /// The HTML report's path.
+    pub html: Option<PathBuf>,
     /// Where the one-second live line goes: stderr, or (a worker) the parent.
     pub live: LiveTo,
     /// This process's index among the workers of `load --workers`
@@ -240,6 +304,25 @@ pub struct LoadConfig {
 }
 
 impl LoadConfig {
+    /// Whether requests go out on a schedule (`--rate`, `--stages` without
+    /// `--idle`, `--find-max-rate`) rather than as replies free slots.
+    pub fn open_loop(&self) -> bool {
+        !self.idle && (self.rate.is_some() || self.stages.is_some() || self.search.is_some())
+    }
+
+    /// The profile the open loop's first window is paced by: the stages,
+    /// or the search's first step; `None` for `--rate` and closed loop.
+    pub fn profile(&self) -> Option<super::stages::Profile> {
+        use super::stages::Profile;
+        match (&self.stages, &self.search) {
+            (Some(stages), _) if !self.idle => Some(Profile::new(stages)),
+            (None, Some(search)) => {
+                Some(Profile::constant(search.from, self.duration.as_secs_f64()))
+            }
+            _ => None,
+        }
+    }
+
     /// Checks the rules between flags (each value alone was range-checked
     /// by its parser) and resolves the target.
     pub fn from_args(a: &LoadArgs) -> Result<LoadConfig, String> {
@@ -251,12 +334,24 @@ impl LoadConfig {
                 crate::flags::connect_addr(t, port).map_err(|e| format!("--target: {e}"))?
             }
         };
-        let line = scenarios::line_spec(a)?;
+        let line = line_churn::line_spec(a)?;
         check_size(a.service, a.size, a.depth)?;
         if let Some(spec) = &line {
-            scenarios::check_line_burst(spec, a.depth)?;
+            line_churn::check_line_burst(spec, a.depth)?;
         }
         check_workers(a)?;
+        check_start_at(a.start_at, SystemTime::now())?;
+        let search = check_search(a)?;
+        if let Some(stages) = a.stages.as_ref().filter(|_| a.idle) {
+            check_idle_stages(stages, a.conns)?;
+        }
+        let duration = match (&a.stages, &search) {
+            (Some(stages), _) => Duration::from_secs_f64(stages.secs()),
+            (None, Some(_)) => a
+                .step_duration
+                .unwrap_or(Duration::from_secs_f64(STEP_SECS)),
+            (None, None) => a.duration,
+        };
         let user = parse_user(&a.user)?;
         let sources = match &a.source {
             None => Vec::new(),
@@ -274,10 +369,12 @@ impl LoadConfig {
             conns: a.conns,
             connect_rate: a.connect_rate,
             connect_timeout: a.connect_timeout,
-            duration: a.duration,
+            duration,
             drain_timeout: a.drain_timeout,
             depth: a.depth,
             rate: a.rate,
+            stages: a.stages.clone(),
+            search,
             size: a.size,
             user,
             sources,
@@ -288,6 +385,9 @@ impl LoadConfig {
             close: a.close,
             json: a.json,
             hdr_log: a.hdr_log.clone(),
+            start_at: a.start_at,
+            label: a.label.clone(),
+            html: a.html.clone(),
             // A worker's second is only its share: the parent merges them all
             // into the one line it prints.
             live: if a.report_measurements {
@@ -342,6 +442,19 @@ fn check_workers(a: &LoadArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// `--start-at` must lie after `now`: every host starts its window at it,
+/// and one that has passed can no longer be kept.
+fn check_start_at(start_at: Option<SystemTime>, now: SystemTime) -> Result<(), String> {
+    match start_at.map(|t| t.duration_since(now)) {
+        None | Some(Ok(_)) => Ok(()),
+        Some(Err(past)) => Err(format!(
+            "--start-at is {:.3} s in the past (now is {}): pick a time after the ramp-up",
+            past.duration().as_secs_f64(),
+            chrono::DateTime::<chrono::Utc>::from(now).to_rfc3339()
+        )),
+    }
+}
+
 /// `NAME:PASSWORD`, read by the same rule as `serve --user`
 /// ([`crate::protocol::login::parse_user`]), with the name short enough for
 /// the verifier ([`MAX_USER_NAME`]). The value is never echoed: it holds a
@@ -377,147 +490,11 @@ pub fn parse_sources(s: &str) -> Result<Vec<IpAddr>, String> {
     Ok((lo..=hi).map(|a| IpAddr::V4(Ipv4Addr::from(a))).collect())
 }
 
+mod line_churn;
 mod scenarios;
 
+pub use scenarios::{MAX_STEP_SECS, SEARCH_FROM, SEARCH_STEPS, STEP_SECS, SearchConfig};
+use scenarios::{check_idle_stages, check_search};
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn source_ranges() {
-        let r = parse_sources("127.0.0.2-127.0.0.4").unwrap();
-        assert_eq!(r.len(), 3);
-        assert_eq!(r[2], "127.0.0.4".parse::<IpAddr>().unwrap());
-        assert_eq!(parse_sources("127.0.0.9").unwrap().len(), 1);
-        assert!(parse_sources("127.0.0.9-127.0.0.2").is_err());
-        assert!(parse_sources("::1").is_err());
-        assert!(parse_sources("10.0.0.0-10.2.0.0").is_err());
-    }
-
-    /// The flags as `sockloop load` parses them (clap, value parsers and all).
-    fn parse(args: &[&str]) -> Result<LoadConfig, String> {
-        #[derive(clap::Parser)]
-        struct Load {
-            #[command(flatten)]
-            args: LoadArgs,
-        }
-        let argv = std::iter::once("load").chain(args.iter().copied());
-        let parsed = <Load as clap::Parser>::try_parse_from(argv).map_err(|e| e.to_string())?;
-        LoadConfig::from_args(&parsed.args)
-    }
-
-    #[track_caller]
-    fn refused(args: &[&str], expected: &[&str]) {
-        let error = parse(args).expect_err("refused");
-        for word in expected {
-            assert!(error.contains(word), "{args:?}: {error}");
-        }
-    }
-
-    #[test]
-    fn values_out_of_range_name_the_flag_and_range() {
-        refused(&["-d", "0"], &["--duration", "0.001..=604800 seconds"]);
-        refused(&["-c", "-5"], &["--conns", "1..=10000000"]);
-        refused(&["--workers", "-1"], &["--workers", "1..=1024"]);
-        refused(&["--depth", "0"], &["--depth", "1..=1024"]);
-        refused(&["--rate", "-2"], &["--rate", "0.001..=10000000"]);
-        refused(&["--connect-rate", "-1"], &["--connect-rate", "0 (as fast"]);
-        refused(
-            &["--connect-timeout", "0"],
-            &["--connect-timeout", "seconds"],
-        );
-        refused(
-            &["--drain-timeout", "1e9"],
-            &["--drain-timeout", "0 (no wait)"],
-        );
-        refused(
-            &["--drain-timeout", "3601"],
-            &["--drain-timeout", "0.001..=3600 seconds"],
-        );
-        assert!(parse(&["--drain-timeout", "3600"]).is_ok());
-        refused(&["--size", "99999999999"], &["--size", "1..=1048576"]);
-    }
-
-    #[test]
-    fn rules_between_flags() {
-        refused(
-            &["--service", "udp-echo", "--size", "4"],
-            &["--size", "8..=65507", "udp-echo"],
-        );
-        refused(
-            &["--depth", "1024", "--size", "8192"],
-            &["--depth x --size"],
-        );
-        refused(
-            &["--workers", "3", "-c", "2"],
-            &["--workers 3", "--conns (2)"],
-        );
-        refused(
-            &["--workers", "4", "--connect-rate", "0.002"],
-            &["--connect-rate"],
-        );
-        refused(&["--target", "127.0.0.1:0"], &["--target", "port 0"]);
-        assert!(parse(&["--service", "udp-echo", "--size", "8"]).is_ok());
-        assert!(parse(&["--workers", "2", "-c", "2"]).is_ok());
-        refused(
-            &["--send", "x"],
-            &["--send and --expect are for --service line"],
-        );
-        refused(
-            &["--service", "line", "--send", "x", "--expect", "*"],
-            &["needs --target"],
-        );
-        let line = ["--service", "line", "--target", "127.0.0.1:9"];
-        refused(
-            &[&line[..], &["--send", "PING"]].concat(),
-            &["--expect PATTERN"],
-        );
-        let big = format!("{{rand:256}}{}", "x".repeat(3_840));
-        refused(
-            &[
-                &line[..],
-                &["--send", &big, "--expect", "*", "--depth", "1024"],
-            ]
-            .concat(),
-            &["--depth x the longest --send line (4097 bytes)"],
-        );
-        refused(&["--close", "reset"], &["--requests-per-conn"]);
-        refused(
-            &["--requests-per-conn", "1", "--rate", "5"],
-            &["cannot be used"],
-        );
-        refused(
-            &["--service", "udp-echo", "--requests-per-conn", "1"],
-            &["TCP services"],
-        );
-        let c = parse(&["--requests-per-conn", "2", "--close", "reset"]).unwrap();
-        assert_eq!((c.requests_per_conn, c.close), (Some(2), Close::Reset));
-        let c = parse(&[&line[..], &["--send", "u{conn}", "--expect", "Hi u{conn}"]].concat());
-        assert!(c.unwrap().line.is_some());
-    }
-
-    #[test]
-    fn target_port_defaults_to_the_service() {
-        let c = parse(&["--service", "greet", "--target", "127.0.0.2"]).unwrap();
-        assert_eq!(c.target, "127.0.0.2:7001".parse().unwrap());
-        let c = parse(&["--target", "[::1]:9"]).unwrap();
-        assert_eq!(c.target, "[::1]:9".parse().unwrap());
-    }
-
-    #[test]
-    fn users_follow_the_login_rule_and_are_never_echoed() {
-        assert_eq!(
-            parse_user(" bob : pa:ss ").unwrap(),
-            ("bob".into(), "pa:ss".into())
-        );
-        assert!(parse_user("bob").is_err());
-        assert!(parse_user(" :pw").is_err());
-        let long = format!("{}:s3cret", "n".repeat(MAX_USER_NAME + 1));
-        let error = parse_user(&long).unwrap_err();
-        assert!(
-            error.contains("--user") && !error.contains("s3cret"),
-            "{error}"
-        );
-        assert!(!parse_user("s3cret").unwrap_err().contains("s3cret"));
-    }
-}
+mod tests;

@@ -134,7 +134,8 @@ pub struct Engine {
     /// What UDP sockets say and expect back.
     pub(super) udp_echo: UdpEcho,
     pub(super) rng: SmallRng,
-    /// The loop's one read buffer ([`READ_CHUNK`]).
+    /// The loop's one read buffer ([`READ_CHUNK`]), made at the first read
+    /// (`tcp_read`): a worker holding idle connections never needs it.
     pub(super) scratch: Box<[u8]>,
     /// Where requests are built before their one write (UDP: a batch of
     /// datagrams, back to back).
@@ -148,6 +149,8 @@ pub struct Engine {
     pub(super) server_drops_before: Option<u32>,
     /// When UDP slots are next checked for loss.
     pub(super) next_loss_check: u64,
+    /// `--find-max-rate`: the search in progress (`steps.rs`).
+    pub(super) steps: Option<super::steps::Steps>,
 }
 
 impl Engine {
@@ -185,23 +188,33 @@ impl Engine {
             },
         };
         let is_udp = cfg.service == super::LoadService::UdpEcho;
-        let conns = Conns::new(
+        let clock = Clock::start();
+        // --start-at on this run's clock: the wall-clock wait from now.
+        let window_at = cfg.start_at.map_or(0, |at| {
+            let wait = at.duration_since(std::time::SystemTime::now());
+            clock.now().saturating_add(wait.map_or(0, ns))
+        });
+        let mut conns = Conns::new(
             cfg.conns,
             cfg.depth,
             cfg.connect_rate,
             ns(cfg.connect_timeout),
         );
+        if cfg.idle && cfg.stages.is_some() {
+            // The stages open them (`conn_ramp.rs`), not a ramp-up.
+            conns.want(0);
+        }
         Ok(Engine {
-            schedule: Schedule::new(cfg.rate, poll.registry(), PACER),
+            schedule: Schedule::new(cfg.rate, cfg.profile(), poll.registry(), PACER),
             poll,
             signals,
             conns,
             meter: Meter::new(hdr, cfg.live),
-            phases: Phases::default(),
+            phases: Phases::new(window_at),
             workload,
             udp_echo: UdpEcho::new(pattern, cfg.size),
             rng,
-            scratch: vec![0; READ_CHUNK].into_boxed_slice(),
+            scratch: Box::default(),
             out: Vec::new(),
             udp_in: RecvBatch::new(if is_udp { UDP_BATCH } else { 0 }),
             udp_out: SendBatch::default(),
@@ -209,7 +222,8 @@ impl Engine {
                 .then(|| super::server_drops::target_drops(cfg.target))
                 .flatten(),
             next_loss_check: 0,
-            clock: Clock::start(),
+            steps: cfg.search.as_ref().map(super::steps::Steps::new),
+            clock,
             cfg,
         })
     }
@@ -237,6 +251,7 @@ impl Engine {
             self.schedule.arm_timer(&self.clock);
             poll_events(&mut self.poll, &mut events, timeout)?;
             now = self.clock.now();
+            self.meter.rec.set_now(now);
             for event in events.iter() {
                 self.dispatch(event, now);
             }
@@ -260,16 +275,30 @@ impl Engine {
         let mut at = self.meter.next_tick();
         if phase != Phase::Ramp {
             at = at.min(self.phases.until());
+        } else if let Some(connect) = self.conns.next_connect_at(now) {
+            at = at.min(connect);
+        } else if self.phases.window_at() > now {
+            // Every connect is started: wake for --start-at (once it has
+            // passed, the window opens as the last connect settles).
+            at = at.min(self.phases.window_at());
         }
-        // Connects are started and timed out in the ramp-up and (churn) the
-        // window only: none is due in the drain.
-        if matches!(phase, Phase::Ramp | Phase::Measure) {
-            if let Some(connect) = self.conns.next_connect_at(now) {
-                at = at.min(connect);
-            }
-            if let Some(timeout) = self.conns.connect_deadline() {
-                at = at.min(timeout);
-            }
+        if phase == Phase::Hold && self.conns_follow_stages() {
+            at = at.min(self.follow_deadline(now));
+        }
+        // Churn: the window's replacement connects (`churn.rs`).
+        if phase == Phase::Measure
+            && self.cfg.requests_per_conn.is_some()
+            && let Some(connect) = self.conns.next_connect_at(now)
+        {
+            at = at.min(connect);
+        }
+        // No connect is timed out in the drain (none is started there; one
+        // still in progress is left to finish or not): its deadline would
+        // only spin the loop.
+        if phase != Phase::Drain
+            && let Some(timeout) = self.conns.connect_deadline()
+        {
+            at = at.min(timeout);
         }
         if let Some(due) = self.schedule.poll_deadline() {
             at = at.min(due);

@@ -118,6 +118,30 @@ impl<W: Write> HdrLog<W> {
     }
 }
 
+/// `h` in HdrHistogram's standard text form: base64 of its V2 + DEFLATE
+/// encoding (`HISTFAAA...`), as an interval log line carries it and every
+/// HdrHistogram library decodes it. The JSON report's `histograms` use it.
+pub fn to_base64(h: &Histogram<u64>) -> String {
+    let mut bytes = Vec::new();
+    // Writing into a Vec fails only on a histogram too large to encode
+    // (more than 2^31 counts slots), which the fixed bounds rule out.
+    if let Err(e) = V2DeflateSerializer::new().serialize(h, &mut bytes) {
+        log::warn!("histogram not encoded: {e:?}");
+    }
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Decodes [`to_base64`]'s form (any HdrHistogram's, V2 with or without
+/// DEFLATE), with what is wrong when it is not one.
+pub fn from_base64(text: &str) -> Result<Histogram<u64>, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|e| format!("histogram: not base64: {e}"))?;
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| format!("histogram: not an HdrHistogram encoding: {e:?}"))
+}
+
 /// The header, line for line as the reference writer's calls write it.
 fn write_header(out: &mut impl Write, start: SystemTime) -> io::Result<()> {
     // The reference keeps times in whole milliseconds; so do we, so that
@@ -163,6 +187,18 @@ mod tests {
     }
 
     #[test]
+    fn base64_round_trips_and_says_what_is_wrong() {
+        let mut h = new_histogram();
+        h.record(40_000).unwrap();
+        h.record(3_891_000).unwrap();
+        let text = to_base64(&h);
+        assert!(text.starts_with("HISTFAAA"), "{text}");
+        assert_eq!(from_base64(&text).unwrap(), h);
+        assert!(from_base64("not base64!").unwrap_err().contains("base64"));
+        assert!(from_base64("AAAA").unwrap_err().contains("HdrHistogram"));
+    }
+
+    #[test]
     fn the_header_is_the_reference_writers() {
         let text = log_text(&[]);
         let version = env!("CARGO_PKG_VERSION");
@@ -181,8 +217,8 @@ mod tests {
     #[test]
     fn interval_max_is_in_milliseconds_and_the_histogram_in_nanoseconds() {
         let mut h = new_histogram();
-        h.saturating_record(40_000);
-        h.saturating_record(3_891_000);
+        h.record(40_000).unwrap();
+        h.record(3_891_000).unwrap();
         let text = log_text(&[(&h, 0.001, 1.0), (&new_histogram(), 1.001, 0.003)]);
         let lines: Vec<&str> = text.lines().skip(5).collect();
         assert_eq!(lines.len(), 2, "{text}");

@@ -3,10 +3,12 @@
 //!
 //! Counters, error counts and three HdrHistograms. Runs of several generator
 //! processes merge with [`Measurements::merge`] (histograms add exactly). It
-//! serializes with serde (the histograms as hex of hdrhistogram's V2 +
-//! DEFLATE encoding), so a worker process can hand its measurements to the
-//! parent as JSON. The report made from it is [`super::report`].
+//! serializes with serde (the histograms as hex of hdrhistogram's V2
+//! encoding), so a worker process can hand its measurements to the parent
+//! as JSON. The report made from it is [`super::report`].
 
+use super::search::Search;
+use super::series::{Second, StageTally};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -17,15 +19,25 @@ pub const HISTOGRAM_MAX_NS: u64 = 3_600_000_000_000;
 
 /// The histograms' precision: three significant figures, so a recorded
 /// value is within 0.1% of the truth (hdrhistogram keeps 2,048 sub-buckets
-/// per power of two: 8 us wide at 10 ms, 524 us at 1 s). It keeps each
-/// histogram at a few hundred KiB; the report states it.
+/// per power of two: 8 us wide at 10 ms, 524 us at 1 s). The report states
+/// it.
 pub const SIGNIFICANT_FIGURES: u8 = 3;
 
-/// A latency histogram in nanoseconds.
+/// A latency histogram in nanoseconds, empty and small: 16 KiB, the
+/// counts of one power of two at [`SIGNIFICANT_FIGURES`].
+///
+/// It grows as values need it ([`record`], `add`), each power of two 8 KiB
+/// more, up to [`HISTOGRAM_MAX_NS`]: 264 KiB, which is what every histogram
+/// cost from the start when it was made with those bounds, and each of the
+/// generator's four (`Measurements`' three and the one-second interval) was
+/// written in full at its creation (issue 15: 1.1 MB of an idle worker's
+/// 1.8 MB of anonymous memory). Now one holding loopback latencies (up to
+/// 1 ms) takes 88 KiB, one holding connects that waited for a 1 s SYN
+/// retransmit 168 KiB.
 pub fn new_histogram() -> Histogram<u64> {
-    // Constant bounds (low 1 <= high / 2, sigfig 3 <= 5): cannot fail.
-    Histogram::new_with_bounds(1, HISTOGRAM_MAX_NS, SIGNIFICANT_FIGURES)
-        .expect("valid constant histogram bounds")
+    let mut h = Histogram::new(SIGNIFICANT_FIGURES).expect("valid constant histogram precision");
+    h.auto(true);
+    h
 }
 
 /// Records `ns` into `h` (at least 1 ns: the lowest value); a value above
@@ -34,7 +46,14 @@ pub fn record(h: &mut Histogram<u64>, ns: u64, clamped: &mut u64) {
     if ns > HISTOGRAM_MAX_NS {
         *clamped += 1;
     }
-    h.saturating_record(ns.max(1));
+    // Not `saturating_record`: that clamps to the histogram's current top
+    // instead of growing it. Growing fails only if the counts' length
+    // overflows a usize, impossible below HISTOGRAM_MAX_NS; were it to,
+    // the value is clamped to the current top rather than lost.
+    let ns = ns.clamp(1, HISTOGRAM_MAX_NS);
+    if h.record(ns).is_err() {
+        h.saturating_record(ns);
+    }
 }
 
 /// Values above [`HISTOGRAM_MAX_NS`], recorded as it, per histogram.
@@ -149,6 +168,18 @@ pub struct Measurements {
     /// How long ramp-up (opening every connection) took (s).
     #[serde(default)]
     pub ramp_secs: f64,
+    /// One sample per second of the window and the drain (`series.rs`).
+    #[serde(default)]
+    pub series: Vec<Second>,
+    /// Seconds past the series' cap, not kept.
+    #[serde(default)]
+    pub series_dropped: u64,
+    /// `--stages`: each stage's counts.
+    #[serde(default)]
+    pub stages: Vec<StageTally>,
+    /// `--find-max-rate`: the search (one process only: never merged).
+    #[serde(skip)]
+    pub search: Option<Search>,
 }
 
 impl Default for Measurements {
@@ -181,6 +212,10 @@ impl Default for Measurements {
             cpu_secs: 0.0,
             run_queue_secs: None,
             ramp_secs: 0.0,
+            series: Vec::new(),
+            series_dropped: 0,
+            stages: Vec::new(),
+            search: None,
         }
     }
 }
@@ -246,45 +281,73 @@ impl Measurements {
             (a, b) => a.or(b),
         };
         self.ramp_secs = self.ramp_secs.max(other.ramp_secs);
+        // Workers' n-th seconds (and stages) side by side.
+        merge_by_index(&mut self.series, &other.series, Second::merge);
+        self.series_dropped = self.series_dropped.max(other.series_dropped);
+        merge_by_index(&mut self.stages, &other.stages, StageTally::merge);
     }
 }
 
-/// Histograms as hex strings of their V2 + DEFLATE encoding (serde `with`;
-/// also used by the workers' progress records, `live.rs`).
+/// Merges `b` into `a` item by item; `b`'s extra items are appended.
+fn merge_by_index<T: Clone>(a: &mut Vec<T>, b: &[T], merge: fn(&mut T, &T)) {
+    for (i, item) in b.iter().enumerate() {
+        match a.get_mut(i) {
+            Some(mine) => merge(mine, item),
+            None => a.push(item.clone()),
+        }
+    }
+}
+
+/// Histograms as hex strings of their V2 encoding (serde `with`; also used
+/// by the workers' progress records, `live.rs`, every second).
+///
+/// Not V2 + DEFLATE: its compressor's tables cost a worker 120-180 kB of
+/// heap and stack that stayed resident after the first second's progress
+/// record (a worker's base grew from 436 kB to 620 kB, issue 15), to shrink
+/// a line on a pipe. V2 alone already encodes runs of empty buckets as one
+/// number. The reader takes either encoding.
 pub(super) mod histogram_hex {
     use super::new_histogram;
     use hdrhistogram::Histogram;
-    use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
+    use hdrhistogram::serialization::{Deserializer, Serializer as _, V2Serializer};
     use serde::{Deserialize, Serializer, de::Error as _};
     use std::fmt::Write as _;
 
-    pub fn serialize<S: Serializer>(h: &Histogram<u64>, s: S) -> Result<S::Ok, S::Error> {
+    /// `h` as hex of its V2 encoding (`None`: it would not encode).
+    pub fn encode(h: &Histogram<u64>) -> Option<String> {
         let mut bytes = Vec::new();
-        V2DeflateSerializer::new()
-            .serialize(h, &mut bytes)
-            .map_err(|e| serde::ser::Error::custom(format!("histogram: {e:?}")))?;
+        V2Serializer::new().serialize(h, &mut bytes).ok()?;
         let mut hex = String::with_capacity(bytes.len() * 2);
         for b in bytes {
             // Writing to a String cannot fail.
             let _ = write!(hex, "{b:02x}");
         }
+        Some(hex)
+    }
+
+    /// A histogram from [`encode`]'s hex, re-homed in the standard bounds
+    /// so merges cannot fail; `None` if it is not one.
+    pub fn decode(hex: &str) -> Option<Histogram<u64>> {
+        let bytes = (0..hex.len() / 2)
+            .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or("zz"), 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .ok()?;
+        let decoded: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .ok()?;
+        let mut h = new_histogram();
+        h.add(&decoded).ok()?;
+        Some(h)
+    }
+
+    pub fn serialize<S: Serializer>(h: &Histogram<u64>, s: S) -> Result<S::Ok, S::Error> {
+        let hex = encode(h).ok_or_else(|| serde::ser::Error::custom("histogram: cannot encode"))?;
         s.serialize_str(&hex)
     }
 
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Histogram<u64>, D::Error> {
         let hex = String::deserialize(d)?;
-        let bytes = (0..hex.len() / 2)
-            .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or("zz"), 16))
-            .collect::<Result<Vec<u8>, _>>()
-            .map_err(|_| D::Error::custom("histogram: not hex"))?;
-        let decoded: Histogram<u64> = Deserializer::new()
-            .deserialize(&mut bytes.as_slice())
-            .map_err(|e| D::Error::custom(format!("histogram: {e:?}")))?;
-        // Re-home the values in the standard bounds so merges cannot fail.
-        let mut h = new_histogram();
-        h.add(&decoded)
-            .map_err(|e| D::Error::custom(format!("histogram: {e:?}")))?;
-        Ok(h)
+        decode(&hex).ok_or_else(|| D::Error::custom("histogram: not a V2 histogram in hex"))
     }
 }
 
@@ -292,15 +355,42 @@ pub(super) mod histogram_hex {
 mod tests {
     use super::*;
 
+    /// Bytes of counts a histogram holds (u64 counts).
+    fn bytes(h: &Histogram<u64>) -> usize {
+        h.distinct_values() * std::mem::size_of::<u64>()
+    }
+
+    /// Issue 15: an idle generator's histograms cost what they hold, not
+    /// their full hour-long range (264 KiB each, written at creation).
+    #[test]
+    fn a_histogram_costs_what_it_holds_and_still_reaches_an_hour() {
+        let mut h = new_histogram();
+        assert_eq!(bytes(&h), 16 * 1024, "an empty histogram");
+        let mut clamped = 0;
+        record(&mut h, 1_000_000, &mut clamped);
+        assert_eq!(bytes(&h), 88 * 1024, "values up to 1 ms");
+        record(&mut h, 1_000_000_000, &mut clamped);
+        assert_eq!(bytes(&h), 168 * 1024, "values up to 1 s");
+        record(&mut h, HISTOGRAM_MAX_NS + 1, &mut clamped);
+        assert_eq!(bytes(&h), 264 * 1024, "the whole range");
+        assert_eq!(clamped, 1);
+        assert_eq!(h.len(), 3);
+        assert_eq!(h.max(), h.highest_equivalent(HISTOGRAM_MAX_NS));
+        // A merge grows the receiving histogram too (worker -> parent).
+        let mut total = new_histogram();
+        total.add(&h).unwrap();
+        assert_eq!((total.len(), total.max()), (3, h.max()));
+    }
+
     #[test]
     fn merge_adds_counts_and_histograms() {
         let mut a = Measurements::default();
-        a.latency.saturating_record(1_000);
+        a.latency.record(1_000).unwrap();
         a.completed = 1;
         a.error("x");
         a.window_secs = 1.0;
         let mut b = Measurements::default();
-        b.latency.saturating_record(3_000);
+        b.latency.record(3_000).unwrap();
         b.completed = 2;
         b.error_n("x", 2);
         b.window_secs = 2.0;
@@ -312,7 +402,7 @@ mod tests {
         (a.unsent.depth, b.unsent.depth, b.unsent.target) = (1, 2, 3);
         (a.udp_late, b.udp_late) = (4, 5);
         b.clamped.latency = 6;
-        b.schedule_lag.saturating_record(7);
+        b.schedule_lag.record(7).unwrap();
         (a.run_queue_secs, b.run_queue_secs) = (None, Some(0.3));
         a.merge(&b);
         assert_eq!(a.scheduled, 30);
@@ -336,8 +426,8 @@ mod tests {
     #[test]
     fn measurements_round_trip_through_json() {
         let mut m = Measurements::default();
-        m.latency.saturating_record(12_345);
-        m.connect.saturating_record(99_000);
+        m.latency.record(12_345).unwrap();
+        m.connect.record(99_000).unwrap();
         m.completed = 7;
         m.error("x");
         let json = serde_json::to_string(&m).unwrap();

@@ -12,6 +12,7 @@ use super::clock::ns;
 use super::hdr_log::HdrLog;
 use super::live::{LiveTo, Progress, Stage};
 use super::measurements::Measurements;
+use super::series::Plan;
 use super::stats::Recorder;
 use std::time::Duration;
 
@@ -27,8 +28,11 @@ pub struct Meter {
     hdr: Option<HdrLog>,
     /// Where the live line goes.
     live: LiveTo,
-    /// The window is open (once opened, it closes once).
+    /// The window is open (once opened, it closes once; a capacity search
+    /// opens one per step).
     window_open: bool,
+    /// Windows opened so far.
+    windows: u32,
     /// When the window opened (ns).
     window_start: u64,
     /// The process's CPU seconds when the window opened.
@@ -49,6 +53,7 @@ impl Meter {
             hdr,
             live,
             window_open: false,
+            windows: 0,
             window_start: 0,
             cpu_at_start: 0.0,
             run_queue_at_start: None,
@@ -74,6 +79,7 @@ impl Meter {
             return;
         }
         self.end_interval(now, stage, since).show(self.live);
+        self.rec.end_second(now);
         // On a fixed grid from the window's start (no drift), unless the loop
         // fell a whole tick behind: then a full tick from now, not a tick a
         // few microseconds long whose rates would be nonsense.
@@ -86,12 +92,19 @@ impl Meter {
     /// The ramp-up is over at `now`: the window opens, its CPU is measured
     /// from here, and the ticks (and HdrHistogram intervals) restart on its
     /// grid.
-    pub fn open_window(&mut self, now: u64) {
+    pub fn open_window(&mut self, now: u64, plan: Plan) {
+        // A capacity search's later step: its first interval starts here.
+        if self.windows > 0 {
+            self.fold_interval(now);
+        } else {
+            self.rec.begin_window(now as f64 / 1e9);
+        }
+        self.windows += 1;
         self.window_start = now;
         self.window_open = true;
         self.cpu_at_start = cpu_seconds();
         self.run_queue_at_start = run_queue_seconds();
-        self.rec.begin_window(now as f64 / 1e9);
+        self.rec.open_series(now, plan, self.live == LiveTo::Parent);
         self.last_tick = now;
         self.next_tick = now + ns(TICK);
     }
@@ -103,6 +116,7 @@ impl Meter {
             return;
         }
         self.window_open = false;
+        self.rec.close_series(now);
         let secs = (now - self.window_start) as f64 / 1e9;
         let cpu = (cpu_seconds() - self.cpu_at_start).max(0.0);
         let waited = match (self.run_queue_at_start, run_queue_seconds()) {
@@ -128,10 +142,19 @@ impl Meter {
         if now > self.last_tick {
             self.end_interval(now, stage, since);
         }
+        self.rec.end_second(now);
         if let Some(log) = self.hdr.as_mut() {
             log.finish();
         }
         self.rec.into_measurements()
+    }
+
+    /// Ends the current interval at `now` without showing it (a search's
+    /// step boundary, after its drain): logged and counted.
+    fn fold_interval(&mut self, now: u64) {
+        if now > self.last_tick {
+            self.end_interval(now, super::live::Stage::Drain, self.window_start);
+        }
     }
 
     /// Ends the current interval at `now`: logs it (except during ramp-up,
@@ -202,7 +225,7 @@ mod tests {
     #[test]
     fn the_window_restarts_the_grid_and_closes_once() {
         let mut m = Meter::new(None, LiveTo::Stderr);
-        m.open_window(SEC / 4);
+        m.open_window(SEC / 4, Plan::Closed);
         assert_eq!((m.window_start(), m.next_tick()), (SEC / 4, SEC + SEC / 4));
         m.rec.reply(1_000);
         m.close_window(SEC / 4 + 2 * SEC);

@@ -11,7 +11,10 @@ use super::engine::{CONNECT_BATCH, Engine, Phase, UDP_LOSS_CHECK};
 use super::live::Stage;
 use super::measurements::Measurements;
 use super::schedule::Burst;
+use super::series::Plan;
+use super::stages::Profile;
 use super::table::Entry;
+use std::rc::Rc;
 
 /// The report's error reason when the run stopped because every
 /// connection had failed or been closed.
@@ -21,6 +24,11 @@ pub const STOPPED_NO_CONNECTION: &str = "stopped early: no connection left";
 /// between batches and each request's stamp (the turn's `now`) is at most
 /// one batch of writes old.
 const IDLE_BATCH: usize = 256;
+
+/// How late past `--start-at` a window may open before it is worth a
+/// warning: a few loop turns (the window opens at the first turn after the
+/// instant, and a turn may be a batch of events long).
+const LATE_START_NS: u64 = 50_000_000;
 
 /// Where the run is, since when, and until when.
 #[derive(Debug)]
@@ -32,20 +40,28 @@ pub struct Phases {
     until: u64,
     /// `--idle`, after the hold: the next key to send the final request to.
     idle_cursor: usize,
+    /// The earliest the measured window may open (ns; `--start-at`, else
+    /// 0): ramp-up ends when its connects are done and this time has come.
+    window_at: u64,
 }
 
-impl Default for Phases {
-    fn default() -> Phases {
+impl Phases {
+    /// Ramp-up, with the window opening no earlier than `window_at`.
+    pub fn new(window_at: u64) -> Phases {
         Phases {
             current: Phase::Ramp,
             since: 0,
             until: 0,
             idle_cursor: 0,
+            window_at,
         }
     }
-}
 
-impl Phases {
+    /// When the window may open at the earliest (see `window_at`).
+    pub fn window_at(&self) -> u64 {
+        self.window_at
+    }
+
     /// The phase now.
     pub fn current(&self) -> Phase {
         self.current
@@ -57,7 +73,7 @@ impl Phases {
     }
 
     /// The one place the phase changes (traced).
-    fn set(&mut self, next: Phase, now: u64, until: u64) {
+    pub(super) fn set(&mut self, next: Phase, now: u64, until: u64) {
         log::trace!(
             "phase {:?} -> {next:?} at {:.3} s",
             self.current,
@@ -82,12 +98,21 @@ impl Engine {
             Phase::Ramp => {
                 self.start_due_connects(now);
                 self.expire_connects(now);
-                if self.conns.ramp_done() {
+                // --start-at: every connection is up, and the window waits
+                // for the agreed instant (unless none came up: nothing to
+                // wait for, and `begin_window` says so at once; a hold whose
+                // stages open the connections starts with none and waits).
+                let none_up = self.meter.rec.open_now() == 0 && !self.conns_follow_stages();
+                let due = now >= self.phases.window_at || none_up;
+                if self.conns.ramp_done() && due {
                     self.begin_window(now);
                 }
             }
             // Every connection failed or was closed: nothing is left to
             // measure, and nothing can be in flight to wait for.
+            // (A hold that follows stages may have none on purpose; under
+            // churn, a slot between its close and its replacement is not
+            // gone.)
             Phase::Hold | Phase::Measure if self.no_connection_left() => {
                 self.stop_no_connection_left(now);
             }
@@ -96,6 +121,7 @@ impl Engine {
                     self.enter_drain(now);
                 }
             }
+            Phase::Hold if self.conns_follow_stages() => self.follow_stages(now),
             Phase::Measure => {
                 self.churn_connects(now);
                 self.send_paced(now);
@@ -109,7 +135,10 @@ impl Engine {
             Phase::Drain if self.meter.rec.outstanding() == 0 || now >= until => {
                 self.meter.close_window(now);
                 self.stop_sending();
-                self.phases.set(Phase::Done, now, now);
+                // A capacity search goes on with its next step, if any.
+                if !self.next_step(now) {
+                    self.phases.set(Phase::Done, now, now);
+                }
             }
             // Open loop: requests the window owes still go out, until the
             // drain's middle.
@@ -162,6 +191,9 @@ impl Engine {
         }
         eprintln!("sockloop load: interrupted, finishing");
         self.meter.rec.error("interrupted");
+        if let Some(steps) = self.steps.as_mut() {
+            steps.interrupt();
+        }
         self.meter.close_window(now);
         match self.phases.current {
             Phase::Ramp | Phase::Drain | Phase::Done => {
@@ -174,8 +206,16 @@ impl Engine {
 
     /// Ramp-up is over: the measured window starts now.
     fn begin_window(&mut self, now: u64) {
-        self.meter.open_window(now);
-        if self.meter.rec.open_now() == 0 {
+        let late = now.saturating_sub(self.phases.window_at);
+        if self.cfg.start_at.is_some() && late > LATE_START_NS {
+            log::warn!(
+                "ramp-up ended {:.3} s after --start-at: this window opens late \
+                 (start earlier, or raise --connect-rate)",
+                late as f64 / 1e9
+            );
+        }
+        self.meter.open_window(now, self.plan());
+        if self.meter.rec.open_now() == 0 && !self.conns_follow_stages() {
             return self.stop_no_connection_left(now);
         }
         let until = now + ns(self.cfg.duration);
@@ -187,9 +227,28 @@ impl Engine {
         }
     }
 
+    /// What the window asks for, to label the series' seconds.
+    fn plan(&self) -> Plan {
+        let conns = self.conns.keys().len() as f64;
+        if let Some(search) = &self.cfg.search {
+            return Plan::Step {
+                index: 0,
+                rate: search.from,
+            };
+        }
+        match (&self.cfg.stages, self.cfg.rate) {
+            (Some(stages), _) => Plan::Stages {
+                profile: Rc::new(Profile::new(stages)),
+                rate: !self.cfg.idle,
+            },
+            (None, Some(rate)) if !self.cfg.idle => Plan::Even(rate * conns),
+            _ => Plan::Closed,
+        }
+    }
+
     /// Window start, until `until`: every connection's first requests (open
     /// loop: first intended times spread over one interval).
-    fn start_requests(&mut self, now: u64, until: u64) {
+    pub(super) fn start_requests(&mut self, now: u64, until: u64) {
         let keys = self.conns.keys();
         self.schedule.open(now, until, keys.len());
         for (i, &key) in keys.iter().enumerate() {
@@ -213,7 +272,7 @@ impl Engine {
             self.phases.idle_cursor = key + 1;
             match self.conns.get(key) {
                 Some(Entry::Tcp(c)) if c.state == State::Open => {
-                    self.send_requests(key, Burst::now(1, now));
+                    self.send_requests(key, &Burst::now(1, now));
                 }
                 Some(Entry::Udp(_)) => {
                     self.udp_send_one(key, now, now);
@@ -277,6 +336,10 @@ impl Engine {
         self.count_unanswered();
         self.count_udp_drops();
         let (stage, since) = self.label();
-        self.meter.finish(now, stage, since)
+        let measured = self.meter.finish(now, stage, since);
+        match self.steps.take() {
+            Some(steps) => steps.finish(&measured),
+            None => measured,
+        }
     }
 }

@@ -10,6 +10,7 @@
 //! (`verdict.rs`).
 
 use super::config::LoadConfig;
+use super::hdr_log::to_base64;
 use super::measurements::{Measurements, Unsent};
 use super::percentiles::{Percentiles, Resolution};
 use super::verdict::{self, Limit, SHORTFALL_TOLERANCE_PERCENT, Saturation};
@@ -19,6 +20,9 @@ use std::fmt::Write as _;
 
 mod churn;
 mod human;
+mod scenarios;
+
+pub use scenarios::{SearchReport, SeriesSample, StageReport, VERSION};
 
 pub use churn::{Churn, Failures};
 
@@ -120,9 +124,28 @@ pub struct Generator {
     pub saturated_by: Vec<Saturation>,
 }
 
+/// `histograms` in the JSON report: the full histograms, in nanoseconds, in
+/// HdrHistogram's standard base64 form ([`super::hdr_log::to_base64`]), so
+/// that reports from several hosts merge exactly (`sockloop report`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Histograms {
+    /// Request latency (what `latency_us` summarizes).
+    pub request_ns: String,
+    /// Connect latency (`connect_latency_us`).
+    pub connect_ns: String,
+    /// Open loop: the generator's lateness (`schedule.lag_us`).
+    pub schedule_lag_ns: String,
+}
+
 /// The final report; serializes to exactly the documented JSON keys.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// The format's version ([`VERSION`]).
+    pub version: u32,
+    /// `--label`: this part's name, or null.
+    pub label: Option<String>,
+    /// `--start-at` in unix seconds (the window's agreed start), or null.
+    pub start_at: Option<f64>,
     /// Service name, e.g. `echo`.
     pub service: String,
     /// Target address.
@@ -153,12 +176,20 @@ pub struct Report {
     pub connect_latency_us: Percentiles,
     /// What every latency figure is made of.
     pub histogram: Resolution,
+    /// The histograms themselves, for merging.
+    pub histograms: Histograms,
     /// UDP counts.
     pub udp: Udp,
     /// Error counts by reason.
     pub errors: BTreeMap<String, u64>,
     /// The generator's own load.
     pub generator: Generator,
+    /// One sample per second of the window and the drain.
+    pub series: Vec<SeriesSample>,
+    /// `--stages`: each stage; null otherwise.
+    pub stages: Option<Vec<StageReport>>,
+    /// `--find-max-rate`: the search; null otherwise.
+    pub search: Option<SearchReport>,
 }
 
 fn round3(x: f64) -> f64 {
@@ -176,7 +207,7 @@ impl Report {
             }
         };
         let saturated_by = verdict::saturation(m);
-        let schedule = (c.rate.is_some() && !c.idle).then(|| {
+        let schedule = c.open_loop().then(|| {
             let shortfall = m.scheduled.saturating_sub(m.sent);
             Schedule {
                 scheduled: m.scheduled,
@@ -189,6 +220,12 @@ impl Report {
             }
         });
         Report {
+            version: VERSION,
+            label: c.label.clone(),
+            start_at: c.start_at.map(|t| {
+                let since = t.duration_since(std::time::UNIX_EPOCH);
+                round3(since.map_or(0.0, |d| d.as_secs_f64()))
+            }),
             service: c.service.name().to_owned(),
             target: c.target.to_string(),
             conns: c.conns,
@@ -201,9 +238,10 @@ impl Report {
                 failed: m.failed,
                 closed_by_server: m.closed_by_server,
                 ramp_secs: round3(m.ramp_secs),
-                // The ramp-up's connects: under churn, `opened` counts the
-                // replacements too.
-                per_sec: if m.ramp_secs > 0.0 {
+                // `--idle --stages` opens nothing in its ramp-up: the
+                // series has its connects. Under churn, `opened` counts the
+                // replacements too: the ramp-up's are the first `--conns`.
+                per_sec: if m.ramp_secs > 0.0 && !(c.idle && c.stages.is_some()) {
                     round3(m.opened.min(c.conns as u64) as f64 / m.ramp_secs)
                 } else {
                     0.0
@@ -224,6 +262,11 @@ impl Report {
             latency_us: Percentiles::of(&m.latency, m.clamped.latency),
             connect_latency_us: Percentiles::of(&m.connect, m.clamped.connect),
             histogram: Resolution::of_histograms(),
+            histograms: Histograms {
+                request_ns: to_base64(&m.latency),
+                connect_ns: to_base64(&m.connect),
+                schedule_lag_ns: to_base64(&m.schedule_lag),
+            },
             udp: Udp {
                 sent: m.udp_sent,
                 received: m.udp_received,
@@ -241,6 +284,9 @@ impl Report {
                 saturated: !saturated_by.is_empty(),
                 saturated_by,
             },
+            series: scenarios::series(m),
+            stages: scenarios::stages(c, m),
+            search: scenarios::search(c, m),
         }
     }
 
@@ -256,6 +302,11 @@ impl Report {
     /// reply was wrong or missing, or the open loop fell short of its
     /// schedule.
     pub fn failed(&self) -> bool {
+        // A search expects failures above the knee: it fails only when no
+        // rate met the objective.
+        if let Some(search) = &self.search {
+            return search.max_rate.is_none();
+        }
         self.connections.failed > 0
             || self.connections.closed_by_server > 0
             || self.requests.verify_errors > 0
@@ -264,6 +315,9 @@ impl Report {
 
     /// One line saying how many things failed.
     pub fn failure_summary(&self) -> String {
+        if let Some(search) = &self.search {
+            return format!("no rate met the objective in {} steps", search.steps.len());
+        }
         let mut s = format!(
             "{} connections failed, {} closed by the server, {} replies wrong or missing",
             self.connections.failed, self.connections.closed_by_server, self.requests.verify_errors

@@ -31,37 +31,25 @@
 
 use super::clock::Clock;
 use super::pacing::Pacer;
+use super::stages::Profile;
 use mio::{Registry, Token};
+use std::rc::Rc;
 
-/// Requests a connection may send now: `count` of them, request `i` stamped
-/// [`Burst::at`]`(i)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Burst {
-    /// How many.
-    pub count: u32,
-    /// The first one's send time (ns since the run started): its intended
-    /// time in open loop, `now` in closed loop.
-    pub first: u64,
-    /// Between consecutive send times: the interval (open loop), or 0 (closed
-    /// loop: all are sent now).
-    pub step: u64,
-}
+mod burst;
 
-impl Burst {
-    /// `count` requests sent at `now` (closed loop, and `--idle`'s one).
-    pub fn now(count: u32, now: u64) -> Burst {
-        Burst {
-            count,
-            first: now,
-            step: 0,
-        }
-    }
+use burst::Grid;
+pub use burst::{Burst, NEVER};
 
-    /// The send time of request `i` of the burst; `at(count)` is the
-    /// intended time of the request after it.
-    pub fn at(&self, i: u32) -> u64 {
-        self.first + u64::from(i) * self.step
-    }
+/// How the open loop is paced.
+#[derive(Debug, Clone)]
+enum Pace {
+    /// Closed loop: replies drive it.
+    Closed,
+    /// `--rate`: every connection sends one request every `interval` ns.
+    Even(u64),
+    /// `--stages`, and each step of a capacity search: a total rate
+    /// function of time, one request grid shared by the connections.
+    Profile(Rc<Profile>),
 }
 
 /// The measured window, as the schedule counts it.
@@ -78,8 +66,8 @@ struct Window {
 /// When each connection's requests are due.
 #[derive(Debug)]
 pub struct Schedule {
-    /// Open loop: nanoseconds between a connection's requests.
-    interval: Option<u64>,
+    /// Closed or open loop, and how the open loop is paced.
+    pace: Pace,
     /// Since the window opened.
     window: Option<Window>,
     /// Requests may go out: from the window's start until [`Schedule::close`].
@@ -103,15 +91,34 @@ fn grid_count(from: u64, until: u64, interval: u64) -> u64 {
 }
 
 impl Schedule {
-    /// Closed loop (`rate` None) or `rate` requests per second per
-    /// connection; the pacing timer registered as `token`.
-    pub fn new(rate: Option<f64>, registry: &Registry, token: Token) -> Schedule {
+    /// Closed loop (`rate` None), `rate` requests per second per
+    /// connection, or (`profile`, which wins) a total rate function of
+    /// time; the pacing timer registered as `token`.
+    pub fn new(
+        rate: Option<f64>,
+        profile: Option<Profile>,
+        registry: &Registry,
+        token: Token,
+    ) -> Schedule {
+        let pace = match (profile, rate) {
+            (Some(p), _) => Pace::Profile(Rc::new(p)),
+            (None, Some(r)) => Pace::Even(((1e9 / r) as u64).max(1)),
+            (None, None) => Pace::Closed,
+        };
         Schedule {
-            interval: rate.map(|r| ((1e9 / r) as u64).max(1)),
+            pacer: Pacer::new(!matches!(pace, Pace::Closed), registry, token),
+            pace,
             window: None,
             sending: false,
             stop_at: None,
-            pacer: Pacer::new(rate.is_some(), registry, token),
+        }
+    }
+
+    /// Paces the next window by `profile` (a capacity search's next step);
+    /// only between windows, on a schedule made for the open loop.
+    pub fn set_profile(&mut self, profile: Profile) {
+        if !matches!(self.pace, Pace::Closed) {
+            self.pace = Pace::Profile(Rc::new(profile));
         }
     }
 
@@ -124,6 +131,7 @@ impl Schedule {
             conns,
         });
         self.sending = true;
+        self.stop_at = None;
     }
 
     /// The window ends at `now` (early, if a signal cut it short), and the
@@ -131,8 +139,8 @@ impl Schedule {
     /// nothing more is scheduled, and what is owed is still sent until the
     /// drain's middle ([`Schedule::stop_due`]).
     pub fn end_window(&mut self, now: u64, drain: u64) {
-        match (&mut self.window, self.interval) {
-            (Some(window), Some(_)) => {
+        match (&mut self.window, &self.pace) {
+            (Some(window), Pace::Even(_) | Pace::Profile(_)) => {
                 window.until = window.until.min(now);
                 self.stop_at = Some(now.saturating_add(drain / 2));
             }
@@ -169,22 +177,52 @@ impl Schedule {
     /// Open loop: the requests the window held, every connection's intended
     /// times before its end; `None` in closed loop or before the window.
     pub fn scheduled(&self) -> Option<u64> {
-        let (window, interval) = (self.window?, self.interval?);
-        let n = window.conns;
-        let each = (0..n).map(|i| {
-            let first = self.first_intended(window.start, i, n);
-            grid_count(first, window.until, interval)
-        });
-        Some(each.sum())
+        let window = self.window?;
+        match &self.pace {
+            Pace::Closed => None,
+            Pace::Even(interval) => {
+                let n = window.conns;
+                let each = (0..n).map(|i| {
+                    let first = self.first_intended(window.start, i, n);
+                    grid_count(first, window.until, *interval)
+                });
+                Some(each.sum())
+            }
+            // Every grid request before the end (each belongs to one of
+            // the window's connections).
+            Pace::Profile(p) => Some(match window.until.checked_sub(window.start + 1) {
+                Some(last) => p.requests_by(last),
+                None => 0,
+            }),
+        }
+    }
+
+    /// Profile: the grid requests from `next` (a connection's next intended
+    /// time) up to `by` (inclusive), one connection's share (every n-th).
+    fn profile_count(&self, p: &Profile, window: Window, next: u64, by: u64) -> u64 {
+        if next == NEVER || next > by || next < window.start {
+            return 0;
+        }
+        let j = p.requests_by(next - window.start).saturating_sub(1);
+        let last = p.requests_by(by - window.start);
+        let n = window.conns.max(1) as u64;
+        if last > j { (last - 1 - j) / n + 1 } else { 0 }
     }
 
     /// Open loop: the requests a connection whose next intended time is
     /// `next` still owes (intended before the window's end); 0 in closed
     /// loop.
     pub fn owed(&self, next: u64) -> u64 {
-        match (self.window, self.interval) {
-            (Some(window), Some(interval)) => grid_count(next, window.until, interval),
-            _ => 0,
+        let Some(window) = self.window else {
+            return 0;
+        };
+        match &self.pace {
+            Pace::Closed => 0,
+            Pace::Even(interval) => grid_count(next, window.until, *interval),
+            Pace::Profile(p) => match window.until.checked_sub(1) {
+                Some(by) => self.profile_count(p, window, next, by),
+                None => 0,
+            },
         }
     }
 
@@ -195,7 +233,9 @@ impl Schedule {
     /// generator's own lateness, apart from the target's. `None` in closed
     /// loop, where there is no schedule to be late for.
     pub fn lag(&self, burst: &Burst, i: u32, now: u64, held: bool) -> Option<u64> {
-        self.interval?;
+        if matches!(self.pace, Pace::Closed) {
+            return None;
+        }
         Some(if held {
             0
         } else {
@@ -203,38 +243,67 @@ impl Schedule {
         })
     }
 
-    /// The first intended time of connection `i` of `n`: open loop, spread
+    /// The first intended time of connection `i` of `n`: `--rate`, spread
     /// evenly over one interval from `now`, so connections do not all fire
-    /// at once; closed loop, `now`.
+    /// at once; a profile, its grid request `i` (the grid interleaves them
+    /// already); closed loop, `now`.
     pub fn first_intended(&self, now: u64, i: usize, n: usize) -> u64 {
-        let Some(interval) = self.interval else {
-            return now;
-        };
-        // Fits: interval <= 1e12 ns (RATE_RANGE), i < n <= conns.
-        now + (u128::from(interval) * i as u128 / n.max(1) as u128) as u64
+        match &self.pace {
+            Pace::Closed => now,
+            // Fits: interval <= 1e12 ns (RATE_RANGE), i < n <= conns.
+            Pace::Even(interval) => {
+                now + (u128::from(*interval) * i as u128 / n.max(1) as u128) as u64
+            }
+            Pace::Profile(p) => p.request_time(i as u64).map_or(NEVER, |t| now + t),
+        }
     }
 
     /// What a connection with `free` slots, whose next request is intended
     /// at `next`, may send at `now`.
     pub fn due(&self, next: u64, free: u32, now: u64) -> Burst {
-        let Some(until) = self.sending_until() else {
+        let (Some(until), Some(window)) = (self.sending_until(), self.window) else {
             return Burst::now(0, now);
         };
-        let Some(interval) = self.interval else {
-            return Burst::now(free, now);
-        };
-        let count = if free > 0 && next <= now && next < until {
-            // The intended times next, next + interval, ... up to now and
-            // before the window's end.
-            let owed = (now.min(until - 1) - next) / interval + 1;
-            owed.min(u64::from(free)) as u32
-        } else {
-            0
-        };
-        Burst {
-            count,
-            first: next,
-            step: interval,
+        let open = free > 0 && next <= now && next < until;
+        match &self.pace {
+            Pace::Closed => Burst::now(free, now),
+            Pace::Even(interval) => {
+                let count = if open {
+                    // The intended times next, next + interval, ... up to
+                    // now and before the window's end.
+                    let owed = (now.min(until - 1) - next) / interval + 1;
+                    owed.min(u64::from(free)) as u32
+                } else {
+                    0
+                };
+                Burst {
+                    count,
+                    first: next,
+                    grid: Grid::Step(*interval),
+                }
+            }
+            Pace::Profile(p) => {
+                let count = if open {
+                    let owed = self.profile_count(p, window, next, now.min(until - 1));
+                    owed.min(u64::from(free)) as u32
+                } else {
+                    0
+                };
+                let j = match next.checked_sub(window.start) {
+                    Some(t) if next != NEVER => p.requests_by(t).saturating_sub(1),
+                    _ => 0,
+                };
+                Burst {
+                    count,
+                    first: next,
+                    grid: Grid::Profile {
+                        profile: Rc::clone(p),
+                        start: window.start,
+                        j,
+                        n: window.conns.max(1) as u64,
+                    },
+                }
+            }
         }
     }
 
@@ -245,7 +314,7 @@ impl Schedule {
         let Some(until) = self.sending_until() else {
             return;
         };
-        if self.interval.is_some() && free > 0 && next < until && !*armed {
+        if !matches!(self.pace, Pace::Closed) && free > 0 && next < until && !*armed {
             *armed = true;
             self.pacer.push(next, key);
         }

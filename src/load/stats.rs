@@ -11,6 +11,7 @@
 
 use super::live::{Progress, Stage};
 use super::measurements::{Measurements, Unsent, new_histogram, record};
+use super::series::{Plan, SeriesRec};
 use hdrhistogram::Histogram;
 
 /// Counters of the run plus the per-second view.
@@ -29,6 +30,10 @@ pub struct Recorder {
     tick_msgs: u64,
     tick_bytes_out: u64,
     tick_bytes_in: u64,
+    /// The time series and the stages' attribution (`series.rs`).
+    series: SeriesRec,
+    /// The turn's time (ns), for the series and the stages.
+    now: u64,
 }
 
 impl Default for Recorder {
@@ -42,6 +47,8 @@ impl Default for Recorder {
             tick_msgs: 0,
             tick_bytes_out: 0,
             tick_bytes_in: 0,
+            series: SeriesRec::default(),
+            now: 0,
         }
     }
 }
@@ -51,6 +58,17 @@ impl Recorder {
     pub fn reply(&mut self, latency_ns: u64) {
         record(&mut self.interval, latency_ns, &mut self.m.clamped.latency);
         self.m.completed += 1;
+        self.series.cur.completed += 1;
+        // The stage its request was intended in.
+        let intended = self.now.saturating_sub(latency_ns);
+        if let Some(stage) = self
+            .series
+            .stage_at(intended)
+            .and_then(|i| self.m.stages.get_mut(i))
+        {
+            stage.completed += 1;
+            record(&mut stage.latency, latency_ns, &mut stage.clamped);
+        }
         self.outstanding = self.outstanding.saturating_sub(1);
         self.tick_msgs += 1;
         if self.in_window {
@@ -62,6 +80,14 @@ impl Recorder {
     pub fn sent(&mut self, n: u64) {
         self.m.sent += n;
         self.outstanding += n;
+        self.series.cur.sent += n;
+        if let Some(stage) = self
+            .series
+            .stage_at(self.now)
+            .and_then(|i| self.m.stages.get_mut(i))
+        {
+            stage.sent += n;
+        }
     }
 
     /// Open loop: a request went out `lag_ns` after it could have.
@@ -107,6 +133,7 @@ impl Recorder {
         record(&mut self.m.connect, ns, &mut self.m.clamped.connect);
         self.m.opened += 1;
         self.open_now += 1;
+        self.series.cur.connects += 1;
         if self.in_window {
             self.m.opened_in_window += 1;
         }
@@ -122,33 +149,88 @@ impl Recorder {
     /// A connection never came up.
     pub fn connect_failed(&mut self, reason: &str) {
         self.m.failed += 1;
-        self.m.error(reason);
+        self.count_error(reason, 1);
     }
 
     /// An open connection ended; `by_server` if the server ended it.
     pub fn closed(&mut self, by_server: Option<&str>) {
         self.open_now = self.open_now.saturating_sub(1);
+        self.series.cur.closes += 1;
         if let Some(reason) = by_server {
             self.m.closed_by_server += 1;
-            self.m.error(reason);
+            self.count_error(reason, 1);
         }
     }
 
     /// A reply failed verification (or never came).
     pub fn verify_failed(&mut self, reason: &str, n: u64) {
         self.m.verify_errors += n;
-        self.m.error_n(reason, n);
+        self.count_error(reason, n);
     }
 
     /// Counts one occurrence of `reason` (an anomaly, not a failure).
     pub fn error(&mut self, reason: &str) {
-        self.m.error(reason);
+        self.count_error(reason, 1);
+    }
+
+    /// The one place errors are counted: the run's, the second's, the
+    /// stage's.
+    fn count_error(&mut self, reason: &str, n: u64) {
+        self.m.error_n(reason, n);
+        self.series.error(reason, n);
+        if let Some(stage) = self
+            .series
+            .stage_at(self.now)
+            .and_then(|i| self.m.stages.get_mut(i))
+        {
+            stage.errors += n;
+        }
+    }
+
+    /// The turn's time (ns since the run started): when what is recorded
+    /// until the next turn happened.
+    pub fn set_now(&mut self, now: u64) {
+        self.now = now;
+    }
+
+    /// A window opens at `now`, paced by `plan` (the series' labels;
+    /// `--stages` also sizes the stages' tallies).
+    pub fn open_series(&mut self, now: u64, plan: Plan, keep_histograms: bool) {
+        if let Plan::Stages { profile, .. } = &plan {
+            let n = (0..).map_while(|i| profile.stage_span(i)).count();
+            self.m.stages = vec![Default::default(); n];
+        }
+        self.series.keep_histograms = keep_histograms;
+        self.series.open(now, plan);
+        // A search's later steps reopen the window.
+        self.in_window = true;
+    }
+
+    /// The window closed at `now` (the series' later seconds are the
+    /// drain's).
+    pub fn close_series(&mut self, now: u64) {
+        self.series.close(now);
+    }
+
+    /// The second ends at `now` (the tick's grid).
+    pub fn end_second(&mut self, now: u64) {
+        self.series.cur.conns_open = self.open_now;
+        self.series.flush(now);
+    }
+
+    /// A capacity search's step ended: its measurements, the current
+    /// interval folded in; the next step starts from zero (connections,
+    /// requests in flight and the series carry on).
+    pub fn take_step(&mut self) -> Measurements {
+        self.fold();
+        std::mem::take(&mut self.m)
     }
 
     /// A UDP socket is up (UDP has no handshake: no connect latency).
     pub fn udp_opened(&mut self) {
         self.m.opened += 1;
         self.open_now += 1;
+        self.series.cur.connects += 1;
     }
 
     /// A datagram of `bytes` went out.
@@ -202,6 +284,7 @@ impl Recorder {
     pub fn udp_socket_failed(&mut self, reason: &str, in_flight: u64) {
         self.udp_lost(in_flight);
         self.open_now = self.open_now.saturating_sub(1);
+        self.series.cur.closes += 1;
         self.connect_failed(reason);
     }
 
@@ -253,6 +336,7 @@ impl Recorder {
         log(&self.interval);
         // Same bounds on both sides: cannot fail.
         let _ = self.m.latency.add(&self.interval);
+        self.series.interval(&self.interval);
         let progress = Progress {
             stage,
             at_secs,
@@ -273,12 +357,15 @@ impl Recorder {
     pub fn fold(&mut self) {
         // Same bounds on both sides: cannot fail.
         let _ = self.m.latency.add(&self.interval);
+        self.series.interval(&self.interval);
         self.interval.reset();
     }
 
     /// The run's measurements, the current interval folded in.
     pub fn into_measurements(mut self) -> Measurements {
         self.fold();
+        self.m.series = std::mem::take(&mut self.series.samples);
+        self.m.series_dropped = self.series.dropped;
         self.m
     }
 }

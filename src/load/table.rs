@@ -145,6 +145,19 @@ impl Conns {
         })
     }
 
+    /// `--idle --stages`: the connects wanted now are `n` more than those
+    /// started (fewer if `n` is below the connects not yet started: those
+    /// are called off). The slab never holds more than `--conns` entries:
+    /// the caller keeps `open + connecting + n` within it.
+    pub fn want(&mut self, n: usize) {
+        self.wanted = self.started + n;
+    }
+
+    /// Sockets in the table: open, or connecting.
+    pub fn sockets(&self) -> usize {
+        self.entries.len()
+    }
+
     /// Every connect is started and none is in progress; frees the deadline
     /// queue (it held one entry per connection).
     pub fn ramp_done(&mut self) -> bool {

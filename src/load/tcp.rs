@@ -11,7 +11,7 @@
 use super::causes::error_name;
 use super::churn;
 use super::conn::{ConnectOutcome, State, connect_outcome, start_connect};
-use super::engine::Engine;
+use super::engine::{Engine, READ_CHUNK};
 use super::scenario::VerifyError;
 use super::schedule::Burst;
 use super::table::Entry;
@@ -105,6 +105,9 @@ impl Engine {
         if conn.state != State::Open {
             return;
         }
+        if scratch.is_empty() {
+            *scratch = vec![0; READ_CHUNK].into_boxed_slice();
+        }
         let (n, more) = match read_some(&mut conn.stream, scratch, &mut conn.drain_fully) {
             Ok(ReadOutcome::Drained(n)) => (n, false),
             Ok(ReadOutcome::More(n)) => (n, true),
@@ -151,7 +154,7 @@ impl Engine {
         let free = churn::room(limit, conn.talk.sent, conn.free(times));
         let burst = self.schedule.due(conn.next_intended, free, now);
         if burst.count > 0 {
-            self.send_requests(key, burst);
+            self.send_requests(key, &burst);
             for i in 0..burst.count {
                 if let Some(lag) = self.schedule.lag(&burst, i, now, held) {
                     self.meter.rec.schedule_lag(lag);
@@ -168,7 +171,7 @@ impl Engine {
 
     /// Builds the burst's requests and writes them in ONE write; each one's
     /// send time goes in the connection's slots.
-    pub(super) fn send_requests(&mut self, key: usize, burst: Burst) {
+    pub(super) fn send_requests(&mut self, key: usize, burst: &Burst) {
         let Engine {
             conns,
             workload,

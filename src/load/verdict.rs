@@ -180,10 +180,12 @@ pub fn warnings(r: &Report) -> Vec<String> {
             reasons.join("; ")
         ));
     }
+    // A search's steps above the knee fall short by design; each step
+    // says so itself.
     if let Some(s) = r
         .schedule
         .as_ref()
-        .filter(|s| r.shortfall_failed() && s.shortfall > 0)
+        .filter(|s| r.shortfall_failed() && s.shortfall > 0 && r.search.is_none())
     {
         let why = match s.limit {
             Some(Limit::Depth) => {

@@ -19,6 +19,7 @@
 use super::config::{LoadArgs, LoadConfig};
 use super::live::{LiveMerge, LiveTo, PROGRESS_PREFIX, Progress};
 use super::measurements::Measurements;
+use super::stages::{Stage, Stages};
 use crate::error::Error;
 use crate::workers::{Pool, WorkerLine, own_flags, terminate, worker_command_line};
 use clap::{Args, Command};
@@ -26,7 +27,7 @@ use std::ffi::OsString;
 use std::time::Duration;
 
 /// Runs the workers and reports their merged measurements.
-pub fn run(args: &LoadArgs, config: &LoadConfig) -> Result<(), Error> {
+pub fn run(args: &LoadArgs, config: &LoadConfig, html: super::HtmlWriter) -> Result<(), Error> {
     let mut pool = Pool::new().map_err(|e| format!("load: cannot set up workers: {e}"))?;
     let n = usize::from(args.workers);
     let share = |i: usize| config.conns / n + usize::from(i < config.conns % n);
@@ -94,15 +95,20 @@ pub fn run(args: &LoadArgs, config: &LoadConfig) -> Result<(), Error> {
         merged.failed += share(index) as u64;
         merged.error(&format!("worker {index} exited without a report"));
     }
-    super::finish(config, &merged)
+    super::finish(config, &merged, html)
 }
 
 /// The flags a worker does not take from the parent as given: `--workers`
 /// (a worker is one process), its share of `--conns` and `--connect-rate`,
 /// the target the parent resolved once (a name might resolve differently in
-/// each worker), its own `--hdr-log` file, and the flags only a parent sets.
-const NOT_PASSED: [&str; 7] = [
+/// each worker), its own `--hdr-log` file, its share of `--stages`
+/// ([`stages_share`]), the HTML report (the parent writes it), and the
+/// flags only a parent sets. `--start-at` is passed as given: every worker
+/// opens its window at the same instant.
+const NOT_PASSED: [&str; 9] = [
     "workers",
+    "stages",
+    "html",
     "conns",
     "connect-rate",
     "target",
@@ -132,6 +138,14 @@ fn worker_args(
         )
         .into(),
     ];
+    if let Some(stages) = &config.stages {
+        let n = usize::from(workers);
+        let before: usize = (0..index)
+            .map(|i| config.conns / n + usize::from(i < config.conns % n))
+            .sum();
+        let share = stages_share(stages, config.idle, config.conns, before, conns);
+        worker.push(format!("--stages={share}").into());
+    }
     if let Some(path) = &config.hdr_log {
         // One log per worker: interval logs merge with HdrHistogram tools.
         let mut flag = OsString::from("--hdr-log=");
@@ -143,6 +157,28 @@ fn worker_args(
     worker.push(format!("--worker-index={index}").into());
     let flags = LoadArgs::augment_args(Command::new("load"));
     worker_command_line(flags, parent_flags, &NOT_PASSED, worker)
+}
+
+/// The part of `stages` for a worker with connections `before..before +
+/// conns` of `total`: a rate in proportion to its connections; with
+/// `idle`, whole connections, apportioned so that the workers' targets add
+/// up to each stage's exactly (worker i gets `⌊t·b/total⌋ - ⌊t·a/total⌋` for
+/// its range `a..b`).
+fn stages_share(stages: &Stages, idle: bool, total: usize, before: usize, conns: usize) -> Stages {
+    if !idle {
+        return stages.scaled(conns as f64 / total.max(1) as f64);
+    }
+    let upto = |t: f64, k: usize| (t * k as f64 / total.max(1) as f64).floor();
+    Stages(
+        stages
+            .0
+            .iter()
+            .map(|s| Stage {
+                secs: s.secs,
+                target: upto(s.target, before + conns) - upto(s.target, before),
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -176,9 +212,31 @@ mod tests {
         ("close", &["reset"]),
         ("json", &[]),
         ("hdr-log", &["/tmp/run.hlog"]),
+        ("start-at", &["4102444800"]),
+        ("label", &["host-1"]),
+        ("html", &["/tmp/run.html"]),
         ("workers", &["3"]),
+        ("force", &[]),
+        ("preflight", &[]),
         ("report-measurements", &[]),
         ("worker-index", &["7"]),
+        ("stages", &["1s:10,2s:0"]),
+        ("find-max-rate", &[]),
+        ("slo", &["p99=5ms"]),
+        ("search-steps", &["3"]),
+        ("search-from", &["50"]),
+        ("step-duration", &["0.5"]),
+    ];
+
+    /// The scenario flags, which exclude `--rate`, `--duration` and each
+    /// other; each has its own test of what a worker gets.
+    const SCENARIOS: [&str; 6] = [
+        "stages",
+        "find-max-rate",
+        "slo",
+        "search-steps",
+        "search-from",
+        "step-duration",
     ];
 
     /// `--NAME VALUE` for each sample value, but for the flag `left_out`.
@@ -223,7 +281,8 @@ mod tests {
         for kept in [&["rate"][..], &["idle"], &["requests-per-conn", "close"]] {
             let samples: Vec<(&str, &[&str])> = SAMPLES
                 .iter()
-                .filter(|(long, _)| kept.contains(long) || !exclusive.contains(long))
+                .filter(|(name, _)| !SCENARIOS.contains(name))
+                .filter(|(name, _)| kept.contains(name) || !exclusive.contains(name))
                 .copied()
                 .collect();
             let parent_flags = flags_of(&samples, "");
@@ -237,10 +296,50 @@ mod tests {
             expected.conns = 4;
             expected.connect_rate = 10.0;
             expected.hdr_log = Some(PathBuf::from("/tmp/run.hlog.1"));
+            expected.html = None;
             expected.workers = 1;
             expected.report_measurements = true;
             expected.worker_index = Some(1);
             assert_eq!(parse(&worker[1..]), expected, "{worker:?}");
+        }
+    }
+
+    /// `--stages` reaches each worker as its share: the rate in proportion
+    /// to its connections, or (`--idle`) whole connections adding up to
+    /// each target.
+    #[test]
+    fn each_worker_gets_its_share_of_the_stages() {
+        let flags = |extra: &[&str]| -> Vec<OsString> {
+            ["--stages", "1s:10,2s:7,1s:0", "-c", "10", "--workers", "3"]
+                .iter()
+                .chain(extra)
+                .map(OsString::from)
+                .collect()
+        };
+        let worker_stages = |parent_flags: &[OsString]| -> Vec<Stages> {
+            let parent = parse(parent_flags);
+            let config = LoadConfig::from_args(&parent).unwrap();
+            // Shares of 10 over 3: 4, 3, 3.
+            [4, 3, 3]
+                .iter()
+                .enumerate()
+                .map(|(i, &conns)| {
+                    let worker = worker_args(parent_flags, &config, 3, conns, i).unwrap();
+                    parse(&worker[1..]).stages.unwrap()
+                })
+                .collect()
+        };
+        let rates = worker_stages(&flags(&[]));
+        assert_eq!(rates[0].0[0].target, 10.0 * (4.0 / 10.0));
+        assert_eq!(rates[1].0[1].target, 7.0 * (3.0 / 10.0));
+        let total: f64 = rates.iter().map(|s| s.0[1].target).sum();
+        assert!((total - 7.0).abs() < 1e-9, "{total}");
+        let conns = worker_stages(&flags(&["--idle"]));
+        for stage in 0..3 {
+            let targets: Vec<f64> = conns.iter().map(|s| s.0[stage].target).collect();
+            let want = [10.0, 7.0, 0.0][stage];
+            assert_eq!(targets.iter().sum::<f64>(), want, "{targets:?}");
+            assert!(targets.iter().all(|t| t.fract() == 0.0), "{targets:?}");
         }
     }
 }

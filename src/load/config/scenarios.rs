@@ -1,79 +1,83 @@
-//! The flags of the scenarios beyond a fixed set of connections: `--service
-//! line` (`--send`, `--expect`) and connection churn
-//! (`--requests-per-conn`, `--close`), and the rules between them and the
-//! other flags. Templates and patterns are parsed here, once, so a bad one
-//! stops `load` before it connects (exit status 1, `cli.rs`).
+//! The load-shape flags' rules (`--stages`, `--find-max-rate` and its
+//! flags), for [`LoadConfig::from_args`](super::LoadConfig::from_args), and
+//! their defaults.
 
-use super::{LoadArgs, LoadService, MAX_BURST_BYTES};
-use crate::load::scenario::line::MAX_REPLY;
-use crate::load::scenario::template::{Expect, Template};
-use clap::ValueEnum;
+use super::LoadArgs;
+use crate::load::search::Slo;
+use crate::load::stages::Stages;
 
-/// Largest `--requests-per-conn`: a billion replies is a connection that
-/// lives for the whole of any run; larger values only mean "never churn".
-pub const MAX_REQUESTS_PER_CONN: u64 = 1_000_000_000;
+/// Default `--search-steps`: doubling from 100/s reaches 100,000/s in 11
+/// steps, and a bracket narrows to 5% in about 5 more; 12 keeps a search
+/// near a minute at the default step length.
+pub const SEARCH_STEPS: u64 = 12;
 
-/// How churn closes a connection after its last verified reply. The
-/// generator closes first either way (it knows when the last reply came;
-/// the server does not): see docs/load-testing.md, "Connection churn".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Close {
-    /// `close()`: FIN, an orderly end. The generator is the active closer,
-    /// so TIME_WAIT (60 s on Linux) holds the local port of each closed
-    /// connection on the generator's side; the server keeps none.
-    Fin,
-    /// `SO_LINGER 0` then `close()`: an RST. No TIME_WAIT on either side, so
-    /// no local port is held, but the server sees a reset, not an end.
-    Reset,
+/// Default `--search-from` (total requests per second).
+pub const SEARCH_FROM: f64 = 100.0;
+
+/// Default `--step-duration`: long enough for 1,000 samples at 200/s, so a
+/// step's p99.9 is given.
+pub const STEP_SECS: f64 = 5.0;
+
+/// Longest `--step-duration`: ten minutes (a search is at most
+/// [`MAX_STEPS`](crate::load::search::MAX_STEPS) of them).
+pub const MAX_STEP_SECS: f64 = 600.0;
+
+/// `--find-max-rate` and its flags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchConfig {
+    /// The objective.
+    pub slo: Slo,
+    /// Most steps.
+    pub steps: u64,
+    /// The first step's total rate.
+    pub from: f64,
 }
 
-/// `--send` and `--expect`, parsed.
-#[derive(Debug, Clone)]
-pub struct LineSpec {
-    /// Each request line.
-    pub send: Template,
-    /// What each reply line must be.
-    pub expect: Expect,
-}
-
-/// `--service line`'s template and pattern: both required with it, refused
-/// without it (a `--send` given to `echo` would be silently ignored); and
-/// the churn flags' rules (`--close reset` needs churn, UDP has none).
-pub fn line_spec(a: &LoadArgs) -> Result<Option<LineSpec>, String> {
-    if a.close == Close::Reset && a.requests_per_conn.is_none() {
-        return Err("--close reset is for churn: give --requests-per-conn too".into());
+/// `--find-max-rate` needs `--slo`, and its flags need it; one process
+/// only (each step's rate is decided from the last step's result, which
+/// workers would have to agree on).
+pub(super) fn check_search(a: &LoadArgs) -> Result<Option<SearchConfig>, String> {
+    let given = [
+        ("--slo", a.slo.is_some()),
+        ("--search-steps", a.search_steps.is_some()),
+        ("--search-from", a.search_from.is_some()),
+        ("--step-duration", a.step_duration.is_some()),
+    ];
+    if !a.find_max_rate {
+        return match given.iter().find(|(_, g)| *g) {
+            Some((flag, _)) => Err(format!("{flag} needs --find-max-rate")),
+            None => Ok(None),
+        };
     }
-    if a.service != LoadService::Line {
-        if a.send.is_some() || a.expect.is_some() {
-            return Err("--send and --expect are for --service line".into());
-        }
-        if a.service == LoadService::UdpEcho && a.requests_per_conn.is_some() {
-            return Err("--requests-per-conn is for TCP services (UDP has no connections)".into());
-        }
-        return Ok(None);
-    }
-    let (Some(send), Some(expect)) = (&a.send, &a.expect) else {
+    let Some(slo) = a.slo else {
+        return Err("--find-max-rate needs an objective, e.g. --slo p99=5ms".into());
+    };
+    if a.workers > 1 {
         return Err(
-            "--service line needs --send TEMPLATE and --expect PATTERN (e.g. --send PING \
-             --expect +PONG)"
+            "--find-max-rate runs in one process (each step's rate follows from the last \
+             step's result); leave out --workers"
                 .into(),
         );
-    };
-    Ok(Some(LineSpec {
-        send: Template::parse(send, "--send")?,
-        expect: Expect::parse(expect, "--expect", MAX_REPLY)?,
+    }
+    Ok(Some(SearchConfig {
+        slo,
+        steps: a.search_steps.unwrap_or(SEARCH_STEPS),
+        from: a.search_from.unwrap_or(SEARCH_FROM),
     }))
 }
 
-/// A burst of `--depth` requests at their longest fits
-/// [`MAX_BURST_BYTES`], as `--depth` x `--size` must for echo.
-pub fn check_line_burst(spec: &LineSpec, depth: u32) -> Result<(), String> {
-    let longest = spec.send.max_len() + 1;
-    if depth as usize * longest > MAX_BURST_BYTES {
-        return Err(format!(
-            "--depth x the longest --send line ({longest} bytes) must be at most \
-             {MAX_BURST_BYTES} bytes"
-        ));
+/// `--idle --stages`: the targets are open connections, whole numbers up to
+/// `--conns` (the table is sized for `--conns`).
+pub(super) fn check_idle_stages(stages: &Stages, conns: usize) -> Result<(), String> {
+    for (i, s) in stages.0.iter().enumerate() {
+        if s.target.fract() != 0.0 || s.target > conns as f64 {
+            return Err(format!(
+                "--stages with --idle: stage {} targets {} connections; targets are \
+                 whole numbers of connections up to --conns ({conns})",
+                i + 1,
+                s.target
+            ));
+        }
     }
     Ok(())
 }

@@ -10,9 +10,16 @@ impl Report {
     /// The report for humans.
     pub fn human(&self) -> String {
         let mut s = String::new();
-        let mode = match self.rate {
-            Some(r) => format!("open loop {r}/s per connection, depth cap {}", self.depth),
-            None => format!("closed loop, depth {}", self.depth),
+        let mode = match (self.rate, &self.stages, &self.search) {
+            (Some(r), _, _) => format!("open loop {r}/s per connection, depth cap {}", self.depth),
+            (None, Some(_), _) if self.schedule.is_some() => {
+                format!("open loop by stages (total rate), depth cap {}", self.depth)
+            }
+            (None, Some(_), _) => "open connections by stages".to_owned(),
+            (None, None, Some(_)) => {
+                format!("capacity search (total rate), depth cap {}", self.depth)
+            }
+            (None, None, None) => format!("closed loop, depth {}", self.depth),
         };
         // Writing to a String cannot fail.
         let _ = writeln!(
@@ -56,6 +63,7 @@ impl Report {
             self.throughput.bytes_per_sec / 1e6
         );
         self.latency_table(&mut s);
+        self.scenario_rows(&mut s);
         if self.service == "udp-echo" {
             let u = &self.udp;
             let server = u

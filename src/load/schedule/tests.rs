@@ -2,6 +2,7 @@
 //! the lag, at given times (no loop, no clock).
 
 use super::*;
+use crate::load::stages::Profile;
 
 const MS: u64 = 1_000_000;
 
@@ -9,7 +10,7 @@ const MS: u64 = 1_000_000;
 /// until `until`.
 fn schedule(rate: Option<f64>, until: u64) -> Schedule {
     let poll = mio::Poll::new().unwrap();
-    let mut s = Schedule::new(rate, poll.registry(), Token(1));
+    let mut s = Schedule::new(rate, None, poll.registry(), Token(1));
     s.open(0, until, 4);
     s
 }
@@ -136,4 +137,98 @@ fn first_intended_times_are_spread_over_one_interval() {
         ]
     );
     assert_eq!(schedule(None, 1).first_intended(5, 3, 4), 5);
+}
+
+// ---- a profile: the total rate as a function of time ----------------------
+
+/// A schedule paced by `stages` (total rate), window open at 0 for `conns`
+/// connections until the profile's end.
+fn profiled(stages: &str, conns: usize) -> Schedule {
+    let poll = mio::Poll::new().unwrap();
+    let profile = Profile::new(&crate::load::stages::Stages::parse(stages).unwrap());
+    let until = profile.len();
+    let mut s = Schedule::new(None, Some(profile), poll.registry(), Token(1));
+    s.open(0, until, conns);
+    s
+}
+
+/// Every intended time of connection `i`, as the loop would send them one
+/// at a time.
+fn times_of(s: &Schedule, i: usize, n: usize) -> Vec<u64> {
+    let mut next = s.first_intended(0, i, n);
+    let mut out = Vec::new();
+    while next != NEVER {
+        let b = s.due(next, 1, u64::MAX - 1);
+        if b.count == 0 {
+            break;
+        }
+        out.push(b.at(0));
+        next = b.at(1);
+    }
+    out
+}
+
+#[test]
+fn a_constant_profile_is_the_even_grid_shared_by_the_connections() {
+    // 4,000/s in all over 10 ms: 40 requests, 10 per connection, 1 ms apart.
+    let s = profiled("10ms:4000", 4);
+    // The stage ramps from 0: use a constant profile instead.
+    let poll = mio::Poll::new().unwrap();
+    let mut flat = Schedule::new(
+        None,
+        Some(Profile::constant(4000.0, 0.01)),
+        poll.registry(),
+        Token(1),
+    );
+    flat.open(0, 10 * MS, 4);
+    assert_eq!(flat.scheduled(), Some(40));
+    let t0 = times_of(&flat, 0, 4);
+    assert_eq!(t0.len(), 10);
+    assert_eq!(t0[..2], [MS / 8, MS / 8 + MS]);
+    let t1 = times_of(&flat, 1, 4);
+    assert_eq!(
+        t1[0],
+        MS / 8 + MS / 4,
+        "interleaved: a quarter interval later"
+    );
+    assert_eq!(flat.owed(t0[5]), 5);
+    assert_eq!(s.scheduled(), Some(20), "the ramp asks for half");
+}
+
+#[test]
+fn a_ramp_sends_more_as_the_rate_grows_and_counts_what_it_owes() {
+    let s = profiled("1s:2000", 2);
+    assert_eq!(s.scheduled(), Some(1000));
+    let all: Vec<u64> = (0..2).flat_map(|i| times_of(&s, i, 2)).collect();
+    assert_eq!(
+        all.len(),
+        1000,
+        "each grid request belongs to one connection"
+    );
+    let first_half = all.iter().filter(|&&t| t < 500 * MS).count();
+    assert_eq!(
+        first_half, 250,
+        "a quarter of the area lies in the first half"
+    );
+    let next = s.first_intended(0, 1, 2);
+    assert_eq!(s.owed(next), 500);
+    // Due at 100 ms: connection 0's share of the requests intended so far.
+    let b = s.due(s.first_intended(0, 0, 2), 64, 100 * MS);
+    assert_eq!(b.count, 5, "10 requests by 100 ms, every other one");
+    assert!(b.at(4) <= 100 * MS && b.at(5) > 100 * MS);
+    let lag = s.lag(&b, 0, 100 * MS, false).unwrap();
+    assert_eq!(lag, 100 * MS - b.at(0));
+}
+
+#[test]
+fn past_its_last_request_a_connection_owes_nothing() {
+    let s = profiled("10ms:200", 4);
+    // One request in all (200/s ramped over 10 ms asks for 1).
+    assert_eq!(s.scheduled(), Some(1));
+    assert_eq!(s.first_intended(0, 1, 4), NEVER, "connection 1 gets none");
+    assert_eq!((s.owed(NEVER), s.due(NEVER, 1, 5 * MS).count), (0, 0));
+    let mut armed = false;
+    let mut s = s;
+    s.wake_later(3, NEVER, 1, &mut armed);
+    assert!(!armed, "no wake-up for a time that never comes");
 }
