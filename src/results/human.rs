@@ -33,6 +33,18 @@ pub fn human(doc: &RunDoc) -> String {
         "  connections  {} opened, {} failed, {} closed by server",
         c.opened, c.failed, c.closed_by_server
     );
+    if let Some(churn) = &doc.churn {
+        let _ = writeln!(
+            s,
+            "  churn        {:.1} connections/s over the window ({} opened); {} closed after \
+             {} replies each (--close {})",
+            churn.conns_per_sec,
+            churn.opened_in_window,
+            churn.recycled,
+            churn.requests_per_conn,
+            churn.close
+        );
+    }
     let r = &doc.requests;
     let _ = writeln!(
         s,

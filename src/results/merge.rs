@@ -25,8 +25,8 @@
 
 use super::exact::exact_seconds;
 use super::model::{
-    Connections, Generator, HostRow, KernelDrops, MergeNote, Requests, RunDoc, Schedule,
-    Throughput, Udp,
+    Churn, Connections, Failures, Generator, HostRow, KernelDrops, MergeNote, Requests, RunDoc,
+    Schedule, Throughput, Udp,
 };
 use super::read::rehome;
 use super::series::{merge_search, merge_series, merge_stages};
@@ -204,7 +204,12 @@ pub fn merge(parts: &[RunDoc]) -> Result<RunDoc, String> {
             } else {
                 0.0
             },
+            failures: parts
+                .iter()
+                .filter_map(|p| p.connections.failures)
+                .reduce(Failures::plus),
         },
+        churn: merge_churn(parts),
         requests: Requests {
             sent: total(&|p| p.requests.sent),
             completed: total(&|p| p.requests.completed),
@@ -337,3 +342,18 @@ fn round3(x: f64) -> f64 {
 
 #[cfg(test)]
 mod tests;
+
+/// The parts' churn: counts and rates summed (the parts ran side by side,
+/// as their msgs/s are summed), the settings of the first part that had it;
+/// `None` if none had churn.
+fn merge_churn(parts: &[RunDoc]) -> Option<Churn> {
+    let first = parts.iter().find_map(|p| p.churn.as_ref())?;
+    let churned = || parts.iter().filter_map(|p| p.churn.as_ref());
+    Some(Churn {
+        requests_per_conn: first.requests_per_conn,
+        close: first.close.clone(),
+        recycled: churned().map(|c| c.recycled).sum(),
+        opened_in_window: churned().map(|c| c.opened_in_window).sum(),
+        conns_per_sec: round3(churned().map(|c| c.conns_per_sec).sum()),
+    })
+}

@@ -45,6 +45,9 @@ pub struct RunDoc {
     /// Connection counts.
     #[serde(deserialize_with = "nullable")]
     pub connections: Connections,
+    /// Connection churn, when the run had it (null otherwise, as `load`
+    /// writes it).
+    pub churn: Option<Churn>,
     /// Request counts.
     #[serde(deserialize_with = "nullable")]
     pub requests: Requests,
@@ -106,6 +109,56 @@ pub struct Connections {
     pub ramp_secs: f64,
     /// Connections opened per second of ramp-up.
     pub per_sec: f64,
+    /// Failed or ended by the target, by cause (absent in reports older
+    /// than connection churn).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failures: Option<Failures>,
+}
+
+/// `connections.failures`: connections that failed or were ended by the
+/// target, by cause.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Failures {
+    /// Connects refused.
+    pub refused: u64,
+    /// Connects not answered within `--connect-timeout`.
+    pub connect_timeout: u64,
+    /// Connects without a local port.
+    pub ports_exhausted: u64,
+    /// Open connections reset.
+    pub reset: u64,
+    /// Any other cause.
+    pub other: u64,
+}
+
+impl Failures {
+    /// The sum of two parts' failures.
+    pub fn plus(self, o: Failures) -> Failures {
+        Failures {
+            refused: self.refused + o.refused,
+            connect_timeout: self.connect_timeout + o.connect_timeout,
+            ports_exhausted: self.ports_exhausted + o.ports_exhausted,
+            reset: self.reset + o.reset,
+            other: self.other + o.other,
+        }
+    }
+}
+
+/// `churn` (`load --requests-per-conn`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Churn {
+    /// Replies per connection before it is replaced.
+    pub requests_per_conn: u64,
+    /// `fin` or `reset`.
+    pub close: String,
+    /// Connections the generator closed after their last reply.
+    pub recycled: u64,
+    /// Connections that came up inside the window.
+    pub opened_in_window: u64,
+    /// Those per second of the window.
+    pub conns_per_sec: f64,
 }
 
 /// `requests`.

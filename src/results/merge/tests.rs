@@ -122,3 +122,44 @@ fn parts_from_interval_logs_skip_the_settings_check() {
     log.size = None;
     assert!(merge(&[a, log]).is_ok());
 }
+
+#[test]
+fn churn_and_failures_by_cause_add_up_across_parts() {
+    let (mut a, _) = part("a", 1, 100, 100);
+    let (mut b, _) = part("b", 2, 100, 100);
+    let (c, _) = part("c", 3, 100, 100);
+    let churn = |recycled, per_sec| Churn {
+        requests_per_conn: 1,
+        close: "fin".into(),
+        recycled,
+        opened_in_window: recycled,
+        conns_per_sec: per_sec,
+    };
+    a.churn = Some(churn(100, 50.0));
+    b.churn = Some(churn(60, 30.0));
+    a.connections.failures = Some(Failures {
+        refused: 1,
+        ports_exhausted: 2,
+        ..Failures::default()
+    });
+    b.connections.failures = Some(Failures {
+        ports_exhausted: 3,
+        reset: 4,
+        ..Failures::default()
+    });
+    let m = merge(&[a, b, c]).unwrap();
+    let got = m.churn.expect("churn merged");
+    assert_eq!((got.recycled, got.opened_in_window), (160, 160));
+    assert_eq!(got.conns_per_sec, 80.0, "side by side: rates add");
+    assert_eq!(
+        m.connections.failures,
+        Some(Failures {
+            refused: 1,
+            ports_exhausted: 5,
+            reset: 4,
+            ..Failures::default()
+        })
+    );
+    let (d, _) = part("d", 4, 100, 100);
+    assert!(merge(&[d]).unwrap().churn.is_none(), "no churn: none");
+}
