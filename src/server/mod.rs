@@ -28,6 +28,7 @@
 
 mod accept;
 mod bind;
+mod budget;
 mod conn;
 mod deadlines;
 mod metrics;
@@ -171,6 +172,9 @@ pub struct Server {
     shutdown_at: Option<u64>,
     /// When the next `--stats-interval` line is due.
     next_stats_at: Option<u64>,
+    /// Over `--output-budget` with no slow reader old enough to close yet:
+    /// look again next turn (`budget.rs`).
+    budget_recheck: bool,
     listening: Vec<(Service, SocketAddr)>,
     stats: Stats,
 }
@@ -239,13 +243,19 @@ impl Server {
             Some(Entry::Conn(conn)) => {
                 // A FIN or an urgent mark that a short read can leave
                 // behind: read until `WouldBlock` (`readiness::read_some`).
-                if must_drain(event) {
-                    conn.drain_fully = true;
+                // Input (or its end, or an error) to read: noted first, so a
+                // read that cannot happen now (output pending, a hold) is
+                // remembered, since this edge will not come again. A FIN or
+                // an urgent mark that a short read can leave behind: read
+                // until `WouldBlock` (`readiness::read_some`).
+                let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+                if readable || must_drain(event) {
+                    conn.note_input(must_drain(event));
                 }
                 if event.is_writable() {
                     self.write_ready(key);
                 }
-                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                if readable {
                     self.read_ready(key);
                 }
             }
