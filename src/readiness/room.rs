@@ -158,6 +158,23 @@ mod tests {
     }
 
     #[test]
+    fn an_outbufs_writes_charge_its_credit_and_survive_its_reset() {
+        let (mut server, _client) = pair();
+        let mut out = super::super::OutBuf::default();
+        let asked = out.room().read_limit(&server, 1, usize::MAX);
+        assert_eq!(out.send(&mut server, b"hello").unwrap(), 5);
+        assert_eq!(out.room().credit(), asked - 5 - WRITE_OVERHEAD);
+        out.queue(b"more");
+        assert_eq!(out.flush(&mut server).unwrap(), 4);
+        assert!(out.is_empty());
+        assert_eq!(
+            out.room().credit(),
+            asked - 9 - 2 * WRITE_OVERHEAD,
+            "freeing the buffer keeps the credit"
+        );
+    }
+
+    #[test]
     fn with_no_room_the_read_is_the_minimum() {
         let (mut server, _client) = pair();
         server.set_nonblocking(true).unwrap();

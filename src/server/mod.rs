@@ -324,6 +324,8 @@ impl Server {
 
 #[cfg(test)]
 mod phase_tests;
+#[cfg(test)]
+mod stall_tests;
 
 #[cfg(test)]
 mod tests {

@@ -41,6 +41,13 @@ pub(super) fn open_with(
     config.idle_timeout = Some(Duration::from_millis(IDLE_MS));
     tweak(&mut config);
     let mut server = Server::bind(config).expect("bind 127.0.0.1:0");
+    let (key, client) = admit(&mut server, service);
+    (server, key, client)
+}
+
+/// Adds one more open connection on `service` to `server`, admitted at the
+/// server's loop time as `admit` does; its key and the client.
+pub(super) fn admit(server: &mut Server, service: Service) -> (usize, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
     client.set_read_timeout(Some(WAIT)).expect("timeout");
@@ -54,12 +61,13 @@ pub(super) fn open_with(
         .register(&mut stream, Token(key), TCP_INTEREST)
         .expect("register");
     let session = Session::new(service).expect("a TCP service");
+    let now = server.now;
     server
         .entries
-        .insert(Entry::Conn(Conn::new(stream, session, 0, 0)));
+        .insert(Entry::Conn(Conn::new(stream, session, 0, now)));
     server.stats.opened(service);
     server.arm_deadline(key);
-    (server, key, client)
+    (key, client)
 }
 
 /// `Closing(bye)` with `BYE\n` not yet written: as after `E` when the
