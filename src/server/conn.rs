@@ -32,6 +32,13 @@ use std::fmt;
 /// request line and its reply, and costs a stalled echo connection 1 KiB.
 pub const MIN_READ: usize = 1024;
 
+/// The most reply bytes one answer of a line service produces (more
+/// lines wait in `input` for the next turn): four reads' worth of lines
+/// that each get a slightly longer reply (greet's `Hi `), yet no single
+/// connection's pipeline of `T`s (30 bytes for 2) fills the shared reply
+/// buffer with hundreds of kilobytes in one turn.
+pub const REPLY_BATCH: usize = 4 * LINE_READ;
+
 /// The largest read of the line services (greet, login, command and the
 /// metrics endpoint's request head). Their replies can be longer than the
 /// request (`T` gets a 30-byte time), so lines read but not yet answered
@@ -177,6 +184,7 @@ impl Conn {
     }
 
     /// What the kernel may still hold unannounced.
+    #[cfg(test)]
     pub fn unread(&self) -> Unread {
         self.unread
     }
@@ -228,10 +236,12 @@ impl Conn {
 
     /// How many reply bytes one answer may produce before the rest of its
     /// lines wait in `input`: what the socket can take (at least
-    /// [`MIN_READ`]). The metrics endpoint's response is made whole, at its
-    /// blank line, whatever this says.
+    /// [`MIN_READ`], at most [`REPLY_BATCH`]), asking the kernel if the
+    /// credit is lower. The metrics endpoint's response is made whole, at
+    /// its blank line, whatever this says.
     pub fn reply_budget(&mut self) -> usize {
-        self.out.room().credit().max(MIN_READ)
+        let Conn { out, stream, .. } = self;
+        out.room().read_limit(stream, MIN_READ, REPLY_BATCH)
     }
 
     /// Where the connection is in its life.
