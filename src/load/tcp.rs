@@ -160,7 +160,22 @@ impl Engine {
         if !conn.out.is_empty() {
             return;
         }
-        let burst = self.schedule.due(conn.next_intended, conn.free(times), now);
+        let mut burst = self.schedule.due(conn.next_intended, conn.free(times), now);
+        // No more than the socket can take now (at least one request), so
+        // that a server that stops reading leaves at most about one request
+        // here, not a `--depth` burst: the rest stay due, and go out with
+        // the next reply or flush. Requests are taken to be `--size` bytes
+        // (echo's; the line services' are shorter). The kernel is asked
+        // only when the credit runs below the burst (`SendRoom`).
+        let size = self.cfg.size.max(1);
+        let bytes = (burst.count as usize).saturating_mul(size);
+        if burst.count > 1 {
+            let room = {
+                let super::conn::Conn { out, stream, .. } = conn;
+                out.room().read_limit(stream, size, bytes)
+            };
+            burst.count = burst.count.min((room / size).max(1) as u32);
+        }
         if burst.count > 0 {
             self.send_requests(key, burst);
             for i in 0..burst.count {
