@@ -2,7 +2,10 @@
 # Echo throughput of two sockloop builds side by side: BEFORE and AFTER
 # (paths to `sockloop` binaries), alternating rounds (B A B A ...), each
 # server started fresh per run, both driven by AFTER's `sockloop load`.
-# Prints each run and, per case, the medians and the ratio after/before.
+# Prints each run (msgs/s, and the server's CPU time per message: utime +
+# stime from /proc/PID/stat over the requests completed, the steadier
+# figure on a busy machine) and, per case, the medians and ratios
+# after/before.
 #
 #   scripts/before-after.sh /tmp/before-target/release/sockloop \
 #       target/release/sockloop
@@ -39,15 +42,19 @@ for round in $(seq "$rounds"); do
             bin=$before
             [ "$build" = after ] && bin=$after
             read -r pid addr < <(serve "$bin")
+            cpu0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
             json=$("$after" load --service echo --target "$addr" -c 100 \
                 --depth "$depth" --size "$size" -d "$secs" --json 2>/dev/null)
+            cpu1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
             kill "$pid"
             wait "$pid" 2>/dev/null || true
-            rate=$(python3 -c 'import json,sys; r=json.load(sys.stdin)
+            read -r rate cpu < <(python3 -c 'import json,os,sys; r=json.load(sys.stdin)
 assert r["requests"]["verify_errors"] == 0, "verify errors"
-print(round(r["throughput"]["msgs_per_sec"]))' <<<"$json")
-            echo "round $round size $size depth $depth $build $rate msgs/s"
-            echo "$size $depth $build $rate" >>"$results"
+ticks = (int(sys.argv[2]) - int(sys.argv[1])) / os.sysconf("SC_CLK_TCK")
+print(round(r["throughput"]["msgs_per_sec"]), round(ticks * 1e6 / r["requests"]["completed"], 3))' \
+                "$cpu0" "$cpu1" <<<"$json")
+            echo "round $round size $size depth $depth $build $rate msgs/s, $cpu CPU us/msg"
+            echo "$size $depth $build $rate $cpu" >>"$results"
         done
     done
 done
@@ -56,11 +63,12 @@ python3 - "$results" <<'EOF'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 for size, depth in [("65536", "1"), ("64", "16")]:
-    get = lambda b: [int(r[3]) for r in rows if r[0] == size and r[1] == depth and r[2] == b]
-    before, after = get("before"), get("after")
-    paired = statistics.median(a / b for a, b in zip(after, before))
-    print(f"size {size} depth {depth}: before median {statistics.median(before):.0f}, "
-          f"after median {statistics.median(after):.0f} msgs/s, ratio of medians "
-          f"{statistics.median(after) / statistics.median(before):.3f}, median of paired "
-          f"ratios {paired:.3f}")
+    get = lambda b, i: [float(r[i]) for r in rows if r[0] == size and r[1] == depth and r[2] == b]
+    for i, what in [(3, "msgs/s"), (4, "CPU us/msg")]:
+        before, after = get("before", i), get("after", i)
+        paired = statistics.median(a / b for a, b in zip(after, before) if b)
+        mb, ma = statistics.median(before), statistics.median(after)
+        print(f"size {size} depth {depth} {what}: before median {mb:.3f}, after median "
+              f"{ma:.3f}, ratio of medians {ma / mb if mb else float('nan'):.3f}, "
+              f"median of paired ratios {paired:.3f}")
 EOF
