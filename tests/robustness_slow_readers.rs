@@ -149,7 +149,11 @@ fn two_thousand_non_readers_cost_at_most_8_kib_each() {
     drop(clients);
     let exit = server.terminate();
     exit.assert_success();
-    assert_eq!(summary_count(&exit.stderr, "slow_reader"), 0, "under budget");
+    assert_eq!(
+        summary_count(&exit.stderr, "slow_reader"),
+        0,
+        "under budget"
+    );
 }
 
 /// `--output-budget 64 KiB` with 300 echo clients that never read (each
@@ -173,12 +177,18 @@ fn the_output_budget_closes_slow_readers_and_serves_readers() {
     loop {
         clients.retain_mut(|c| push(c, &pattern).is_ok());
         let paused = sample(metrics, "sockloop_output_pending_connections");
-        let shed = sample(metrics, "sockloop_connections_closed_total{reason=\"slow_reader\"}");
+        let shed = sample(
+            metrics,
+            "sockloop_connections_closed_total{reason=\"slow_reader\"}",
+        );
         let open = sample(metrics, "sockloop_connections_active");
         if shed > 0 && paused == open {
             break;
         }
-        assert!(Instant::now() < until, "shed {shed}, {paused} of {open} paused");
+        assert!(
+            Instant::now() < until,
+            "shed {shed}, {paused} of {open} paused"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let pending = sample(metrics, "sockloop_output_pending_bytes");
@@ -197,7 +207,10 @@ fn the_output_budget_closes_slow_readers_and_serves_readers() {
 
     let after = proc_status_kib(server.pid(), "RssAnon");
     let growth = after.saturating_sub(before);
-    let shed = sample(metrics, "sockloop_connections_closed_total{reason=\"slow_reader\"}");
+    let shed = sample(
+        metrics,
+        "sockloop_connections_closed_total{reason=\"slow_reader\"}",
+    );
     eprintln!(
         "budget {BUDGET}: {shed} of {NON_READERS} closed as slow readers, {pending} bytes \
          pending, RssAnon {before} -> {after} KiB"

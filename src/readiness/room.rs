@@ -104,7 +104,9 @@ impl SendRoom {
     pub fn charge(&mut self, written: usize) {
         if written > 0 {
             let cost = written.saturating_add(WRITE_OVERHEAD);
-            self.credit = self.credit.saturating_sub(cost.min(u32::MAX as usize) as u32);
+            self.credit = self
+                .credit
+                .saturating_sub(cost.min(u32::MAX as usize) as u32);
         }
     }
 

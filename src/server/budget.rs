@@ -38,8 +38,8 @@ impl Server {
         };
         let after = conn.out.pending();
         let stats = &mut self.stats;
-        stats.output_pending_bytes = (stats.output_pending_bytes + after as u64)
-            .saturating_sub(before as u64);
+        stats.output_pending_bytes =
+            (stats.output_pending_bytes + after as u64).saturating_sub(before as u64);
         match (before, after) {
             (0, 0) => return,
             (0, _) => {

@@ -22,9 +22,9 @@ use super::READ_CHUNK;
 use crate::protocol::metrics::HEAD_TIMEOUT_MS;
 use crate::protocol::{CloseReason, Ctx, Fed, Session, Verdict};
 use crate::readiness::{OutBuf, ReadOutcome, read_some};
-use std::io;
 use mio::net::TcpStream;
 use std::fmt;
+use std::io;
 
 /// The smallest read, made even when the send buffer has no room at all
 /// (`SendRoom::read_limit` says why a read is still needed then). It is
@@ -322,7 +322,9 @@ impl Conn {
     ///   `HEAD_TIMEOUT_MS` of the accept (its lines are not activity), then
     ///   as long again per write that makes progress.
     pub fn deadline(&self, t: Timeouts) -> Option<(u64, CloseReason)> {
-        let idle = t.idle_ms.map(|ms| (self.last_active + ms, CloseReason::Idle));
+        let idle = t
+            .idle_ms
+            .map(|ms| (self.last_active + ms, CloseReason::Idle));
         let send = t
             .send_ms
             .filter(|_| !self.out.is_empty() && !self.session.is_held())

@@ -197,16 +197,27 @@ fn open_pending_output_pauses_reading_until_a_write_ready_drains_it() {
     client.write_all(b"X\n").expect("send");
     wait_for(&mut server, key, Event::is_readable);
     server.read_ready(key);
-    assert!(server.ready.is_empty(), "paused: nothing read, nothing queued");
-    assert!(conn(&mut server, key).input_waiting(), "the edge is remembered");
+    assert!(
+        server.ready.is_empty(),
+        "paused: nothing read, nothing queued"
+    );
+    assert!(
+        conn(&mut server, key).input_waiting(),
+        "the edge is remembered"
+    );
     server.write_ready(key);
     let mut got = vec![0; 4096];
     client.read_exact(&mut got).expect("the pending bytes");
     assert!(conn(&mut server, key).out.is_empty());
-    assert!(!server.ready.is_empty(), "requeued: the input raised no new edge");
+    assert!(
+        !server.ready.is_empty(),
+        "requeued: the input raised no new edge"
+    );
     server.serve_ready_queue();
     let mut reply = vec![0; ERR_UNKNOWN.len()];
-    client.read_exact(&mut reply).expect("the answer to the input that waited");
+    client
+        .read_exact(&mut reply)
+        .expect("the answer to the input that waited");
     assert_eq!(reply, ERR_UNKNOWN);
     assert_eq!(phase(&mut server, key), Phase::Open);
 }
@@ -233,14 +244,21 @@ fn open_a_requeued_read_after_a_short_read_leaves_the_kernel_alone() {
     server.read_ready(key);
     let mut reply = vec![0; ERR_UNKNOWN.len()];
     client.read_exact(&mut reply).expect("reply");
-    assert_eq!(conn(&mut server, key).unread(), Unread::Nothing, "short read");
+    assert_eq!(
+        conn(&mut server, key).unread(),
+        Unread::Nothing,
+        "short read"
+    );
     // Input whose edge has not been noted yet: a requeued read (as after
     // a write drained) must not spend a syscall on it; its edge will come.
     client.write_all(b"Y\n").expect("send");
     wait_for_input(&mut server, key, b"Y\n");
     server.read_ready(key);
     let mut peeked = [0; 16];
-    let n = conn(&mut server, key).stream.peek(&mut peeked).expect("peek");
+    let n = conn(&mut server, key)
+        .stream
+        .peek(&mut peeked)
+        .expect("peek");
     assert_eq!(&peeked[..n], b"Y\n", "left for its own edge");
 }
 

@@ -53,7 +53,10 @@ fn read_into_a_full_socket(server: &mut Server, key: usize, client: &mut TcpStre
         std::thread::yield_now();
     }
     while conn(server, key).out.is_empty() {
-        assert!(unread_bytes(server, key) > 0, "all input answered, none kept");
+        assert!(
+            unread_bytes(server, key) > 0,
+            "all input answered, none kept"
+        );
         fill_send_buffer(server, key);
         server.read_ready(key);
     }
@@ -69,7 +72,10 @@ fn echo_with_a_full_socket_keeps_at_most_the_minimum_read_and_pauses() {
     assert_eq!(c.unread(), Unread::Waiting, "the rest waits in the kernel");
     assert_eq!(server.stats.output_pending_conns, 1);
     assert_eq!(server.stats.output_pending_bytes, pending as u64);
-    assert!(server.ready.is_empty(), "not requeued while output is pending");
+    assert!(
+        server.ready.is_empty(),
+        "not requeued while output is pending"
+    );
     // Paused: another turn reads nothing, however long the queue.
     let left = unread_bytes(&mut server, key);
     assert!(left > 0);
@@ -86,13 +92,20 @@ fn greet_with_a_full_socket_keeps_one_small_read_of_lines() {
     // A read is at most LINE_READ, its replies at most what the socket can
     // take plus one line: the lines past that wait in `input`, the rest
     // in the kernel.
-    assert!(c.out.pending() <= MIN_READ + b"Hi ann\n".len(), "{}", c.out.pending());
+    assert!(
+        c.out.pending() <= MIN_READ + b"Hi ann\n".len(),
+        "{}",
+        c.out.pending()
+    );
     assert!(c.input.len() <= LINE_READ, "{}", c.input.len());
     let held = c.input.len();
     let left = unread_bytes(&mut server, key);
     server.read_ready(key);
     assert_eq!(
-        (conn(&mut server, key).input.len(), unread_bytes(&mut server, key)),
+        (
+            conn(&mut server, key).input.len(),
+            unread_bytes(&mut server, key)
+        ),
         (held, left),
         "held lines are not answered, nor more read, while output is pending"
     );
@@ -199,7 +212,10 @@ fn past_the_budget_the_longest_stalled_is_closed_as_a_slow_reader() {
     conn(&mut server, b).out.queue(&[0; 60]);
     server.output_changed(b, 0);
     assert!(is_closed(&server, a), "stalled 5 ms: the longest");
-    assert!(!is_closed(&server, b), "stalled this millisecond: never picked");
+    assert!(
+        !is_closed(&server, b),
+        "stalled this millisecond: never picked"
+    );
     assert_eq!(server.stats.closed_for(CloseReason::SlowReader), 1);
     assert_eq!(server.stats.output_pending_bytes, 60);
     assert_eq!(server.stats.output_pending_conns, 1);
@@ -215,7 +231,10 @@ fn under_the_budget_nobody_is_closed() {
     conn(&mut server, b).out.queue(&[0; 50]);
     server.output_changed(b, 0);
     assert!(!is_closed(&server, a) && !is_closed(&server, b));
-    assert_eq!(server.stats.output_pending_bytes, 100, "at the budget is fine");
+    assert_eq!(
+        server.stats.output_pending_bytes, 100,
+        "at the budget is fine"
+    );
 }
 
 #[test]
