@@ -11,8 +11,15 @@
 #       target/release/sockloop
 #
 # Cases: 64 KiB messages at depth 1 and 64 B at depth 16, 100 connections.
+# PIN=1 pins the server to CPU 0 and the generator to CPU 1 (taskset).
 # Bounded: ROUNDS (default 5) x 2 builds x 2 cases x SECS (default 2) s.
 set -euo pipefail
+server_cpu=()
+load_cpu=()
+if [ "${PIN:-0}" = 1 ]; then
+    server_cpu=(taskset -c 0)
+    load_cpu=(taskset -c 1)
+fi
 before=$1
 after=$2
 rounds=${ROUNDS:-5}
@@ -24,7 +31,7 @@ trap 'rm -f "$results"' EXIT
 serve() { # binary -> prints "PID ADDR"
     local out
     out=$(mktemp)
-    "$1" serve --echo 127.0.0.1:0 --greet off --login off --command off \
+    "${server_cpu[@]}" "$1" serve --echo 127.0.0.1:0 --greet off --login off --command off \
         --udp-echo off --udp-log off --allow-root >"$out" 2>/dev/null &
     local pid=$!
     for _ in $(seq 100); do
@@ -43,7 +50,7 @@ for round in $(seq "$rounds"); do
             [ "$build" = after ] && bin=$after
             read -r pid addr < <(serve "$bin")
             cpu0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-            json=$("$after" load --service echo --target "$addr" -c 100 \
+            json=$("${load_cpu[@]}" "$after" load --service echo --target "$addr" -c 100 \
                 --depth "$depth" --size "$size" -d "$secs" --json 2>/dev/null)
             cpu1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
             kill "$pid"

@@ -9,20 +9,22 @@
 //! 2. each event is dispatched by token: accept, read/write, or recv;
 //! 3. the ready queue is served once: sockets that stopped early (fairness
 //!    cap, backpressure lifted) get their next chunk of work;
-//! 4. due deadlines fire (idle timeout, lingering close, accept back-off,
-//!    shutdown grace).
+//! 4. due deadlines fire (idle timeout, send timeout, lingering close,
+//!    accept back-off, shutdown grace).
 //!
 //! Connections are registered edge-triggered, once, for READABLE|WRITABLE
 //! (and PRIORITY, for TCP urgent data: `readiness::TCP_INTEREST`): no
 //! `reregister` syscalls, and WRITABLE is simply ignored unless output is
-//! pending. Listeners and UDP sockets are registered READABLE only (a UDP
+//! pending. While output is pending, nothing is read from that connection
+//! (`tcp.rs`'s read rules). Listeners and UDP sockets are registered READABLE only (a UDP
 //! reply that would block is dropped, never waited for).
 //!
 //! The socket calls and the edge-triggered rules behind them (`read_some`,
 //! `OutBuf`, the ready queue's fairness pass, `poll_events`) are
 //! [`crate::readiness`]'s, shared with the load generator. The handlers
 //! that use them are `accept.rs`, `tcp.rs` (with `conn.rs`, one
-//! connection's state), `refused.rs` and `udp.rs`; `deadlines.rs` (with
+//! connection's state, and `budget.rs`, the output budget across them),
+//! `refused.rs` and `udp.rs`; `deadlines.rs` (with
 //! `timers.rs`) owns time and `shutdown.rs` the graceful stop. `setup.rs`
 //! builds the server around the sockets `bind.rs` binds.
 
