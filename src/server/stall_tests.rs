@@ -7,6 +7,7 @@ use super::conn::{LINE_READ, MIN_READ, Phase, Timeouts, Unread};
 use super::phase_tests::{WAIT, admit, conn, is_closed, open_with, wait_for};
 use super::{LINGER_MS, Server};
 use crate::protocol::{CloseReason, Service};
+use crate::readiness::ReadOutcome;
 use mio::event::Event;
 use std::io::{ErrorKind, Write};
 use std::net::TcpStream;
@@ -253,4 +254,50 @@ fn stalls_of_this_millisecond_wait_for_the_next_turn_then_the_biggest_goes() {
     assert!(is_closed(&server, a), "same age: the biggest first");
     assert!(!is_closed(&server, b));
     assert!(!server.budget_recheck);
+}
+
+// ---- Conn::unread: what the kernel may hold unannounced -----------------------
+
+#[test]
+fn an_event_only_raises_unread() {
+    let (mut server, key, _client) = open_with(Service::Echo, |_| {});
+    let c = conn(&mut server, key);
+    assert_eq!(c.unread(), Unread::Nothing);
+    c.note_input(false);
+    assert_eq!(c.unread(), Unread::Waiting);
+    c.note_input(true);
+    assert_eq!(c.unread(), Unread::DrainFully);
+    c.note_input(false);
+    assert_eq!(c.unread(), Unread::DrainFully, "a plain event does not lower it");
+}
+
+#[test]
+fn reads_set_unread_by_what_they_say_about_the_queue() {
+    let (mut server, key, mut client) = open_with(Service::Echo, |_| {});
+    arrive(&mut server, key, &mut client, b"abcd");
+    let until = Instant::now() + WAIT;
+    while unread_bytes(&mut server, key) < 4 {
+        assert!(Instant::now() < until, "input never arrived");
+        std::thread::yield_now();
+    }
+    let c = conn(&mut server, key);
+    let mut buf = [0; 2];
+    assert!(matches!(c.read(&mut buf), Ok(ReadOutcome::More(2))));
+    assert_eq!(c.unread(), Unread::Waiting, "a full read: more may wait");
+    let mut buf = [0; 16];
+    assert!(matches!(c.read(&mut buf), Ok(ReadOutcome::Drained(2))));
+    assert_eq!(c.unread(), Unread::Nothing, "a short read: the queue was empty");
+    // Under DrainFully a short read is not trusted: read on to WouldBlock.
+    client.write_all(b"ef").expect("send");
+    let until = Instant::now() + WAIT;
+    while unread_bytes(&mut server, key) < 2 {
+        assert!(Instant::now() < until, "input never arrived");
+        std::thread::yield_now();
+    }
+    let c = conn(&mut server, key);
+    c.note_input(true);
+    assert!(matches!(c.read(&mut buf), Ok(ReadOutcome::More(2))));
+    assert_eq!(c.unread(), Unread::DrainFully);
+    assert!(matches!(c.read(&mut buf), Ok(ReadOutcome::Empty)));
+    assert_eq!(c.unread(), Unread::Nothing, "WouldBlock: all read");
 }
