@@ -268,7 +268,11 @@ fn an_event_only_raises_unread() {
     c.note_input(true);
     assert_eq!(c.unread(), Unread::DrainFully);
     c.note_input(false);
-    assert_eq!(c.unread(), Unread::DrainFully, "a plain event does not lower it");
+    assert_eq!(
+        c.unread(),
+        Unread::DrainFully,
+        "a plain event does not lower it"
+    );
 }
 
 #[test]
@@ -286,7 +290,11 @@ fn reads_set_unread_by_what_they_say_about_the_queue() {
     assert_eq!(c.unread(), Unread::Waiting, "a full read: more may wait");
     let mut buf = [0; 16];
     assert!(matches!(c.read(&mut buf), Ok(ReadOutcome::Drained(2))));
-    assert_eq!(c.unread(), Unread::Nothing, "a short read: the queue was empty");
+    assert_eq!(
+        c.unread(),
+        Unread::Nothing,
+        "a short read: the queue was empty"
+    );
     // Under DrainFully a short read is not trusted: read on to WouldBlock.
     client.write_all(b"ef").expect("send");
     let until = Instant::now() + WAIT;
