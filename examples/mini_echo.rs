@@ -15,7 +15,9 @@ use std::process::ExitCode;
 const LISTENER: Token = Token(0);
 
 /// One connection. `pending` (bytes the kernel has not taken yet) is
-/// unbounded here; the full server caps it (`config::OUTPUT_CAP`).
+/// unbounded here; the full server bounds it by reading nothing while
+/// output is pending and no more than the socket can take back
+/// (`server::tcp`'s read rules).
 struct Conn {
     stream: TcpStream,
     pending: Vec<u8>,

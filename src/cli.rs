@@ -31,11 +31,14 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve echo, greet, login, command, udp-echo and udp-log.
-    Serve(ServeArgs),
+    // Boxed, as `load`: these two have many times the flags of the others,
+    // and clippy's large_enum_variant asks for it (the value is made once
+    // per process).
+    Serve(Box<ServeArgs>),
     /// Talk to one service: stdin lines out, replies to stdout.
     Client(ClientArgs),
     /// Generate load against a service and verify every reply.
-    Load(LoadArgs),
+    Load(Box<LoadArgs>),
     /// Merge the reports of a run's parts (hosts, workers) and show them:
     /// text, `--json`, or an HTML page with plots (`--html OUT`).
     Report(ReportArgs),

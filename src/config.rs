@@ -28,11 +28,24 @@ pub const MAX_LINE_LIMIT: u64 = 1 << 20;
 /// a second, the loop waking only to log).
 pub const MIN_STATS_INTERVAL_SECS: f64 = 0.1;
 
-/// Pending output per connection above which the loop stops reading from
-/// it (backpressure). 64 KiB is a loopback socket's default send buffer
-/// scale: enough to keep the pipe full, small enough that 10,000 slow readers
-/// cost at most ~1.3 GiB in the worst case instead of unbounded memory.
-pub const OUTPUT_CAP: usize = 64 * 1024;
+/// Default `--output-budget`: 64 MiB of reply bytes waiting for slow
+/// readers, across all connections, before the ones that waited longest
+/// without write progress are closed (`slow_reader`). A connection that
+/// never reads holds about 1 KiB (`server::tcp`'s read rule), so 64 MiB is
+/// some 60,000 such connections, more than one worker's 20,000
+/// descriptors: the budget is the backstop for a flood of them, and for
+/// larger `--max-line` replies. redis's `client-output-buffer-limit` and
+/// memcached's `-m` are the same kind of cap.
+pub const DEFAULT_OUTPUT_BUDGET: usize = 64 << 20;
+
+/// Largest `--output-budget`: 1 TiB, beyond any machine this runs on.
+pub const MAX_OUTPUT_BUDGET: u64 = 1 << 40;
+
+/// Default `--send-timeout`: nginx's `send_timeout` is 60 s: a connection
+/// whose pending output makes no progress for that long is closed
+/// (`send_timeout`). Separate from `--idle-timeout`, which waits for
+/// requests: a client that stops reading may still be sending.
+pub const DEFAULT_SEND_TIMEOUT_SECS: u64 = 60;
 
 /// Default `--udp-buffer`: SO_RCVBUF and SO_SNDBUF of every UDP socket.
 /// The kernel's default (`net.core.rmem_default`, 208 KiB) overflowed at
@@ -79,8 +92,12 @@ pub struct ServeConfig {
     /// Whether `E`, after logging in from a loopback peer, stops the whole
     /// server (refused unless login and command listen on loopback only).
     pub allow_remote_shutdown: bool,
-    /// Backpressure threshold per connection.
-    pub output_cap: usize,
+    /// Reply bytes that may wait for slow readers, across all connections
+    /// (`--output-budget`); past it, slow readers are closed.
+    pub output_budget: usize,
+    /// Close a connection whose pending output makes no progress this
+    /// long (`--send-timeout`); `None` = never.
+    pub send_timeout: Option<Duration>,
     /// Bind with SO_REUSEPORT (several workers on one port).
     pub reuse_port: bool,
     /// Log a stats line this often; `None` = never.
@@ -107,7 +124,8 @@ impl ServeConfig {
             idle_timeout: Some(Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS)),
             credentials: Credentials::default_tutorial(),
             allow_remote_shutdown: false,
-            output_cap: OUTPUT_CAP,
+            output_budget: DEFAULT_OUTPUT_BUDGET,
+            send_timeout: Some(Duration::from_secs(DEFAULT_SEND_TIMEOUT_SECS)),
             reuse_port: false,
             stats_interval: None,
             udp_buffer: Some(DEFAULT_UDP_BUFFER),

@@ -20,7 +20,8 @@
 //!   `setup.rs` + `bind.rs` (starting), `accept.rs`, `refused.rs`
 //!   (refusing over `--max-conns`, a bounded lingering close), `tcp.rs`
 //!   (read, then `answer`: the one path from bytes to verdict; write,
-//!   close), `conn.rs` (one connection's buffers and its `Phase`), `udp.rs`,
+//!   close), `conn.rs` (one connection's buffers and its `Phase`),
+//!   `budget.rs` (`--output-budget` across connections), `udp.rs`,
 //!   `deadlines.rs` + `timers.rs`, `shutdown.rs`; [`server::stats`]: the counters the loop
 //!   keeps from what the protocols report, and `metrics.rs`: their
 //!   Prometheus text.
@@ -57,8 +58,9 @@
 //!   unique memory (`RssAnon`, `Pss`) and the host's `MemAvailable` and
 //!   file table, from /proc.
 //! - [`readiness`]: the socket calls and edge-triggered rules both loops
-//!   share: the TCP registration and `must_drain`, `read_some`, `OutBuf`,
-//!   the ready queue, `poll_events`.
+//!   share: the TCP registration and `must_drain`, `read_some`, `OutBuf`
+//!   and `SendRoom` (how much a send buffer can take, `room.rs`), the
+//!   ready queue, `poll_events`.
 //!
 //! Dependencies point down this list's layers, never up: `protocol` uses
 //! only `framing`; `server` uses `protocol` and `config`, never the

@@ -13,6 +13,9 @@
 //! - [`poll_events`]: `epoll_wait` through mio, with `EINTR` handled.
 //! - [`datagrams`]: UDP in batches (`recvmmsg`/`sendmmsg`), the kernel's
 //!   drop counter, and the socket buffers.
+//! - [`room`]: how much a TCP socket's send buffer can take now
+//!   ([`SendRoom`]), so that a read takes no more than its reply can
+//!   leave behind.
 //!
 //! Every TCP connection is registered once, edge-triggered, for
 //! [`TCP_INTEREST`]. An edge announces *new* readiness; nothing announces
@@ -23,6 +26,9 @@
 //! Nothing here knows what the bytes mean, or which loop calls it.
 
 pub mod datagrams;
+pub mod room;
+
+pub use room::SendRoom;
 
 use mio::event::Event;
 use mio::{Events, Interest, Poll};
@@ -145,27 +151,37 @@ pub fn write_some(stream: &mut impl Write, bytes: &[u8]) -> io::Result<usize> {
     Ok(done)
 }
 
-/// Bytes for the kernel that it has not taken yet: `buf[written..]`.
+/// Bytes for the kernel that it has not taken yet: `buf[written..]`, and
+/// what the socket's send buffer can take, as far as this buffer's writes
+/// tell ([`SendRoom`]: every write through it is charged there).
 ///
 /// Allocated only while something is pending: an idle connection's
-/// `OutBuf` is an empty `Vec` and a zero (32 bytes, no heap). The bound on
-/// what may pend is the caller's (it stops producing; see `OUTPUT_CAP` in
-/// the server, `MAX_BURST_BYTES` in the generator).
+/// `OutBuf` is an empty `Vec`, an offset and a credit (32 bytes, no heap).
+/// The bound on what may pend is the caller's (it stops producing; see
+/// `server::tcp`'s read rules, `MAX_BURST_BYTES` in the generator); the
+/// offset is 32 bits, so a caller must keep it under 4 GiB.
 #[derive(Debug, Default)]
 pub struct OutBuf {
     buf: Vec<u8>,
-    written: usize,
+    written: u32,
+    room: SendRoom,
 }
 
 impl OutBuf {
     /// Bytes waiting for the kernel.
     pub fn pending(&self) -> usize {
-        self.buf.len() - self.written
+        self.buf.len() - self.written as usize
     }
 
     /// Nothing waits for the kernel.
     pub fn is_empty(&self) -> bool {
         self.pending() == 0
+    }
+
+    /// What the socket's send buffer can take, as this buffer's writes
+    /// have charged it.
+    pub fn room(&mut self) -> &mut SendRoom {
+        &mut self.room
     }
 
     /// Queues `bytes` behind what is pending (the byte order is the
@@ -174,9 +190,10 @@ impl OutBuf {
         if self.written > 0 {
             // Reclaim the written prefix before growing, so the buffer never
             // holds more than the pending bytes plus this append.
-            self.buf.drain(..self.written);
+            self.buf.drain(..self.written as usize);
             self.written = 0;
         }
+        debug_assert!(self.buf.len() + bytes.len() <= u32::MAX as usize);
         self.buf.extend_from_slice(bytes);
     }
 
@@ -189,6 +206,7 @@ impl OutBuf {
             return Ok(0);
         }
         let n = write_some(stream, bytes)?;
+        self.room.charge(n);
         if n < bytes.len() {
             // Short write: keep the rest; WRITABLE comes when there is room.
             self.queue(&bytes[n..]);
@@ -210,11 +228,13 @@ impl OutBuf {
         if self.is_empty() {
             return Ok(0);
         }
-        let n = write_some(stream, &self.buf[self.written..])?;
-        self.written += n;
-        if self.written == self.buf.len() {
+        let n = write_some(stream, &self.buf[self.written as usize..])?;
+        self.room.charge(n);
+        self.written += n as u32;
+        if self.is_empty() {
             // Idle connections hold no buffers.
-            *self = OutBuf::default();
+            self.buf = Vec::new();
+            self.written = 0;
         }
         Ok(n)
     }

@@ -36,7 +36,10 @@ pub struct Conn {
     /// The protocol side (sans-IO).
     pub talk: Talk,
     /// Request bytes the kernel has not accepted yet. Unallocated unless a
-    /// write came up short; at most one burst (config::MAX_BURST_BYTES).
+    /// write came up short; at most one burst's rest (`--depth` x `--size`,
+    /// config::MAX_BURST_BYTES at most): no request is queued behind
+    /// pending ones (`Engine::refill`), so a server that stops reading
+    /// cannot make it grow.
     pub out: OutBuf,
     /// When `connect()` was called (ns since the run started).
     pub connect_at: u64,

@@ -66,13 +66,18 @@ impl Engine {
     /// losses (UDP).
     pub(super) fn count_unanswered(&mut self) {
         let (mut missing, mut lost) = (0, 0);
-        for (_, entry) in self.conns.iter_mut() {
+        let rec = &mut self.meter.rec;
+        for (key, entry) in self.conns.iter_mut() {
             match entry {
-                Entry::Tcp(c) => missing += u64::from(c.in_flight),
+                Entry::Tcp(c) => {
+                    missing += u64::from(c.in_flight);
+                    if c.in_flight > 0 {
+                        stalled(rec, key, c);
+                    }
+                }
                 Entry::Udp(u) => lost += u64::from(u.slots.in_flight()),
             }
         }
-        let rec = &mut self.meter.rec;
         if missing > 0 {
             let secs = self.cfg.drain_timeout.as_secs_f64();
             rec.verify_failed(
@@ -83,4 +88,34 @@ impl Engine {
         }
         rec.udp_lost(lost);
     }
+}
+
+/// The report's entries for connections that stalled (requests unanswered
+/// at the end): one count per kind, and a warning naming the first few.
+pub const STALLED_READING: &str = "stalled connection: the server stopped reading";
+/// See [`STALLED_READING`].
+pub const STALLED_ANSWERING: &str = "stalled connection: the server stopped answering";
+
+/// Warnings naming stalled connections, at most this many per run.
+const STALL_WARNINGS: u64 = 5;
+
+/// Counts connection `key`, which ends the run with requests unanswered:
+/// requests it could not even send mean the server stopped reading;
+/// otherwise it read them and stopped answering.
+fn stalled(rec: &mut super::stats::Recorder, key: usize, c: &super::conn::Conn) {
+    let kind = if c.out.is_empty() {
+        STALLED_ANSWERING
+    } else {
+        STALLED_READING
+    };
+    let seen = rec.totals().errors.get(kind).copied().unwrap_or(0);
+    if seen < STALL_WARNINGS {
+        let local = c.stream.local_addr().map_or("?".into(), |a| a.to_string());
+        log::warn!(
+            "conn #{key} (from {local}): {kind}: {} requests unanswered, {} bytes unsent",
+            c.in_flight,
+            c.out.pending()
+        );
+    }
+    rec.error(kind);
 }

@@ -67,7 +67,7 @@ impl Engine {
                 }
             }
         } else if event.is_writable() {
-            self.tcp_flush(key);
+            self.tcp_flush(key, now);
         }
         // Also right after the connect: the server may already have closed
         // (e.g. `ERR server full`), and that edge will not come again.
@@ -76,14 +76,24 @@ impl Engine {
         }
     }
 
-    /// WRITABLE: flush pending requests (a no-op when nothing is pending).
-    fn tcp_flush(&mut self, key: usize) {
+    /// WRITABLE: flush pending requests (a no-op when nothing is pending);
+    /// once they are all out, send what came due meanwhile (`refill` sends
+    /// nothing while requests are pending).
+    fn tcp_flush(&mut self, key: usize, now: u64) {
         let Some((conn, _)) = self.conns.tcp(key) else {
             return;
         };
+        if conn.out.is_empty() {
+            return;
+        }
         match conn.out.flush(&mut conn.stream) {
             Ok(n) => self.meter.rec.bytes_out(n),
-            Err(e) => self.server_closed(key, &format!("write: {}", error_name(&e))),
+            Err(e) => return self.server_closed(key, &format!("write: {}", error_name(&e))),
+        }
+        if let Some((conn, _)) = self.conns.tcp(key)
+            && conn.out.is_empty()
+        {
+            self.refill(key, now, false);
         }
     }
 
@@ -150,9 +160,38 @@ impl Engine {
         let Some((conn, times)) = self.conns.tcp(key) else {
             return;
         };
+        // Requests still pending: the server is not reading them (yet). No
+        // more go behind them, so a connection holds at most one burst's
+        // rest, however long the server stalls; `tcp_flush` comes back
+        // once they are out (the short write ended at `WouldBlock`, so
+        // WRITABLE will come). What came due meanwhile is sent then.
+        if !conn.out.is_empty() {
+            return;
+        }
         let limit = self.cfg.requests_per_conn;
         let free = churn::room(limit, conn.talk.sent, conn.free(times));
-        let burst = self.schedule.due(conn.next_intended, free, now);
+        let mut burst = self.schedule.due(conn.next_intended, free, now);
+        // No more than the socket can take now (at least one request), so
+        // that a server that stops reading leaves at most about one request
+        // here, not a `--depth` burst: the rest stay due, and go out with
+        // the next reply or flush. Requests are taken to be `--size` bytes
+        // (echo's; the built-in line services' are shorter), or, for
+        // `--service line`, the longest line its template renders. The
+        // kernel is asked only when the credit runs below the burst
+        // (`SendRoom`).
+        let size = match &self.cfg.line {
+            Some(spec) => spec.send.max_len() + 1,
+            None => self.cfg.size,
+        }
+        .max(1);
+        let bytes = (burst.count as usize).saturating_mul(size);
+        if burst.count > 1 {
+            let room = {
+                let super::conn::Conn { out, stream, .. } = conn;
+                out.room().read_limit(stream, size, bytes)
+            };
+            burst.count = burst.count.min((room / size).max(1) as u32);
+        }
         if burst.count > 0 {
             self.send_requests(key, &burst);
             for i in 0..burst.count {

@@ -130,7 +130,7 @@ impl fmt::Display for Service {
 /// Why a connection ended. The protocols produce `Bye`, `TooManyFailures`
 /// and `LineTooLong` from a line, and `Peer` from [`Session::finish`] after
 /// the peer's FIN; the event loop adds `Peer` for a FIN with nothing left to
-/// answer, and `Idle`, `Error` and `Shutdown`. Counted per reason in the
+/// answer, and `Idle`, `SlowReader`, `SendTimeout`, `Error` and `Shutdown`. Counted per reason in the
 /// shutdown summary and the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseReason {
@@ -144,6 +144,11 @@ pub enum CloseReason {
     Peer,
     /// No traffic for `--idle-timeout`.
     Idle,
+    /// Pending output across all connections passed `--output-budget`, and
+    /// this connection's had waited longest without write progress.
+    SlowReader,
+    /// Pending output made no progress for `--send-timeout`.
+    SendTimeout,
     /// A socket error (reset, broken pipe, ...).
     Error,
     /// The server is shutting down.
@@ -152,12 +157,14 @@ pub enum CloseReason {
 
 impl CloseReason {
     /// Every reason, for counting.
-    pub const ALL: [CloseReason; 7] = [
+    pub const ALL: [CloseReason; 9] = [
         CloseReason::Bye,
         CloseReason::TooManyFailures,
         CloseReason::LineTooLong,
         CloseReason::Peer,
         CloseReason::Idle,
+        CloseReason::SlowReader,
+        CloseReason::SendTimeout,
         CloseReason::Error,
         CloseReason::Shutdown,
     ];
@@ -171,6 +178,8 @@ impl CloseReason {
             CloseReason::LineTooLong => "line_too_long",
             CloseReason::Peer => "peer",
             CloseReason::Idle => "idle",
+            CloseReason::SlowReader => "slow_reader",
+            CloseReason::SendTimeout => "send_timeout",
             CloseReason::Error => "error",
             CloseReason::Shutdown => "shutdown",
         }

@@ -6,8 +6,8 @@
 //! end are set only by a `--workers` parent for its workers.
 
 use crate::config::{
-    DEFAULT_UDP_BUFFER, MAX_LINE_LIMIT, MAX_UDP_BUFFER, MIN_STATS_INTERVAL_SECS, ServeConfig,
-    default_max_conns,
+    DEFAULT_OUTPUT_BUDGET, DEFAULT_UDP_BUFFER, MAX_LINE_LIMIT, MAX_OUTPUT_BUDGET, MAX_UDP_BUFFER,
+    MIN_STATS_INTERVAL_SECS, ServeConfig, default_max_conns,
 };
 use crate::flags::{
     Endpoint, MAX_CONNS, MAX_WORKERS, TIMER_RESOLUTION_SECS, endpoint, int_in, secs_in,
@@ -25,6 +25,9 @@ const MAX_ID: u64 = u32::MAX as u64 - 1;
 
 /// `--idle-timeout`'s default, as text for clap (config::DEFAULT_IDLE_TIMEOUT_SECS).
 const DEFAULT_IDLE_TIMEOUT_STR: &str = "300";
+
+/// `--send-timeout`'s default, as text for clap (config::DEFAULT_SEND_TIMEOUT_SECS).
+const DEFAULT_SEND_TIMEOUT_STR: &str = "60";
 
 /// `sockloop serve`: flags for every service address and limit.
 #[derive(Debug, Args, PartialEq)]
@@ -69,6 +72,17 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS", default_value = DEFAULT_IDLE_TIMEOUT_STR, allow_negative_numbers = true,
           value_parser = secs_in(TIMER_RESOLUTION_SECS, Some("never")))]
     pub idle_timeout: Duration,
+    /// Close a connection whose pending replies make no progress this long:
+    /// its client stopped reading (seconds, fractions allowed; 0 = never).
+    #[arg(long, value_name = "SECS", default_value = DEFAULT_SEND_TIMEOUT_STR, allow_negative_numbers = true,
+          value_parser = secs_in(TIMER_RESOLUTION_SECS, Some("never")))]
+    pub send_timeout: Duration,
+    /// Reply bytes that may wait for clients that do not read, across all
+    /// connections; past it, those waiting longest without progress are
+    /// closed (counted as slow_reader).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_OUTPUT_BUDGET, allow_negative_numbers = true,
+          value_parser = int_in::<usize>(1..=MAX_OUTPUT_BUDGET))]
+    pub output_budget: usize,
     /// Accepted login NAME:PASSWORD (repeatable); replaces admin:12345.
     /// Name and password are trimmed, as the login service trims its lines.
     /// Visible to every local user in /proc/PID/cmdline: prefer --user-file.
@@ -152,6 +166,8 @@ impl ServeArgs {
             max_conns: self.max_conns.unwrap_or_else(default_max_conns),
             max_line: self.max_line,
             idle_timeout: (!self.idle_timeout.is_zero()).then_some(self.idle_timeout),
+            send_timeout: (!self.send_timeout.is_zero()).then_some(self.send_timeout),
+            output_budget: self.output_budget,
             credentials,
             allow_remote_shutdown: self.allow_remote_shutdown,
             stats_interval: (!self.stats_interval.is_zero()).then_some(self.stats_interval),

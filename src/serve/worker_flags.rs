@@ -83,6 +83,8 @@ mod tests {
         ("max-conns", &["77"]),
         ("max-line", &["100"]),
         ("idle-timeout", &["0.25"]),
+        ("send-timeout", &["1.5"]),
+        ("output-budget", &["1048576"]),
         ("user", &["ann:pw1", " bob : -pw2"]),
         ("udp-buffer", &["65536"]),
         ("user-file", &["/etc/sockloop-users"]),

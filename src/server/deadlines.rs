@@ -1,6 +1,8 @@
 //! Deadlines in the event loop: the poll timeout, and what fires when it
-//! passes (connection timers, the end of a hold, the accept back-off, the
-//! stats line, the shutdown grace). The timer heap itself is `timers.rs`.
+//! passes (connection timers: idle, send timeout and lingering close; the
+//! end of a hold, the accept back-off, the stats line, the shutdown grace,
+//! a second look at the output budget). The timer heap itself is
+//! `timers.rs`.
 //!
 //! A hold (login's penalty, `protocol::Hold`) is one more connection
 //! deadline in the same heap: `Server::hold` arms it, and while the session
@@ -9,7 +11,7 @@
 //! held input answered. Never a sleep: the loop goes on serving everyone
 //! else.
 
-use super::conn::{Conn, NOT_ARMED, Phase};
+use super::conn::{Conn, NOT_ARMED, Phase, Timeouts};
 use super::{Entry, LINGER_MS, Server, timers};
 use crate::protocol::CloseReason;
 use std::time::Duration;
@@ -27,6 +29,8 @@ impl Server {
             self.accept_paused_until,
             self.shutdown_at,
             self.next_stats_at,
+            // Over the output budget with no slow reader old enough yet.
+            self.budget_recheck.then_some(self.now + 1),
         ]
         .into_iter()
         .flatten()
@@ -64,7 +68,10 @@ impl Server {
                 self.close(key, CloseReason::Shutdown);
             }
         }
-        let idle_timeout = self.idle_timeout_ms();
+        if self.budget_recheck {
+            self.shed_slow_readers();
+        }
+        let timeouts = self.timeouts();
         while let Some(due) = self.timers.pop_due(now) {
             let key = due.key as usize;
             let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
@@ -85,17 +92,14 @@ impl Server {
                 self.release(key);
                 continue;
             }
-            match conn.deadline(idle_timeout, LINGER_MS) {
-                Some(at) if at <= now => {
-                    let reason = match conn.phase() {
-                        Phase::Lingering(reason) => reason,
-                        Phase::Open | Phase::Closing(_) => CloseReason::Idle,
-                    };
+            match conn.deadline(timeouts) {
+                // Idle, send timeout, or the end of a linger (its reason).
+                Some((at, reason)) if at <= now => {
                     log::trace!("timer #{key}: expired ({})", reason.name());
                     self.close(key, reason);
                 }
                 // Active since this entry was armed: re-arm at the real deadline.
-                Some(at) => {
+                Some((at, _)) => {
                     log::trace!("timer #{key}: active since armed, re-armed for {at} ms");
                     self.arm_deadline(key);
                 }
@@ -136,14 +140,14 @@ impl Server {
     /// Makes sure the connection's deadline is armed no later than it is due
     /// (a held connection's is the end of its hold, already armed).
     pub(super) fn arm_deadline(&mut self, key: usize) {
-        let idle = self.idle_timeout_ms();
+        let timeouts = self.timeouts();
         let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
             return;
         };
         if conn.session.is_held() {
             return;
         }
-        let Some(at) = conn.deadline(idle, LINGER_MS) else {
+        let Some((at, _)) = conn.deadline(timeouts) else {
             return;
         };
         if conn.armed_at <= at {
@@ -153,8 +157,14 @@ impl Server {
         arm_at(&mut self.timers, key, conn, at);
     }
 
-    pub(super) fn idle_timeout_ms(&self) -> Option<u64> {
-        self.config.idle_timeout.map(|d| d.as_millis() as u64)
+    /// The connection timeouts, in loop milliseconds.
+    pub(super) fn timeouts(&self) -> Timeouts {
+        let ms = |d: Option<std::time::Duration>| d.map(|d| d.as_millis() as u64);
+        Timeouts {
+            idle_ms: ms(self.config.idle_timeout),
+            send_ms: ms(self.config.send_timeout),
+            linger_ms: LINGER_MS,
+        }
     }
 }
 

@@ -68,6 +68,16 @@ pub fn render(stats: &Stats, worker: Option<u16>) -> String {
             stats.closed_for(reason),
         );
     }
+    out.gauge(
+        "sockloop_output_pending_bytes",
+        "Reply bytes waiting for the kernel across all connections (capped by --output-budget).",
+        stats.output_pending_bytes,
+    );
+    out.gauge(
+        "sockloop_output_pending_connections",
+        "Connections with replies waiting for the kernel: their reading is paused.",
+        stats.output_pending_conns,
+    );
     out.counter(
         "sockloop_accept_backoffs_total",
         "Accept pauses after EMFILE/ENFILE.",

@@ -9,25 +9,28 @@
 //! 2. each event is dispatched by token: accept, read/write, or recv;
 //! 3. the ready queue is served once: sockets that stopped early (fairness
 //!    cap, backpressure lifted) get their next chunk of work;
-//! 4. due deadlines fire (idle timeout, lingering close, accept back-off,
-//!    shutdown grace).
+//! 4. due deadlines fire (idle timeout, send timeout, lingering close,
+//!    accept back-off, shutdown grace).
 //!
 //! Connections are registered edge-triggered, once, for READABLE|WRITABLE
 //! (and PRIORITY, for TCP urgent data: `readiness::TCP_INTEREST`): no
 //! `reregister` syscalls, and WRITABLE is simply ignored unless output is
-//! pending. Listeners and UDP sockets are registered READABLE only (a UDP
+//! pending. While output is pending, nothing is read from that connection
+//! (`tcp.rs`'s read rules). Listeners and UDP sockets are registered READABLE only (a UDP
 //! reply that would block is dropped, never waited for).
 //!
 //! The socket calls and the edge-triggered rules behind them (`read_some`,
 //! `OutBuf`, the ready queue's fairness pass, `poll_events`) are
 //! [`crate::readiness`]'s, shared with the load generator. The handlers
 //! that use them are `accept.rs`, `tcp.rs` (with `conn.rs`, one
-//! connection's state), `refused.rs` and `udp.rs`; `deadlines.rs` (with
+//! connection's state, and `budget.rs`, the output budget across them),
+//! `refused.rs` and `udp.rs`; `deadlines.rs` (with
 //! `timers.rs`) owns time and `shutdown.rs` the graceful stop. `setup.rs`
 //! builds the server around the sockets `bind.rs` binds.
 
 mod accept;
 mod bind;
+mod budget;
 mod conn;
 mod deadlines;
 mod metrics;
@@ -171,6 +174,9 @@ pub struct Server {
     shutdown_at: Option<u64>,
     /// When the next `--stats-interval` line is due.
     next_stats_at: Option<u64>,
+    /// Over `--output-budget` with no slow reader old enough to close yet:
+    /// look again next turn (`budget.rs`).
+    budget_recheck: bool,
     listening: Vec<(Service, SocketAddr)>,
     stats: Stats,
 }
@@ -239,13 +245,19 @@ impl Server {
             Some(Entry::Conn(conn)) => {
                 // A FIN or an urgent mark that a short read can leave
                 // behind: read until `WouldBlock` (`readiness::read_some`).
-                if must_drain(event) {
-                    conn.drain_fully = true;
+                // Input (or its end, or an error) to read: noted first, so a
+                // read that cannot happen now (output pending, a hold) is
+                // remembered, since this edge will not come again. A FIN or
+                // an urgent mark that a short read can leave behind: read
+                // until `WouldBlock` (`readiness::read_some`).
+                let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+                if readable || must_drain(event) {
+                    conn.note_input(must_drain(event));
                 }
                 if event.is_writable() {
                     self.write_ready(key);
                 }
-                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                if readable {
                     self.read_ready(key);
                 }
             }
@@ -314,6 +326,8 @@ impl Server {
 
 #[cfg(test)]
 mod phase_tests;
+#[cfg(test)]
+mod stall_tests;
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,7 @@
 //! Nothing sleeps: a test waits for the server socket's own event (see
 //! [`wait_for`]) and reads the client's end with a timeout as a bound.
 
-use super::conn::Phase;
+use super::conn::{Phase, Unread};
 use super::{Conn, Entry, LINGER_MS, Server};
 use crate::config::ServeConfig;
 use crate::protocol::command::ERR_UNKNOWN;
@@ -23,15 +23,31 @@ use std::time::{Duration, Instant};
 const IDLE_MS: u64 = 10_000;
 
 /// Bounds every wait; reached only if a test is broken.
-const WAIT: Duration = Duration::from_secs(10);
+pub(super) const WAIT: Duration = Duration::from_secs(10);
 
 /// A server (one command listener, unused) and one connection in `Open`,
 /// admitted at loop time 0 as `admit` does; returns its key and the client.
 fn open() -> (Server, usize, TcpStream) {
+    open_with(Service::Command, |_| {})
+}
+
+/// [`open`], on `service`, with the settings `tweak` makes.
+pub(super) fn open_with(
+    service: Service,
+    tweak: impl FnOnce(&mut ServeConfig),
+) -> (Server, usize, TcpStream) {
     let mut config = ServeConfig::defaults();
     config.listeners = vec![(Service::Command, SocketAddr::from(([127, 0, 0, 1], 0)))];
     config.idle_timeout = Some(Duration::from_millis(IDLE_MS));
+    tweak(&mut config);
     let mut server = Server::bind(config).expect("bind 127.0.0.1:0");
+    let (key, client) = admit(&mut server, service);
+    (server, key, client)
+}
+
+/// Adds one more open connection on `service` to `server`, admitted at the
+/// server's loop time as `admit` does; its key and the client.
+pub(super) fn admit(server: &mut Server, service: Service) -> (usize, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
     client.set_read_timeout(Some(WAIT)).expect("timeout");
@@ -44,13 +60,14 @@ fn open() -> (Server, usize, TcpStream) {
         .registry()
         .register(&mut stream, Token(key), TCP_INTEREST)
         .expect("register");
-    let session = Session::new(Service::Command).expect("a TCP service");
+    let session = Session::new(service).expect("a TCP service");
+    let now = server.now;
     server
         .entries
-        .insert(Entry::Conn(Conn::new(stream, session, 0, 0)));
-    server.stats.opened(Service::Command);
+        .insert(Entry::Conn(Conn::new(stream, session, 0, now)));
+    server.stats.opened(service);
     server.arm_deadline(key);
-    (server, key, client)
+    (key, client)
 }
 
 /// `Closing(bye)` with `BYE\n` not yet written: as after `E` when the
@@ -79,7 +96,7 @@ fn lingering() -> (Server, usize, TcpStream) {
 }
 
 #[track_caller]
-fn conn(server: &mut Server, key: usize) -> &mut Conn {
+pub(super) fn conn(server: &mut Server, key: usize) -> &mut Conn {
     match server.entries.get_mut(key) {
         Some(Entry::Conn(conn)) => conn,
         _ => panic!("#{key} is not an open connection"),
@@ -87,18 +104,18 @@ fn conn(server: &mut Server, key: usize) -> &mut Conn {
 }
 
 #[track_caller]
-fn phase(server: &mut Server, key: usize) -> Phase {
+pub(super) fn phase(server: &mut Server, key: usize) -> Phase {
     conn(server, key).phase()
 }
 
-fn is_closed(server: &Server, key: usize) -> bool {
+pub(super) fn is_closed(server: &Server, key: usize) -> bool {
     server.entries.get(key).is_none()
 }
 
 /// Polls the server's `Poll` until an event for `key` satisfies `what`,
 /// noting a read-closed as `dispatch` does.
 #[track_caller]
-fn wait_for(server: &mut Server, key: usize, what: fn(&Event) -> bool) {
+pub(super) fn wait_for(server: &mut Server, key: usize, what: fn(&Event) -> bool) {
     let mut events = Events::with_capacity(16);
     let until = Instant::now() + WAIT;
     loop {
@@ -106,8 +123,9 @@ fn wait_for(server: &mut Server, key: usize, what: fn(&Event) -> bool) {
         assert!(!left.is_zero(), "no such event for #{key} within {WAIT:?}");
         server.poll.poll(&mut events, Some(left)).expect("poll");
         for event in events.iter().filter(|e| e.token() == Token(key)) {
-            if must_drain(event) {
-                conn(server, key).drain_fully = true;
+            let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+            if readable || must_drain(event) {
+                conn(server, key).note_input(must_drain(event));
             }
             if what(event) {
                 return;
@@ -116,16 +134,29 @@ fn wait_for(server: &mut Server, key: usize, what: fn(&Event) -> bool) {
     }
 }
 
+/// Waits (peeking, bounded by [`WAIT`]) until `bytes` sit in `key`'s
+/// receive queue, without polling: its event stays unnoted.
+#[track_caller]
+pub(super) fn wait_for_input(server: &mut Server, key: usize, bytes: &[u8]) {
+    let stream = &conn(server, key).stream;
+    let until = Instant::now() + WAIT;
+    let mut peeked = vec![0; bytes.len()];
+    while stream.peek(&mut peeked).ok() != Some(bytes.len()) {
+        assert!(Instant::now() < until, "input never arrived");
+        std::thread::yield_now();
+    }
+}
+
 /// What the client receives up to the server's FIN.
 #[track_caller]
-fn read_to_end(client: &mut TcpStream) -> Vec<u8> {
+pub(super) fn read_to_end(client: &mut TcpStream) -> Vec<u8> {
     let mut got = Vec::new();
     client.read_to_end(&mut got).expect("read until FIN");
     got
 }
 
 /// Whether the client has nothing to read, and no FIN either.
-fn nothing_arrived(client: &mut TcpStream) -> bool {
+pub(super) fn nothing_arrived(client: &mut TcpStream) -> bool {
     client.set_nonblocking(true).expect("nonblocking");
     let result = client.read(&mut [0; 16]);
     client.set_nonblocking(false).expect("blocking");
@@ -160,24 +191,75 @@ fn open_a_fin_answers_the_last_line_and_closes_as_peer() {
 }
 
 #[test]
-fn open_a_write_ready_flushes_and_resumes_reading_once_below_the_cap() {
+fn open_pending_output_pauses_reading_until_a_write_ready_drains_it() {
     let (mut server, key, mut client) = open();
-    let cap = server.config.output_cap;
-    conn(&mut server, key).out.queue(&vec![b'x'; cap]);
+    conn(&mut server, key).out.queue(&[b'x'; 4096]);
+    client.write_all(b"X\n").expect("send");
+    wait_for(&mut server, key, Event::is_readable);
     server.read_ready(key);
     assert!(
         server.ready.is_empty(),
         "paused: nothing read, nothing queued"
     );
+    assert!(
+        conn(&mut server, key).input_waiting(),
+        "the edge is remembered"
+    );
     server.write_ready(key);
-    let mut got = vec![0; cap];
+    let mut got = vec![0; 4096];
     client.read_exact(&mut got).expect("the pending bytes");
     assert!(conn(&mut server, key).out.is_empty());
     assert!(
         !server.ready.is_empty(),
-        "requeued: input may wait unannounced"
+        "requeued: the input raised no new edge"
     );
+    server.serve_ready_queue();
+    let mut reply = vec![0; ERR_UNKNOWN.len()];
+    client
+        .read_exact(&mut reply)
+        .expect("the answer to the input that waited");
+    assert_eq!(reply, ERR_UNKNOWN);
     assert_eq!(phase(&mut server, key), Phase::Open);
+}
+
+#[test]
+fn open_a_drained_output_does_not_requeue_when_no_input_waits() {
+    let (mut server, key, mut client) = open();
+    conn(&mut server, key).out.queue(b"late reply\n");
+    server.write_ready(key);
+    let mut got = vec![0; 11];
+    client.read_exact(&mut got).expect("the pending bytes");
+    assert!(
+        server.ready.is_empty(),
+        "the last read was short: the next input raises its own edge"
+    );
+}
+
+#[test]
+fn open_a_requeued_read_after_a_short_read_leaves_the_kernel_alone() {
+    let (mut server, key, mut client) = open();
+    client.write_all(b"X\n").expect("send");
+    wait_for(&mut server, key, Event::is_readable);
+    assert_eq!(conn(&mut server, key).unread(), Unread::Waiting, "noted");
+    server.read_ready(key);
+    let mut reply = vec![0; ERR_UNKNOWN.len()];
+    client.read_exact(&mut reply).expect("reply");
+    assert_eq!(
+        conn(&mut server, key).unread(),
+        Unread::Nothing,
+        "short read"
+    );
+    // Input whose edge has not been noted yet: a requeued read (as after
+    // a write drained) must not spend a syscall on it; its edge will come.
+    client.write_all(b"Y\n").expect("send");
+    wait_for_input(&mut server, key, b"Y\n");
+    server.read_ready(key);
+    let mut peeked = [0; 16];
+    let n = conn(&mut server, key)
+        .stream
+        .peek(&mut peeked)
+        .expect("peek");
+    assert_eq!(&peeked[..n], b"Y\n", "left for its own edge");
 }
 
 #[test]

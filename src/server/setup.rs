@@ -155,6 +155,7 @@ impl Server {
             accept_paused_until: None,
             shutdown_at: None,
             next_stats_at,
+            budget_recheck: false,
             listening,
             stats: Stats::default(),
         })

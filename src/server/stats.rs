@@ -39,6 +39,12 @@ pub struct Stats {
     pub accept_backoffs: u64,
     /// Closed connections, indexed like [`CloseReason::ALL`].
     pub closed: [u64; CloseReason::ALL.len()],
+    /// Reply bytes waiting for the kernel now, across all connections
+    /// (what `--output-budget` caps).
+    pub output_pending_bytes: u64,
+    /// Connections with reply bytes waiting for the kernel now: their
+    /// clients read slower than they ask, and reading them is paused.
+    pub output_pending_conns: u64,
     /// TCP bytes read.
     pub bytes_in: u64,
     /// TCP bytes written.
@@ -177,6 +183,8 @@ impl Stats {
         for (mine, theirs) in self.closed.iter_mut().zip(other.closed) {
             *mine += theirs;
         }
+        self.output_pending_bytes += other.output_pending_bytes;
+        self.output_pending_conns += other.output_pending_conns;
         self.bytes_in += other.bytes_in;
         self.bytes_out += other.bytes_out;
         self.udp_in += other.udp_in;

@@ -18,7 +18,7 @@ use super::conn::{Conn, NOT_ARMED, Phase};
 use super::{Entry, Server, metrics};
 use crate::config::ServeConfig;
 use crate::protocol::{CloseReason, Ctx, Hold, Session, Verdict, local_now};
-use crate::readiness::{ReadOutcome, read_some};
+use crate::readiness::ReadOutcome;
 use rand::rngs::SmallRng;
 use std::io;
 use std::net::Shutdown;
@@ -28,9 +28,7 @@ use std::net::Shutdown;
 enum Input {
     /// `scratch[..new]`, just read, behind any lines held back in
     /// `Conn::input` (`new` is 0 when only those are answered).
-    /// `more_waiting`: we stopped before `WouldBlock`, so unless paused the
-    /// connection must be requeued.
-    Read { new: usize, more_waiting: bool },
+    Read { new: usize },
     /// The peer's FIN: what is left in `Conn::input` is its final line.
     Fin,
 }
@@ -38,7 +36,6 @@ enum Input {
 impl Server {
     /// The socket has room again: flush pending output.
     pub(super) fn write_ready(&mut self, key: usize) {
-        let cap = self.config.output_cap;
         let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
             return;
         };
@@ -47,7 +44,7 @@ impl Server {
         if conn.out.is_empty() || conn.session.is_held() {
             return;
         }
-        let was_paused = conn.out.pending() >= cap;
+        let before = conn.out.pending();
         match conn.out.flush(&mut conn.stream) {
             Ok(n) => {
                 log::trace!(
@@ -61,18 +58,42 @@ impl Server {
             }
             Err(e) => return self.close_on_error(key, "write", e),
         }
+        self.output_changed(key, before);
+        let Some(Entry::Conn(conn)) = self.entries.get(key) else {
+            return;
+        };
+        // Still pending: this flush stopped at `WouldBlock`, so the kernel
+        // reports WRITABLE again once there is room.
+        if !conn.out.is_empty() {
+            return;
+        }
         match conn.phase() {
-            Phase::Closing(reason) if conn.out.is_empty() => self.finish_close(key, reason),
-            // Backpressure lifted: resume reading. The input that waited in the
-            // kernel meanwhile raises no new edge, so requeue explicitly.
-            Phase::Open if was_paused && conn.out.pending() < cap => self.requeue(key),
-            Phase::Open | Phase::Closing(_) | Phase::Lingering(_) => {}
+            Phase::Closing(reason) => self.finish_close(key, reason),
+            // Drained: reading resumes, in this turn's pass of the ready
+            // queue, but only where input may wait that no edge will
+            // announce (an edge came while we were not reading, or the last
+            // read filled its buffer) or lines wait in `input`. After a
+            // short read the next arrival raises its own edge, and a read
+            // now would only say `WouldBlock`: one syscall per message saved.
+            Phase::Open if conn.input_waiting() || conn.holds_a_line() => self.requeue(key),
+            Phase::Open | Phase::Lingering(_) => {}
         }
     }
 
     /// The socket is readable (or requeued): read one chunk and answer it.
+    ///
+    /// The read rules that bound a connection's memory:
+    /// - nothing is read while output is pending: the kernel keeps the
+    ///   input, and its receive window slows the sender. The short write
+    ///   that left the output pending ended at `WouldBlock`, so WRITABLE
+    ///   will come, and `write_ready` resumes reading;
+    /// - lines held back in `input` are answered before anything is read,
+    ///   so `input` never grows past one read plus one partial line;
+    /// - a read takes no more than the socket's send buffer can take back
+    ///   (`Conn::read_limit`): a client that stops reading leaves about one
+    ///   [`MIN_READ`](super::conn::MIN_READ) of reply in `out`, not a 64 KiB
+    ///   chunk's.
     pub(super) fn read_ready(&mut self, key: usize) {
-        let cap = self.config.output_cap;
         let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
             return;
         };
@@ -84,40 +105,37 @@ impl Server {
             Phase::Closing(_) => return,
             Phase::Lingering(reason) => return self.linger_read(key, reason),
         }
-        // Backpressure: while too much output waits, leave input in the
-        // kernel (its receive window then slows the sender); write_ready
-        // requeues us once the output drains.
-        if conn.out.pending() >= cap {
+        // Output pending: leave input in the kernel (`Conn::unread` stays
+        // set, so write_ready comes back for it once the output drains).
+        if !conn.out.is_empty() {
             log::trace!("read #{key}: paused, {} bytes pending", conn.out.pending());
             return;
         }
-        // Lines held back by backpressure are answered before reading more,
-        // so `input` never grows past one read chunk plus one partial line.
-        // `more_waiting`: reading was paused, so the kernel may hold input
-        // that raised its edge long ago; come back for it after the stash.
         if conn.holds_a_line() {
-            let held_back = Input::Read {
-                new: 0,
-                more_waiting: true,
-            };
-            return self.answer(key, held_back);
+            return self.answer(key, Input::Read { new: 0 });
         }
+        // Requeued with nothing announced: the last read was short (the
+        // queue was empty then), and what came since raised its own edge.
+        if !conn.input_waiting() {
+            return log::trace!("read #{key}: nothing waiting");
+        }
+        let limit = conn.read_limit();
         let service = conn.session.service();
-        let (new, more_waiting) =
-            match read_some(&mut conn.stream, &mut self.scratch, &mut conn.drain_fully) {
-                Ok(ReadOutcome::Drained(n)) => (n, false),
-                Ok(ReadOutcome::More(n)) => (n, true),
-                // Nothing there: a spurious wakeup, or data already taken.
-                Ok(ReadOutcome::Empty) => return log::trace!("read #{key}: would block"),
-                Ok(ReadOutcome::Eof) => {
-                    log::trace!("read #{key}: end of stream (peer sent FIN)");
-                    return self.answer(key, Input::Fin);
-                }
-                Err(e) => return self.close_on_error(key, "read", e),
-            };
-        log::trace!("read #{key}: {new} bytes");
+        let new = match conn.read(&mut self.scratch[..limit]) {
+            // Short: the queue was empty after it. Full: more may wait, and
+            // `act` requeues us.
+            Ok(ReadOutcome::Drained(n) | ReadOutcome::More(n)) => n,
+            // Nothing there: a spurious wakeup, or data already taken.
+            Ok(ReadOutcome::Empty) => return log::trace!("read #{key}: would block"),
+            Ok(ReadOutcome::Eof) => {
+                log::trace!("read #{key}: end of stream (peer sent FIN)");
+                return self.answer(key, Input::Fin);
+            }
+            Err(e) => return self.close_on_error(key, "read", e),
+        };
+        log::trace!("read #{key}: {new} bytes (of {limit} asked)");
         self.stats.read(service, new);
-        self.answer(key, Input::Read { new, more_waiting });
+        self.answer(key, Input::Read { new });
     }
 
     /// The one path from bytes to verdict: feed the protocol, count what it
@@ -144,16 +162,15 @@ impl Server {
             // is written straight back instead of a copy made by
             // `echo::respond` (which still answers behind pending output,
             // where a copy is what gets queued).
-            Input::Read { new, .. }
-                if matches!(conn.session, Session::Echo) && conn.out.is_empty() =>
-            {
+            Input::Read { new } if matches!(conn.session, Session::Echo) && conn.out.is_empty() => {
                 ctx.tally.requests += 1;
                 conn.last_active = self.now;
                 (Verdict::Continue, &self.scratch[..new])
             }
-            Input::Read { new, .. } => {
+            Input::Read { new } => {
                 let new = &self.scratch[..new];
-                let fed = conn.feed(new, &mut ctx, &mut self.reply, &self.config, self.now);
+                let limits = (self.config.max_line, conn.reply_budget());
+                let fed = conn.feed(new, &mut ctx, &mut self.reply, limits, self.now);
                 log::trace!(
                     "answer #{key}: {} requests, {} reply bytes, {} input bytes kept",
                     ctx.tally.requests,
@@ -170,8 +187,10 @@ impl Server {
         if tally.logins_failed > 0 {
             log_login_failure(key, conn, hold, self.now);
         }
-        // 3. Write now, or queue behind pending output to keep the byte
-        // order. Held: the reply waits in `out` until the timer releases it.
+        // 3. Write now, keeping what the kernel does not take (behind
+        // pending output, only queue, to keep the byte order). Held: the
+        // reply waits in `out` until the timer releases it.
+        let before = conn.out.pending();
         if hold.is_some() {
             conn.out.queue(reply);
         } else {
@@ -183,6 +202,8 @@ impl Server {
                 Err(e) => return self.close_on_error(key, "write", e),
             }
         }
+        // The output budget may close slow readers here (this one too).
+        self.output_changed(key, before);
         // 4. Act on the verdict (once held, the timer decides when to go on).
         if let Some(hold) = hold {
             self.hold(key, hold.at());
@@ -193,15 +214,15 @@ impl Server {
     /// Acts on a protocol verdict after its replies were written or queued.
     fn act(&mut self, key: usize, verdict: Verdict, input: Input) {
         match (verdict, input) {
-            (Verdict::Continue, Input::Read { more_waiting, .. }) => {
-                let cap = self.config.output_cap;
+            (Verdict::Continue, Input::Read { .. }) => {
                 let Some(Entry::Conn(conn)) = self.entries.get(key) else {
                     return;
                 };
-                // Stopped before WouldBlock (full read, or lines held back) and
-                // not paused by backpressure nor held: come back next turn.
-                if (more_waiting || conn.holds_a_line())
-                    && conn.out.pending() < cap
+                // Stopped before WouldBlock (a full read, or lines held
+                // back), with nothing pending and not held: come back next
+                // turn. With output pending, WRITABLE brings us back.
+                if (conn.input_waiting() || conn.holds_a_line())
+                    && conn.out.is_empty()
                     && !conn.session.is_held()
                 {
                     self.requeue(key);
@@ -263,7 +284,7 @@ impl Server {
         let Some(Entry::Conn(conn)) = self.entries.get_mut(key) else {
             return;
         };
-        match read_some(&mut conn.stream, &mut self.scratch, &mut conn.drain_fully) {
+        match conn.read(&mut self.scratch) {
             // The peer's FIN (or a reset): the reply was delivered or never
             // will be; either way the close counts under its original reason.
             Ok(ReadOutcome::Eof) | Err(_) => self.close(key, reason),
@@ -288,6 +309,7 @@ impl Server {
             return;
         };
         let service = conn.session.service();
+        let pending = conn.out.pending();
         if conn.armed_at != NOT_ARMED {
             self.timers.forget_one();
         }
@@ -299,6 +321,7 @@ impl Server {
             self.logins.release(source);
         }
         self.entries.remove(key);
+        self.forget_output(pending);
         self.stats.closed(service, reason);
         log::debug!("close #{key}: {}", reason.name());
     }

@@ -184,6 +184,8 @@ pub fn assert_no_conns_at_shutdown(stderr: &str) {
         "line_too_long",
         "peer",
         "idle",
+        "slow_reader",
+        "send_timeout",
         "error",
         "shutdown",
     ];

@@ -3,37 +3,16 @@
 //! ([`set_buffers`], `--udp-buffer`). Part of [`super`], re-exported there.
 
 use std::io;
-use std::mem::size_of;
 use std::os::fd::{AsFd, AsRawFd};
 
-/// `SO_MEMINFO` (asm-generic/socket.h, Linux 4.7+).
-const SO_MEMINFO: libc::c_int = 55;
-
-/// The socket's drop count now (`SK_MEMINFO_DROPS` of SO_MEMINFO): datagrams
-/// the kernel threw away because the receive queue was full, the `drops`
-/// column of `/proc/net/udp`. A 32-bit counter that wraps: see
-/// [`KernelDrops`].
+/// The socket's drop count now (`SK_MEMINFO_DROPS` of SO_MEMINFO, read by
+/// [`crate::readiness::room::meminfo`]): datagrams the kernel threw away
+/// because the receive queue was full, the `drops` column of
+/// `/proc/net/udp`. A 32-bit counter that wraps: see [`KernelDrops`].
 pub fn drop_count_now(socket: &impl AsRawFd) -> io::Result<u32> {
-    // Newer kernels may add fields: room for them; the kernel copies at
-    // most what we offer and says how much.
-    let mut info = [0u32; 16];
-    let mut len = size_of::<[u32; 16]>() as libc::socklen_t;
-    // SAFETY: `info` and `len` are live locals, `len` is `info`'s size, and
-    // the kernel writes at most `len` bytes into `info`.
-    let r = unsafe {
-        libc::getsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            SO_MEMINFO,
-            info.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
+    let (info, fields) = crate::readiness::room::meminfo(socket)?;
     let drops = libc::SK_MEMINFO_DROPS as usize;
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if (len as usize) < (drops + 1) * size_of::<u32>() {
+    if fields < drops + 1 {
         return Err(io::Error::other("SO_MEMINFO without a drop count"));
     }
     Ok(info[drops])
