@@ -123,6 +123,7 @@ impl Plan {
             secs,
             rate: None,
             requests_per_conn: None,
+            source: None,
         }
     }
 }

@@ -45,6 +45,8 @@ pub struct Settings {
     /// Churn: replies per connection before it is replaced
     /// (`--requests-per-conn`); `None` = the connections stay.
     pub requests_per_conn: Option<u64>,
+    /// Local addresses to connect from (`--source`), or the kernel's choice.
+    pub source: Option<&'static str>,
 }
 
 /// The figures taken from one `sockloop load --json` report.
@@ -214,6 +216,9 @@ pub fn run(server: &Server, settings: &Settings, work: &Path) -> Result<Report, 
     }
     if let Some(n) = settings.requests_per_conn {
         args.extend(["--requests-per-conn".into(), n.to_string()]);
+    }
+    if let Some(source) = settings.source {
+        args.extend(["--source".into(), source.to_string()]);
     }
     let json = LoadRun::start(
         settings.service,

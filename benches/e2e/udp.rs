@@ -113,6 +113,7 @@ pub fn run(rounds: usize, secs: f64, work: &Path) -> Result<Results, String> {
                     secs,
                     rate: None,
                     requests_per_conn: None,
+                    source: None,
                 };
                 let tag = format!("round {round}/{rounds} {} udp {size} B", server.name);
                 match drive::throughput(&server, &settings, work) {
