@@ -167,6 +167,7 @@ fn assert_series(r: &Value) {
                 "errors_by_cause",
                 "max_us",
                 "p50_us",
+                "p90_us",
                 "p99_us",
                 "second",
                 "sent",

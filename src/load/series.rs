@@ -77,6 +77,8 @@ pub struct Second {
     pub errors_by_cause: BTreeMap<String, u64>,
     /// Reply latency percentiles and max, us.
     pub p50_us: Option<f64>,
+    /// p90 (us).
+    pub p90_us: Option<f64>,
     /// p99 (us).
     pub p99_us: Option<f64>,
     /// Max (us).
@@ -113,6 +115,7 @@ impl Second {
         let n = h.len();
         let at = |q: f64| (n >= min_samples(q)).then(|| us(h.value_at_quantile(q)));
         self.p50_us = at(0.5);
+        self.p90_us = at(0.9);
         self.p99_us = at(0.99);
         self.max_us = (n > 0).then(|| us(h.max()));
     }

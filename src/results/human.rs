@@ -9,11 +9,7 @@ use std::fmt::Write as _;
 pub fn human(doc: &RunDoc) -> String {
     let mut s = String::new();
     let unknown = || "?".to_owned();
-    let mode = match (doc.rate, doc.service.is_some()) {
-        (Some(r), _) => format!("open loop {r}/s per connection"),
-        (None, true) => "closed loop".to_owned(),
-        (None, false) => "settings unknown (interval log)".to_owned(),
-    };
+    let mode = doc.mode();
     let parts = doc.merged.as_ref().map_or(1, |m| m.parts);
     // Writing to a String cannot fail.
     let _ = writeln!(

@@ -313,6 +313,39 @@ impl RunDoc {
     pub fn seconds(&self) -> &[Second] {
         self.series.as_deref().unwrap_or(&[])
     }
+
+    /// How the run shaped its load, in words (the text report and the
+    /// page's settings say the same).
+    pub fn mode(&self) -> String {
+        if self.service.is_none() {
+            return "settings unknown (interval log)".into();
+        }
+        if let Some(search) = &self.search {
+            let slo = &search.slo;
+            return format!(
+                "capacity search for {} <= {} us, {} steps",
+                slo.percentile,
+                slo.limit_us,
+                search.steps.len()
+            );
+        }
+        if let Some(stages) = self.stages.as_ref().filter(|s| !s.is_empty()) {
+            // Targets are total requests/s, or with --idle open connections.
+            let targets: Vec<String> = stages
+                .iter()
+                .map(|st| format!("{}s:{}", st.secs, st.to_rate.unwrap_or(0.0)))
+                .collect();
+            return format!("stages {}", targets.join(","));
+        }
+        let shape = match self.rate {
+            Some(r) => format!("open loop, {r} requests/s per connection"),
+            None => "closed loop".into(),
+        };
+        match &self.churn {
+            Some(c) => format!("{shape}, {} requests per connection", c.requests_per_conn),
+            None => shape,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -332,6 +365,7 @@ mod tests {
         .unwrap();
         assert_eq!(doc.seconds()[0].errors_by_cause["x"], 1);
         assert!(doc.stages.is_none() && doc.search.is_none());
+        assert_eq!(doc.mode(), "settings unknown (interval log)");
         let doc: RunDoc = serde_json::from_str(
             r#"{"errors":null,"connections":null,"latency_us":null,
                "series":[{"errors_by_cause":null,"unix":7}]}"#,

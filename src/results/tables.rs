@@ -9,11 +9,7 @@ use std::fmt::Write as _;
 /// The settings table and the saturation verdict.
 pub fn settings(s: &mut String, doc: &RunDoc) {
     let opt = |v: Option<String>| escape(&v.unwrap_or_else(|| "?".into()));
-    let mode = match doc.rate {
-        Some(r) => format!("open loop, {r} requests/s per connection"),
-        None if doc.service.is_some() => "closed loop".into(),
-        None => "unknown (interval log)".into(),
-    };
+    let mode = doc.mode();
     let start = doc.start_at.map(|t| {
         chrono::DateTime::from_timestamp_millis((t * 1000.0) as i64)
             .map_or_else(|| t.to_string(), |d| d.to_rfc3339())

@@ -40,6 +40,8 @@ pub struct SeriesSample {
     pub errors_by_cause: BTreeMap<String, u64>,
     /// Reply latency p50 (us), null with too few replies.
     pub p50_us: Option<f64>,
+    /// p90 (us), null with fewer than 10 replies.
+    pub p90_us: Option<f64>,
     /// p99 (us), null with fewer than 100 replies.
     pub p99_us: Option<f64>,
     /// Max (us), null without replies.
@@ -64,6 +66,7 @@ impl From<&Second> for SeriesSample {
             errors: s.errors,
             errors_by_cause: s.errors_by_cause.clone(),
             p50_us: s.p50_us,
+            p90_us: s.p90_us,
             p99_us: s.p99_us,
             max_us: s.max_us,
             conns_open: s.conns_open,
