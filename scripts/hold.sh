@@ -11,7 +11,7 @@
 # Before it starts anything it asks the generator's preflight whether the
 # run fits this host (memory, files) and stops if not; FORCE=1 runs anyway.
 #
-# usage: scripts/hold.sh CONNS [HOLD_SECS]
+# usage: scripts/hold.sh CONNS [HOLD_SECS]   (HOLD_SECS default: 10 + CONNS/15000)
 #   env: PER_SERVER (connections per server worker, default 12000),
 #        PER_LOAD (per generator worker, default 15000),
 #        SOURCES (source address range, default 127.0.0.2-127.0.0.250),
@@ -22,7 +22,18 @@
 set -uo pipefail
 
 CONNS=${1:?usage: scripts/hold.sh CONNS [HOLD_SECS]}
-HOLD=${2:-10}
+# Each generator worker holds for HOLD_SECS after its own ramp-up, so the
+# hold must outlast the spread of the workers' ramps, or the first workers
+# end before the last are up and no moment has every connection open (seen
+# at 1.5M and 1.9M with 10 s and 40 s holds). Default: 10 s plus one second
+# per 15,000 connections (the slowest ramp measured here, 17,970/s at 1.5M
+# with the machine busy, rounded down).
+RAMP_GUESS=$(( CONNS / 15000 ))
+HOLD=${2:-$(( 10 + RAMP_GUESS ))}
+if [ "$HOLD" -lt "$RAMP_GUESS" ]; then
+    echo "hold: warning: a ${HOLD}s hold is shorter than the ramp may take (~${RAMP_GUESS}s at 15,000/s):" \
+         "the hold figures may be missing (the default is $(( 10 + RAMP_GUESS ))s)" >&2
+fi
 # 20,000 descriptors per process here; SO_REUSEPORT spreads connections by
 # hash, so leave headroom for an unlucky worker.
 PER_SERVER=${PER_SERVER:-12000}
