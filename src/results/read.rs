@@ -95,7 +95,7 @@ pub fn from_interval_log(bytes: &[u8]) -> Result<RunDoc, String> {
     }
     let first = series.first().map_or(0, |s: &Second| s.unix);
     for s in &mut series {
-        s.second = u64::try_from(s.unix - first).unwrap_or(0);
+        s.second = u64::try_from(s.unix.saturating_sub(first)).unwrap_or(0);
     }
     let latency: Summary = Percentiles::of(&total, 0).into();
     Ok(RunDoc {
