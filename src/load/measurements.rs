@@ -241,7 +241,8 @@ impl Measurements {
     /// longest, CPU is the busiest worker's, the server's drops are the
     /// one counter each worker read).
     pub fn merge(&mut self, other: &Measurements) {
-        // Same bounds on both sides, so adding cannot fail; saturate anyway.
+        // Both grow on demand (`new_histogram`), so adding only grows the total:
+        // it fails only if the counts' length would overflow a usize.
         let _ = self.latency.add(&other.latency);
         let _ = self.connect.add(&other.connect);
         let _ = self.schedule_lag.add(&other.schedule_lag);
@@ -325,8 +326,9 @@ pub(super) mod histogram_hex {
         Some(hex)
     }
 
-    /// A histogram from [`encode`]'s hex, re-homed in the standard bounds
-    /// so merges cannot fail; `None` if it is not one.
+    /// A histogram from [`encode`]'s hex, re-homed in one that grows on
+    /// demand ([`new_histogram`]) so merges cannot fail; `None` if it is
+    /// not one.
     pub fn decode(hex: &str) -> Option<Histogram<u64>> {
         let bytes = (0..hex.len() / 2)
             .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or("zz"), 16))
