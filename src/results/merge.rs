@@ -135,7 +135,8 @@ pub fn merge(parts: &[RunDoc]) -> Result<RunDoc, String> {
     };
     for p in parts {
         let h = hists_of(p)?;
-        // Same bounds on both sides (rehomed): adding cannot fail.
+        // Both grow on demand (rehomed into `new_histogram`): adding fails
+        // only if the counts' length would overflow a usize.
         let _ = sum.request.add(&h.request);
         let _ = sum.connect.add(&h.connect);
         let _ = sum.lag.add(&h.lag);

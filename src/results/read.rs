@@ -140,7 +140,8 @@ fn second_of(h: &Histogram<u64>, at_unix: f64) -> Second {
     }
 }
 
-/// `h` in the generator's bounds, so that adding never fails.
+/// `h` re-homed in a histogram that grows on demand (`new_histogram`),
+/// so that adding it to the generator's never fails.
 pub fn rehome(h: Histogram<u64>) -> Result<Histogram<u64>, String> {
     let mut out = new_histogram();
     out.add(&h)
