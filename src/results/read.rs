@@ -97,7 +97,7 @@ pub fn from_interval_log(bytes: &[u8]) -> Result<RunDoc, String> {
     for s in &mut series {
         s.second = u64::try_from(s.unix.saturating_sub(first)).unwrap_or(0);
     }
-    let latency: Summary = Percentiles::of(&total, 0).into();
+    let latency: Summary = Percentiles::of(&total, 0);
     Ok(RunDoc {
         version: Some(super::model::VERSION),
         duration_secs: (length * 1000.0).round() / 1000.0,
