@@ -226,3 +226,21 @@ fn tcp_buffer_max(name: &str) -> usize {
         .and_then(|max| max.parse().ok())
         .unwrap_or_else(|| panic!("no maximum in {path}: {text:?}"))
 }
+
+/// The whole response (head and body) to `GET /metrics` from the metrics
+/// endpoint at `addr`.
+#[track_caller]
+pub fn scrape(addr: SocketAddr) -> String {
+    let mut s = connect(addr);
+    send(&mut s, b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n");
+    String::from_utf8(read_to_end(&mut s)).expect("UTF-8 metrics")
+}
+
+/// The value of the sample `name` (with its labels, as printed) in the
+/// metrics text `text`.
+#[track_caller]
+pub fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {name} in:\n{text}"))
+}
