@@ -48,19 +48,9 @@ fn sample(metrics: SocketAddr, name: &str) -> u64 {
 /// not for loopback's 64 KiB segments: 2,000 such connections then pin
 /// megabytes of kernel memory, not gigabytes), non-blocking.
 fn non_reader(addr: SocketAddr, greeting: &[u8]) -> TcpStream {
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        None,
-    )
-    .expect("socket");
-    socket.set_send_buffer_size(16 * 1024).expect("SO_SNDBUF");
-    socket.set_recv_buffer_size(16 * 1024).expect("SO_RCVBUF");
-    socket.set_tcp_mss(1460).expect("TCP_MAXSEG");
-    socket
-        .connect_timeout(&addr.into(), IO_TIMEOUT)
-        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    let mut stream: TcpStream = socket.into();
+    let mut stream = connect_small_buffers_with(addr, |socket| {
+        socket.set_tcp_mss(1460).expect("TCP_MAXSEG");
+    });
     stream.write_all(greeting).expect("greeting");
     stream.set_nonblocking(true).expect("nonblocking");
     stream

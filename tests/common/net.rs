@@ -143,6 +143,21 @@ pub fn show(bytes: &[u8]) -> String {
 /// means the server stopped reading us, which bounds a flood in time.
 #[track_caller]
 pub fn connect_small_buffers(addr: SocketAddr) -> TcpStream {
+    let stream = connect_small_buffers_with(addr, |_| {});
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream
+        .set_write_timeout(Some(std::time::Duration::from_secs(1)))
+        .unwrap();
+    stream
+}
+
+/// A blocking connection with 16 KiB kernel buffers both ways, `setup`
+/// applied to its socket before the connect (no timeouts set).
+#[track_caller]
+pub fn connect_small_buffers_with(
+    addr: SocketAddr,
+    setup: impl FnOnce(&socket2::Socket),
+) -> TcpStream {
     let socket = socket2::Socket::new(
         socket2::Domain::for_address(addr),
         socket2::Type::STREAM,
@@ -151,15 +166,11 @@ pub fn connect_small_buffers(addr: SocketAddr) -> TcpStream {
     .expect("socket");
     socket.set_send_buffer_size(16 * 1024).expect("SO_SNDBUF");
     socket.set_recv_buffer_size(16 * 1024).expect("SO_RCVBUF");
+    setup(&socket);
     socket
         .connect_timeout(&addr.into(), IO_TIMEOUT)
         .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    let stream: TcpStream = socket.into();
-    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    stream
-        .set_write_timeout(Some(std::time::Duration::from_secs(1)))
-        .unwrap();
-    stream
+    socket.into()
 }
 
 /// Writes up to `budget` bytes (`byte(i)` at offset `i`) without reading,
