@@ -209,8 +209,9 @@ pub fn flood_unless_stopped(
 /// Bytes a flood from one [`connect_small_buffers`] client must offer so
 /// that, against a server that stops reading it (backpressure), its writes
 /// certainly end up blocked: more than the kernel can buffer for the
-/// connection, plus 1 MiB for what the server itself holds (its 64 KiB
-/// output cap, one 64 KiB read chunk, a held-back partial line).
+/// connection, plus 1 MiB for what the server itself holds (a paused
+/// connection's pending reply and held-back input: about one read, at most
+/// a 64 KiB chunk; 1 MiB is far above it).
 ///
 /// What the kernel buffers is bounded by the client's two buffers (16 KiB
 /// each, doubled by the kernel) and the server socket's receive and send
