@@ -5,9 +5,8 @@
 
 mod common;
 
-use common::{Server, load};
+use common::{Server, has_python_hdrh, load, log_samples};
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use serde_json::Value;
 use sockloop::load::hdr_log::from_base64;
 use sockloop::load::measurements::new_histogram;
@@ -147,20 +146,6 @@ fn hist(report: &Value, key: &str) -> Histogram<u64> {
     let mut out = new_histogram();
     out.add(&h).unwrap();
     out
-}
-
-/// Every interval of an interval log, added up: the samples as the
-/// generator logged them second by second (not its whole-run histogram).
-fn log_samples(path: &Path) -> Histogram<u64> {
-    let text = std::fs::read(path).unwrap();
-    let mut sum = new_histogram();
-    for entry in IntervalLogIterator::new(&text) {
-        if let Ok(LogEntry::Interval(i)) = entry {
-            sum.add(from_base64(i.encoded_histogram()).unwrap())
-                .unwrap();
-        }
-    }
-    sum
 }
 
 /// The merged report's counts are the parts' sums, and its latency
@@ -379,12 +364,7 @@ fn a_failed_run_still_writes_its_page() {
 /// Runs scripts/check_report_histograms.py (python `hdrh`) on `report`, or
 /// says loudly that it was skipped.
 fn independent_reader(report: &Path) {
-    let has_hdrh = Command::new("python3")
-        .args(["-c", "import hdrh"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let has_hdrh = has_python_hdrh();
     if !has_hdrh {
         eprintln!(
             "SKIPPED the independent histogram check: no python3 with hdrh \
