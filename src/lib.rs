@@ -22,9 +22,9 @@
 //!   (read, then `answer`: the one path from bytes to verdict; write,
 //!   close), `conn.rs` (one connection's buffers and its `Phase`),
 //!   `budget.rs` (`--output-budget` across connections), `udp.rs`,
-//!   `deadlines.rs` + `timers.rs`, `shutdown.rs`; [`server::stats`]: the counters the loop
-//!   keeps from what the protocols report, and `metrics.rs`: their
-//!   Prometheus text.
+//!   `deadlines.rs` + `timers.rs`, `shutdown.rs`; [`server::stats`]: the
+//!   counters the loop keeps from what the protocols report, and
+//!   `metrics.rs`: their Prometheus text.
 //! - [`serve`]: `sockloop serve`: its flags (`args.rs`), one process
 //!   (`mod.rs`) or the parent of `--workers` (`parent.rs`, with its
 //!   workers' command lines in `worker_flags.rs`), the logins
@@ -45,10 +45,12 @@
 //!   `stats.rs` + `series.rs` (what was measured, the live line, the
 //!   per-second series); `search.rs` + `steps.rs` (the capacity search),
 //!   `conn_ramp.rs` (connections that follow `--stages`);
-//!   `tcp.rs`/`udp.rs` (the handlers), `phases.rs`, `churn.rs`
-//!   (`--requests-per-conn`: closing and replacing connections),
-//!   `scenario/` (what is said and verified, sans-IO; `line.rs` +
-//!   `template.rs`: any line protocol), `report.rs`, `workers.rs`.
+//!   `tcp.rs`/`udp.rs` (the handlers; `causes.rs`: the report's names for
+//!   socket errors), `phases.rs`, `churn.rs` (`--requests-per-conn`:
+//!   closing and replacing connections), `scenario/` (what is said and
+//!   verified, sans-IO; `line.rs` + `template.rs`: any line protocol),
+//!   `preflight.rs` (will the run fit this host's memory and file table),
+//!   `report.rs`, `workers.rs`.
 //! - [`results`]: `sockloop report`: reading `load`'s reports (and
 //!   interval logs), merging the parts of a run across hosts exactly
 //!   (histograms added, series aligned on wall-clock seconds), and the text,
@@ -65,8 +67,9 @@
 //! Dependencies point down this list's layers, never up: `protocol` uses
 //! only `framing`; `server` uses `protocol` and `config`, never the
 //! command line; `serve`, `client` and `load` use the leaves (`flags`,
-//! `error`, `limits`, `workers`); `results` uses `load`; `cli` uses them all. `scripts/check-cycles.sh`
-//! (run by `.ci/run`) fails on any import cycle between modules.
+//! `error`, `limits`, `memory`, `workers`); `results` uses `load`; `cli`
+//! uses them all. `scripts/check-cycles.sh` (run by `.ci/run`) fails on
+//! any import cycle between modules.
 
 #![deny(missing_docs)]
 

@@ -8,24 +8,12 @@
 
 mod common;
 
-use common::{IO_TIMEOUT, Server, load, report};
+use common::{IO_TIMEOUT, Server, has_python_hdrh, keys, load, report};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::thread;
-
-/// The sorted keys of a JSON object.
-fn keys(v: &Value) -> Vec<&str> {
-    let mut k: Vec<&str> = v
-        .as_object()
-        .unwrap_or_else(|| panic!("not an object: {v}"))
-        .keys()
-        .map(String::as_str)
-        .collect();
-    k.sort_unstable();
-    k
-}
 
 /// The report has exactly the documented keys, and ordered percentiles
 /// given only from enough samples.
@@ -781,12 +769,7 @@ fn the_hdr_log_is_the_reference_format_and_an_independent_reader_agrees() {
 /// Runs scripts/check_hdr_log.py if python3 with `hdrh` is here; says so
 /// loudly when it is not (the test then checked only the header).
 fn check_with_independent_reader(log: &std::path::Path, json: &std::path::Path) {
-    let has_hdrh = Command::new("python3")
-        .args(["-c", "import hdrh"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let has_hdrh = has_python_hdrh();
     if !has_hdrh {
         eprintln!(
             "SKIPPED the independent --hdr-log check: no python3 with hdrh \

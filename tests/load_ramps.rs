@@ -8,21 +8,9 @@
 
 mod common;
 
-use common::{Server, load, report};
+use common::{Server, keys, load, report};
 use serde_json::Value;
 use std::process::Output;
-
-/// The sorted keys of a JSON object.
-fn keys(v: &Value) -> Vec<&str> {
-    let mut k: Vec<&str> = v
-        .as_object()
-        .unwrap_or_else(|| panic!("not an object: {v}"))
-        .keys()
-        .map(String::as_str)
-        .collect();
-    k.sort_unstable();
-    k
-}
 
 fn u(v: &Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))

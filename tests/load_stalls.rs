@@ -17,9 +17,18 @@ const CONNS: usize = 8;
 
 /// A listener whose connections are accepted and then never read
 /// (`read` false) or read and discarded (`read` true), until the
-/// generator closes them; its address.
+/// generator closes them; its address. Their receive buffers are 64 KiB
+/// (set on the listener, inherited, and so not autotuned), so that a
+/// server that does not read can hold only a little of a burst: the rest
+/// stays in the generator's own send queue.
 fn black_hole(read: bool) -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(64 * 1024).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    socket.listen(128).unwrap();
+    let listener: TcpListener = socket.into();
     let addr = listener.local_addr().unwrap();
     thread::spawn(move || {
         let mut held = Vec::new();

@@ -16,12 +16,7 @@ fn start(args: &[&str]) -> (Server, SocketAddr) {
         .args(&["--metrics", "127.0.0.1:0"])
         .args(args)
         .spawn();
-    let line = server.next_stdout_line();
-    let addr = line
-        .strip_prefix("listening metrics tcp ")
-        .unwrap_or_else(|| panic!("expected the metrics listening line, got {line:?}"))
-        .parse()
-        .unwrap();
+    let addr = server.metrics_addr();
     (server, addr)
 }
 

@@ -5,9 +5,8 @@
 
 mod common;
 
-use common::{Server, load};
+use common::{Server, has_python_hdrh, load, log_samples};
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use serde_json::Value;
 use sockloop::load::hdr_log::from_base64;
 use sockloop::load::measurements::new_histogram;
@@ -19,9 +18,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Generators in the shared run.
 const PARTS: usize = 3;
 
-/// How far ahead the shared run's `--start-at` lies: time for three debug
-/// builds to start and ramp up three connections each on a busy machine.
-const START_AHEAD: Duration = Duration::from_secs(3);
+/// How far ahead the shared run's `--start-at` lies (rounded down to a
+/// whole second: at least a second less): time for three debug builds,
+/// one with two workers, to start and ramp up three connections each on a
+/// busy machine. A `--start-at` already past when one starts fails it.
+const START_AHEAD: Duration = Duration::from_secs(4);
 
 /// The shared run: each part's JSON report and interval logs (one per
 /// generator process), in `dir`.
@@ -45,11 +46,12 @@ fn run() -> &'static Run {
         std::fs::create_dir_all(&dir).unwrap();
         let server = Server::builder().only(&["echo"]).spawn();
         let target = server.echo().to_string();
-        // Whole seconds: the windows' first second is then this one.
-        let start_at = (SystemTime::now() + START_AHEAD)
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as f64;
+        // Whole seconds: the windows' first second is then this one. Rounded
+        // down, so it lies between START_AHEAD less a second and
+        // START_AHEAD ahead (`ahead`).
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let start_at = (now + START_AHEAD).as_secs() as f64;
+        let ahead = Duration::from_secs_f64(start_at - now.as_secs_f64());
         let began = Instant::now();
         let handles: Vec<_> = (0..PARTS)
             .map(|i| {
@@ -104,7 +106,7 @@ fn run() -> &'static Run {
         let logs = logs.concat();
         // No window opens before --start-at: the parts ran at least until
         // it plus their one-second window (a lower bound: it cannot flake).
-        let least = START_AHEAD + Duration::from_secs(1) - Duration::from_millis(100);
+        let least = ahead + Duration::from_secs(1) - Duration::from_millis(100);
         assert!(began.elapsed() >= least, "{:?}", began.elapsed());
         drop(server);
         Run {
@@ -144,20 +146,6 @@ fn hist(report: &Value, key: &str) -> Histogram<u64> {
     let mut out = new_histogram();
     out.add(&h).unwrap();
     out
-}
-
-/// Every interval of an interval log, added up: the samples as the
-/// generator logged them second by second (not its whole-run histogram).
-fn log_samples(path: &Path) -> Histogram<u64> {
-    let text = std::fs::read(path).unwrap();
-    let mut sum = new_histogram();
-    for entry in IntervalLogIterator::new(&text) {
-        if let Ok(LogEntry::Interval(i)) = entry {
-            sum.add(from_base64(i.encoded_histogram()).unwrap())
-                .unwrap();
-        }
-    }
-    sum
 }
 
 /// The merged report's counts are the parts' sums, and its latency
@@ -376,12 +364,7 @@ fn a_failed_run_still_writes_its_page() {
 /// Runs scripts/check_report_histograms.py (python `hdrh`) on `report`, or
 /// says loudly that it was skipped.
 fn independent_reader(report: &Path) {
-    let has_hdrh = Command::new("python3")
-        .args(["-c", "import hdrh"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let has_hdrh = has_python_hdrh();
     if !has_hdrh {
         eprintln!(
             "SKIPPED the independent histogram check: no python3 with hdrh \

@@ -24,6 +24,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// start on a busy 2-core machine takes a few seconds).
 const BROWSER_DEADLINE: Duration = Duration::from_secs(90);
 
+/// How far ahead the two real runs' `--start-at` lies, rounded down to a
+/// whole second (so at least a second less): time for two debug builds to
+/// start and ramp up on a busy machine. A `--start-at` already past when
+/// one starts fails it.
+const START_AHEAD: Duration = Duration::from_secs(4);
+
 /// The browser, if installed.
 fn chromium() -> Option<&'static str> {
     ["chromium", "chromium-browser"].into_iter().find(|name| {
@@ -141,7 +147,7 @@ fn pages_of_real_runs_render_with_data_and_a_clean_console() {
     let dir = dir("browser-real");
     let server = Server::builder().only(&["echo"]).spawn();
     let target = server.echo().to_string();
-    let start = (SystemTime::now() + Duration::from_secs(2))
+    let start = (SystemTime::now() + START_AHEAD)
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()

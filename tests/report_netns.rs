@@ -22,8 +22,9 @@
 //!
 //! Needs root and iproute2's `ip`; otherwise it prints SKIPPED and why.
 
-use hdrhistogram::Histogram;
-use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+mod common;
+
+use common::log_samples;
 use serde_json::Value;
 use sockloop::load::hdr_log::from_base64;
 use sockloop::load::measurements::new_histogram;
@@ -213,19 +214,6 @@ fn run_bounded(mut command: Command) -> Output {
         stdout,
         stderr: errs.join().unwrap_or_default(),
     }
-}
-
-/// Every interval of an interval log, added up.
-fn log_samples(path: &Path) -> Histogram<u64> {
-    let text = std::fs::read(path).unwrap();
-    let mut sum = new_histogram();
-    for entry in IntervalLogIterator::new(&text) {
-        if let Ok(LogEntry::Interval(i)) = entry {
-            sum.add(from_base64(i.encoded_histogram()).unwrap())
-                .unwrap();
-        }
-    }
-    sum
 }
 
 /// Three generators in three namespaces, started together, merged exactly.

@@ -31,13 +31,8 @@ fn start(args: &[&str]) -> (Server, SocketAddr) {
         .args(&["--metrics", "127.0.0.1:0"])
         .args(args)
         .spawn();
-    let line = server.next_stdout_line();
-    let addr = line
-        .strip_prefix("listening metrics tcp ")
-        .unwrap_or_else(|| panic!("expected the metrics listening line, got {line:?}"))
-        .parse()
-        .unwrap();
-    (server, addr)
+    let metrics = server.metrics_addr();
+    (server, metrics)
 }
 
 /// The value of the sample `name` (with its labels, as printed) in a fresh
@@ -45,12 +40,7 @@ fn start(args: &[&str]) -> (Server, SocketAddr) {
 /// moves none of the gauges it reads.
 #[track_caller]
 fn sample(metrics: SocketAddr, name: &str) -> u64 {
-    let mut s = connect(metrics);
-    send(&mut s, b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n");
-    let text = String::from_utf8(read_to_end(&mut s)).expect("UTF-8");
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no sample {name} in:\n{text}"))
+    metric(&scrape(metrics), name)
 }
 
 /// A client that never reads: 16 KiB socket buffers and an Ethernet MSS
@@ -58,19 +48,9 @@ fn sample(metrics: SocketAddr, name: &str) -> u64 {
 /// not for loopback's 64 KiB segments: 2,000 such connections then pin
 /// megabytes of kernel memory, not gigabytes), non-blocking.
 fn non_reader(addr: SocketAddr, greeting: &[u8]) -> TcpStream {
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        None,
-    )
-    .expect("socket");
-    socket.set_send_buffer_size(16 * 1024).expect("SO_SNDBUF");
-    socket.set_recv_buffer_size(16 * 1024).expect("SO_RCVBUF");
-    socket.set_tcp_mss(1460).expect("TCP_MAXSEG");
-    socket
-        .connect_timeout(&addr.into(), IO_TIMEOUT)
-        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    let mut stream: TcpStream = socket.into();
+    let mut stream = connect_small_buffers_with(addr, |socket| {
+        socket.set_tcp_mss(1460).expect("TCP_MAXSEG");
+    });
     stream.write_all(greeting).expect("greeting");
     stream.set_nonblocking(true).expect("nonblocking");
     stream

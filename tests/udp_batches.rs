@@ -12,8 +12,8 @@
 mod common;
 
 use common::*;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
 use std::time::Instant;
 
 /// The largest UDP payload over IPv4.
@@ -191,25 +191,6 @@ fn a_burst_larger_than_a_batch_is_echoed_in_full() {
     }
 }
 
-/// `GET /metrics` body.
-fn scrape(addr: SocketAddr) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    s.read_to_string(&mut response).unwrap();
-    response
-}
-
-/// One sample's value from the metrics text.
-#[track_caller]
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
-}
-
 /// With the smallest receive buffer (`--udp-buffer 4096`), 200 datagrams of
 /// 1,000 bytes sent while the server is stopped overflow its queue. The
 /// kernel's drops are counted: on `/metrics`
@@ -223,12 +204,7 @@ fn kernel_drops_are_counted_when_the_receive_queue_overflows() {
         .only(&["udp-echo"])
         .args(&["--udp-buffer", "4096", "--metrics", "127.0.0.1:0"])
         .spawn();
-    let metrics: SocketAddr = server
-        .next_stdout_line()
-        .strip_prefix("listening metrics tcp ")
-        .expect("the metrics listening line")
-        .parse()
-        .unwrap();
+    let metrics = server.metrics_addr();
     let echo = server.udp_echo();
     let client = roomy_socket();
     pin_to_current_cpu();

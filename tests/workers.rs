@@ -125,11 +125,7 @@ fn each_worker_serves_its_own_labelled_metrics() {
         .spawn();
     let mut labels = Vec::new();
     for _ in 0..2 {
-        let line = server.next_stdout_line();
-        let addr = line
-            .strip_prefix("listening metrics tcp ")
-            .unwrap_or_else(|| panic!("expected a metrics line, got {line:?}"));
-        let mut s = connect(addr.parse().unwrap());
+        let mut s = connect(server.metrics_addr());
         send(&mut s, b"GET /metrics HTTP/1.0\r\n\r\n");
         let body = String::from_utf8(read_to_end(&mut s)).unwrap();
         let sample = body

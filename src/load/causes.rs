@@ -52,9 +52,15 @@ pub enum Cause {
 }
 
 /// The cause in a report key made by this file (`connect: ...`,
-/// `read: ...`, `write: ...`); `None` for any other reason.
+/// `read: ...`, `write: ...`: a TCP connection's steps); `None` for any
+/// other reason. Other keys may end in the same words and are not these
+/// causes: `udp: connection refused` counts datagrams, not connections, and
+/// `server replied: connection reset` is a line the server sent.
 pub fn cause_of(reason: &str) -> Option<Cause> {
     let (during, name) = reason.split_once(": ")?;
+    if !matches!(during, "connect" | "read" | "write") {
+        return None;
+    }
     if reason.starts_with(NO_ANSWER) || (during == "connect" && name == TIMED_OUT) {
         return Some(Cause::ConnectTimeout);
     }
@@ -100,6 +106,9 @@ mod tests {
                 Some(Cause::ConnectTimeout),
             ),
             ("closed by server".to_owned(), None),
+            // Not a TCP connection's step: the same words, another thing.
+            (key("udp", ErrorKind::ConnectionRefused), None),
+            ("server replied: connection reset".to_owned(), None),
             ("line: reply does not match --expect".to_owned(), None),
         ];
         for (reason, cause) in cases {

@@ -127,7 +127,8 @@ impl Progress {
         self.msgs_per_sec += other.msgs_per_sec;
         self.out_bytes_per_sec += other.out_bytes_per_sec;
         self.in_bytes_per_sec += other.in_bytes_per_sec;
-        // Same bounds on both sides (histogram_hex re-homes): cannot fail.
+        // Both grow on demand (rehomed into `new_histogram`): adding fails
+        // only if the counts' length would overflow a usize.
         let _ = self.latency.add(&other.latency);
     }
 }

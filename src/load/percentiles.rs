@@ -17,7 +17,7 @@
 
 use super::measurements::{HISTOGRAM_MAX_NS, SIGNIFICANT_FIGURES};
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The percentiles the report gives, with their JSON names.
 pub const QUANTILES: [(&str, f64); 4] =
@@ -51,8 +51,11 @@ impl Resolution {
 }
 
 /// A histogram's summary in microseconds; `None` (JSON null, text "n/a")
-/// where the samples cannot say (see the module's sample rule).
-#[derive(Debug, Clone, Serialize)]
+/// where the samples cannot say (see the module's sample rule). Read back
+/// from a report by `sockloop report` (`results::model::Summary`): a
+/// missing key reads as its default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Percentiles {
     /// Values recorded.
     pub samples: u64,

@@ -144,7 +144,8 @@ impl Second {
         let decode = |hex: &Option<String>| hex.as_deref().and_then(histogram_hex::decode);
         match (decode(&self.latency), decode(&other.latency)) {
             (Some(mut a), Some(b)) => {
-                // Same bounds (decode re-homes): cannot fail.
+                // Both grow on demand (`new_histogram`), so adding only grows the total:
+                // it fails only if the counts' length would overflow a usize.
                 let _ = a.add(&b);
                 self.summarize(&a);
                 self.latency = histogram_hex::encode(&a);

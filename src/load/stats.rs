@@ -334,7 +334,8 @@ impl Recorder {
     ) -> Progress {
         let per_sec = |n: u64| n as f64 / secs.max(1e-9);
         log(&self.interval);
-        // Same bounds on both sides: cannot fail.
+        // Both grow on demand (`new_histogram`), so adding only grows the total:
+        // it fails only if the counts' length would overflow a usize.
         let _ = self.m.latency.add(&self.interval);
         self.series.interval(&self.interval);
         let progress = Progress {
@@ -355,7 +356,8 @@ impl Recorder {
 
     /// Adds the interval's latencies to the total and resets it.
     pub fn fold(&mut self) {
-        // Same bounds on both sides: cannot fail.
+        // Both grow on demand (`new_histogram`), so adding only grows the total:
+        // it fails only if the counts' length would overflow a usize.
         let _ = self.m.latency.add(&self.interval);
         self.series.interval(&self.interval);
         self.interval.reset();

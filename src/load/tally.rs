@@ -7,6 +7,7 @@
 use super::engine::Engine;
 use super::measurements::Unsent;
 use super::table::Entry;
+use crate::readiness::room::send_queued;
 
 impl Engine {
     /// No request goes out any more; open loop, the ones still owed are
@@ -100,13 +101,18 @@ pub const STALLED_ANSWERING: &str = "stalled connection: the server stopped answ
 const STALL_WARNINGS: u64 = 5;
 
 /// Counts connection `key`, which ends the run with requests unanswered:
-/// requests it could not even send mean the server stopped reading;
-/// otherwise it read them and stopped answering.
+/// requests it could not even send, or that its kernel still holds
+/// unacknowledged (`readiness::room::send_queued`: the server's receive
+/// window closed), mean the server stopped reading; otherwise it read them
+/// and stopped answering. The kernel's queue counts too because a send
+/// buffer that autotuning grew (up to `tcp_wmem`'s maximum) can take every
+/// request of a run, leaving `out` empty.
 fn stalled(rec: &mut super::stats::Recorder, key: usize, c: &super::conn::Conn) {
-    let kind = if c.out.is_empty() {
-        STALLED_ANSWERING
-    } else {
+    let unread = !c.out.is_empty() || send_queued(&c.stream) == Some(true);
+    let kind = if unread {
         STALLED_READING
+    } else {
+        STALLED_ANSWERING
     };
     let seen = rec.totals().errors.get(kind).copied().unwrap_or(0);
     if seen < STALL_WARNINGS {

@@ -61,6 +61,16 @@ pub fn send_room_now(socket: &impl AsRawFd) -> Option<usize> {
     Some(info[sndbuf].saturating_sub(info[queued]) as usize)
 }
 
+/// Whether the socket's send buffer still holds bytes (`WMEM_QUEUED`:
+/// written but not yet acknowledged by the peer's kernel), or `None` where
+/// the kernel does not say. Bytes that stay queued mean the peer's receive
+/// window is closed: its application stopped reading.
+pub fn send_queued(socket: &impl AsRawFd) -> Option<bool> {
+    let (info, fields) = meminfo(socket).ok()?;
+    let queued = libc::SK_MEMINFO_WMEM_QUEUED as usize;
+    (fields > queued).then(|| info[queued] > 0)
+}
+
 /// What one write costs the send buffer beyond its payload, charged
 /// against [`SendRoom`]'s credit: the `truesize` of a new buffer's head
 /// (`SKB_TRUESIZE(MAX_TCP_HEADER)`: about 320 bytes of headers, 256 of
@@ -139,6 +149,26 @@ mod tests {
         // The client never reads: fill both buffers until the kernel refuses.
         while server.write(&chunk).is_ok() {}
         assert_eq!(send_room_now(&server), Some(0));
+    }
+
+    #[test]
+    fn bytes_the_peer_does_not_take_stay_queued() {
+        let (mut server, mut client) = pair();
+        assert_eq!(send_queued(&server), Some(false), "nothing written");
+        server.set_nonblocking(true).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        // The client never reads: its window closes, the rest stays here.
+        while server.write(&chunk).is_ok() {}
+        assert_eq!(send_queued(&server), Some(true));
+        // Read all, and the queue empties once the client's kernel has
+        // acknowledged it (bounded: the client reads until nothing is left).
+        client.set_nonblocking(true).unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while send_queued(&server) == Some(true) {
+            assert!(std::time::Instant::now() < until, "never acknowledged");
+            let _ = std::io::Read::read(&mut client, &mut buf);
+        }
     }
 
     #[test]

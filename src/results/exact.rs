@@ -41,7 +41,8 @@ pub fn exact_seconds(
         sum.reset();
         for text in by_unix.get(&m.unix).map_or(&[][..], Vec::as_slice) {
             match from_base64(text).and_then(rehome) {
-                // Same bounds on both sides: adding cannot fail.
+                // Both grow on demand (rehomed into `new_histogram`): adding fails
+                // only if the counts' length would overflow a usize.
                 Ok(h) => drop(sum.add(&h)),
                 Err(e) => {
                     warnings.push(format!(

@@ -72,7 +72,7 @@ pub fn human(doc: &RunDoc) -> String {
         lag,
     ];
     for (name, p) in rows.into_iter().flatten() {
-        let _ = writeln!(s, "    {name:<10} {}", p.percentiles().row());
+        let _ = writeln!(s, "    {name:<10} {}", p.row());
     }
     for (reason, n) in &doc.errors {
         let _ = writeln!(s, "  error        {n} x {reason}");

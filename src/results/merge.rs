@@ -135,7 +135,8 @@ pub fn merge(parts: &[RunDoc]) -> Result<RunDoc, String> {
     };
     for p in parts {
         let h = hists_of(p)?;
-        // Same bounds on both sides (rehomed): adding cannot fail.
+        // Both grow on demand (rehomed into `new_histogram`): adding fails
+        // only if the counts' length would overflow a usize.
         let _ = sum.request.add(&h.request);
         let _ = sum.connect.add(&h.connect);
         let _ = sum.lag.add(&h.lag);
@@ -220,9 +221,8 @@ pub fn merge(parts: &[RunDoc]) -> Result<RunDoc, String> {
             msgs_per_sec: round3(parts.iter().map(|p| p.throughput.msgs_per_sec).sum()),
             bytes_per_sec: round3(parts.iter().map(|p| p.throughput.bytes_per_sec).sum()),
         },
-        latency_us: Percentiles::of(&sum.request, total(&|p| p.latency_us.clamped)).into(),
-        connect_latency_us: Percentiles::of(&sum.connect, total(&|p| p.connect_latency_us.clamped))
-            .into(),
+        latency_us: Percentiles::of(&sum.request, total(&|p| p.latency_us.clamped)),
+        connect_latency_us: Percentiles::of(&sum.connect, total(&|p| p.connect_latency_us.clamped)),
         histogram: first.histogram.clone(),
         histograms: Some(super::model::Histograms {
             request_ns: to_base64(&sum.request),
@@ -307,7 +307,7 @@ fn merge_schedule(parts: &[RunDoc], lag: &Histogram<u64>) -> Option<Schedule> {
         shortfall_percent: round3(shortfall as f64 * 100.0 / scheduled.max(1) as f64),
         limit,
         unsent,
-        lag_us: Percentiles::of(lag, scheds.iter().map(|s| s.lag_us.clamped).sum()).into(),
+        lag_us: Percentiles::of(lag, scheds.iter().map(|s| s.lag_us.clamped).sum()),
     })
 }
 

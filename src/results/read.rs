@@ -95,9 +95,9 @@ pub fn from_interval_log(bytes: &[u8]) -> Result<RunDoc, String> {
     }
     let first = series.first().map_or(0, |s: &Second| s.unix);
     for s in &mut series {
-        s.second = u64::try_from(s.unix - first).unwrap_or(0);
+        s.second = u64::try_from(s.unix.saturating_sub(first)).unwrap_or(0);
     }
-    let latency: Summary = Percentiles::of(&total, 0).into();
+    let latency: Summary = Percentiles::of(&total, 0);
     Ok(RunDoc {
         version: Some(super::model::VERSION),
         duration_secs: (length * 1000.0).round() / 1000.0,
@@ -140,7 +140,8 @@ fn second_of(h: &Histogram<u64>, at_unix: f64) -> Second {
     }
 }
 
-/// `h` in the generator's bounds, so that adding never fails.
+/// `h` re-homed in a histogram that grows on demand (`new_histogram`),
+/// so that adding it to the generator's never fails.
 pub fn rehome(h: Histogram<u64>) -> Result<Histogram<u64>, String> {
     let mut out = new_histogram();
     out.add(&h)

@@ -21,12 +21,13 @@ pub fn merge_series(parts: &[RunDoc], warnings: &mut Vec<String>) -> Option<Vec<
         .filter_map(|p| p.seconds().first().map(|s| s.unix))
         .collect();
     if let (Some(lo), Some(hi)) = (starts.iter().min(), starts.iter().max())
-        && hi - lo > START_SPREAD_WARN_SECS
+        // Saturating: the seconds come from files, whatever they say.
+        && hi.saturating_sub(*lo) > START_SPREAD_WARN_SECS
     {
         warnings.push(format!(
             "the parts' windows started up to {} s apart: the time series sums seconds that \
              were not all measured together (start them with --start-at)",
-            hi - lo
+            hi.saturating_sub(*lo)
         ));
     }
     let mut by_unix: BTreeMap<i64, Second> = BTreeMap::new();
@@ -41,7 +42,7 @@ pub fn merge_series(parts: &[RunDoc], warnings: &mut Vec<String>) -> Option<Vec<
         by_unix
             .into_values()
             .map(|mut s| {
-                s.second = u64::try_from(s.unix - first).unwrap_or(0);
+                s.second = u64::try_from(s.unix.saturating_sub(first)).unwrap_or(0);
                 s
             })
             .collect(),
@@ -220,6 +221,22 @@ mod tests {
         );
         assert_eq!(m[1].errors_by_cause["timeout"], 2);
         assert_eq!(m[1].max_us, Some(60.0));
+    }
+
+    #[test]
+    fn seconds_at_the_ends_of_time_do_not_overflow() {
+        let a = part(vec![second(i64::MIN, 1, 1.0)]);
+        let b = part(vec![second(i64::MAX, 1, 1.0)]);
+        let mut warnings = Vec::new();
+        let m = merge_series(&[a, b], &mut warnings).unwrap();
+        assert_eq!(
+            m.iter().map(|s| s.second).collect::<Vec<_>>(),
+            [0, i64::MAX as u64]
+        );
+        assert!(
+            warnings[0].contains(&format!("{} s apart", i64::MAX)),
+            "{warnings:?}"
+        );
     }
 
     #[test]

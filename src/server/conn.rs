@@ -305,8 +305,9 @@ impl Conn {
         self.session.finish(&rest, ctx, reply)
     }
 
-    /// Whether `input` holds a whole line held back by backpressure: an
-    /// answer the kernel will announce no edge for.
+    /// Whether `input` holds a whole line held back (its reply would not
+    /// have fit the socket, [`Conn::reply_budget`]): an answer the kernel
+    /// will announce no edge for.
     pub fn holds_a_line(&self) -> bool {
         memchr::memchr(b'\n', &self.input).is_some()
     }

@@ -16,16 +16,17 @@
 //! (and PRIORITY, for TCP urgent data: `readiness::TCP_INTEREST`): no
 //! `reregister` syscalls, and WRITABLE is simply ignored unless output is
 //! pending. While output is pending, nothing is read from that connection
-//! (`tcp.rs`'s read rules). Listeners and UDP sockets are registered READABLE only (a UDP
-//! reply that would block is dropped, never waited for).
+//! (`tcp.rs`'s read rules). Listeners and UDP sockets are registered
+//! READABLE only (a UDP reply that would block is dropped, never waited
+//! for).
 //!
 //! The socket calls and the edge-triggered rules behind them (`read_some`,
 //! `OutBuf`, the ready queue's fairness pass, `poll_events`) are
 //! [`crate::readiness`]'s, shared with the load generator. The handlers
 //! that use them are `accept.rs`, `tcp.rs` (with `conn.rs`, one
 //! connection's state, and `budget.rs`, the output budget across them),
-//! `refused.rs` and `udp.rs`; `deadlines.rs` (with
-//! `timers.rs`) owns time and `shutdown.rs` the graceful stop. `setup.rs`
+//! `refused.rs` and `udp.rs`; `deadlines.rs` (with `timers.rs`) owns time
+//! and `shutdown.rs` the graceful stop. `setup.rs`
 //! builds the server around the sockets `bind.rs` binds.
 
 mod accept;
@@ -243,8 +244,6 @@ impl Server {
             Some(Entry::Udp { .. }) => self.udp_ready(key),
             Some(Entry::Refused { .. }) => self.refused_ready(key),
             Some(Entry::Conn(conn)) => {
-                // A FIN or an urgent mark that a short read can leave
-                // behind: read until `WouldBlock` (`readiness::read_some`).
                 // Input (or its end, or an error) to read: noted first, so a
                 // read that cannot happen now (output pending, a hold) is
                 // remembered, since this edge will not come again. A FIN or

@@ -39,6 +39,17 @@ fn unread_bytes(server: &mut Server, key: usize) -> usize {
     conn(server, key).stream.peek(&mut peeked).unwrap_or(0)
 }
 
+/// Waits (peeking, bounded by [`WAIT`]) until at least `n` bytes sit in
+/// the server's receive queue for `key`.
+#[track_caller]
+fn wait_unread(server: &mut Server, key: usize, n: usize) {
+    let until = Instant::now() + WAIT;
+    while unread_bytes(server, key) < n {
+        assert!(Instant::now() < until, "input never arrived");
+        std::thread::yield_now();
+    }
+}
+
 // ---- The read rules ----------------------------------------------------------
 
 /// Sends `bytes` to the server on `key`, waits until all of them sit in its
@@ -48,11 +59,7 @@ fn unread_bytes(server: &mut Server, key: usize) -> usize {
 /// rounds are bounded by the input.
 fn read_into_a_full_socket(server: &mut Server, key: usize, client: &mut TcpStream, bytes: &[u8]) {
     arrive(server, key, client, bytes);
-    let until = Instant::now() + WAIT;
-    while unread_bytes(server, key) < bytes.len() {
-        assert!(Instant::now() < until, "input never arrived");
-        std::thread::yield_now();
-    }
+    wait_unread(server, key, bytes.len());
     while conn(server, key).out.is_empty() {
         assert!(
             unread_bytes(server, key) > 0,
@@ -279,11 +286,7 @@ fn an_event_only_raises_unread() {
 fn reads_set_unread_by_what_they_say_about_the_queue() {
     let (mut server, key, mut client) = open_with(Service::Echo, |_| {});
     arrive(&mut server, key, &mut client, b"abcd");
-    let until = Instant::now() + WAIT;
-    while unread_bytes(&mut server, key) < 4 {
-        assert!(Instant::now() < until, "input never arrived");
-        std::thread::yield_now();
-    }
+    wait_unread(&mut server, key, 4);
     let c = conn(&mut server, key);
     let mut buf = [0; 2];
     assert!(matches!(c.read(&mut buf), Ok(ReadOutcome::More(2))));
@@ -297,11 +300,7 @@ fn reads_set_unread_by_what_they_say_about_the_queue() {
     );
     // Under DrainFully a short read is not trusted: read on to WouldBlock.
     client.write_all(b"ef").expect("send");
-    let until = Instant::now() + WAIT;
-    while unread_bytes(&mut server, key) < 2 {
-        assert!(Instant::now() < until, "input never arrived");
-        std::thread::yield_now();
-    }
+    wait_unread(&mut server, key, 2);
     let c = conn(&mut server, key);
     c.note_input(true);
     assert!(matches!(c.read(&mut buf), Ok(ReadOutcome::More(2))));

@@ -4,12 +4,14 @@
 //! Every request takes one path from bytes to verdict, [`Server::answer`]:
 //! feed the protocol (`Conn::feed`, or `Conn::finish` at the peer's FIN),
 //! count what it answered, write the replies, act on the verdict. Bytes
-//! just read, lines held back by backpressure, echo's fast path (the read
-//! buffer written straight back, no copy) and the FIN all go through it.
-//! It is the only caller of a connection's protocol, so every close a
-//! protocol asks for is decided there. The timer (`deadlines.rs`: idle timeout, end of a
-//! lingering close) and shutdown (`shutdown.rs`) end connections too; all
-//! go through [`Server::close`] here.
+//! just read, lines held back because their replies would not fit the
+//! socket (`Conn::reply_budget`), echo's fast path (the read buffer written
+//! straight back, no copy) and the FIN all go through it. It is the only
+//! caller of a connection's protocol, so every close a protocol asks for
+//! is decided there. The timer (`deadlines.rs`: the idle and send
+//! timeouts, the end of a lingering close), the output budget
+//! (`budget.rs`: slow readers) and shutdown (`shutdown.rs`) end
+//! connections too; all go through [`Server::close`] here.
 //!
 //! The socket calls are `crate::readiness`'s, which documents their rules;
 //! the comments here say what each outcome means for a connection.

@@ -1,9 +1,17 @@
 //! Running `sockloop load` from a test: [`load`] (and [`load_with`], to
 //! change the command first, e.g. pin it to a CPU) runs it with `--json`
-//! under a deadline; [`report`] reads the JSON report from its stdout.
+//! under a deadline; [`report`] reads the JSON report from its stdout,
+//! [`keys`] lists an object's keys. Its histograms: [`log_samples`] adds up
+//! an interval log, and [`has_python_hdrh`] says whether the independent
+//! reader (Python's `hdrh`) can check them.
 
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use serde_json::Value;
+use sockloop::load::hdr_log::from_base64;
+use sockloop::load::measurements::new_histogram;
 use std::io::Read;
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc::channel;
 use std::thread;
@@ -77,4 +85,44 @@ pub fn report(output: &Output) -> Value {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 1, "stdout: {stdout}\nstderr: {stderr}");
     serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{e}: {stdout}\nstderr: {stderr}"))
+}
+
+/// The sorted keys of a JSON object.
+#[track_caller]
+pub fn keys(v: &Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    k.sort_unstable();
+    k
+}
+
+/// Every interval of an interval log (`--hdr-log`), added up: the samples
+/// as the generator logged them second by second (not its whole-run
+/// histogram).
+#[track_caller]
+pub fn log_samples(path: &Path) -> Histogram<u64> {
+    let text = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut sum = new_histogram();
+    for entry in IntervalLogIterator::new(&text) {
+        if let Ok(LogEntry::Interval(i)) = entry {
+            sum.add(from_base64(i.encoded_histogram()).unwrap())
+                .unwrap();
+        }
+    }
+    sum
+}
+
+/// Whether `python3` with `hdrh` (the independent HdrHistogram reader the
+/// scripts/check_*.py checks use) is installed.
+pub fn has_python_hdrh() -> bool {
+    Command::new("python3")
+        .args(["-c", "import hdrh"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }

@@ -11,8 +11,10 @@
 //! - `spawn.rs`: [`Builder`] (flags, limits) and starting the process.
 //! - `load.rs`: running `sockloop load --json` under a deadline, and its
 //!   report.
-//! - `server.rs`: the running [`Server`]: addresses, logs, signals, /proc.
-//! - `net.rs`: blocking socket helpers that assert exact bytes.
+//! - `server.rs`: the running [`Server`]: addresses (the metrics endpoint's
+//!   too), logs, signals, /proc.
+//! - `net.rs`: blocking socket helpers that assert exact bytes; a scrape
+//!   of `/metrics` and one sample of it.
 //! - `peers.rs`: small independent servers (`std::net`, bounded) for the
 //!   generator to drive: a Redis-inline-style PING responder, an echo that
 //!   resets connections.

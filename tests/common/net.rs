@@ -143,6 +143,21 @@ pub fn show(bytes: &[u8]) -> String {
 /// means the server stopped reading us, which bounds a flood in time.
 #[track_caller]
 pub fn connect_small_buffers(addr: SocketAddr) -> TcpStream {
+    let stream = connect_small_buffers_with(addr, |_| {});
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream
+        .set_write_timeout(Some(std::time::Duration::from_secs(1)))
+        .unwrap();
+    stream
+}
+
+/// A blocking connection with 16 KiB kernel buffers both ways, `setup`
+/// applied to its socket before the connect (no timeouts set).
+#[track_caller]
+pub fn connect_small_buffers_with(
+    addr: SocketAddr,
+    setup: impl FnOnce(&socket2::Socket),
+) -> TcpStream {
     let socket = socket2::Socket::new(
         socket2::Domain::for_address(addr),
         socket2::Type::STREAM,
@@ -151,15 +166,11 @@ pub fn connect_small_buffers(addr: SocketAddr) -> TcpStream {
     .expect("socket");
     socket.set_send_buffer_size(16 * 1024).expect("SO_SNDBUF");
     socket.set_recv_buffer_size(16 * 1024).expect("SO_RCVBUF");
+    setup(&socket);
     socket
         .connect_timeout(&addr.into(), IO_TIMEOUT)
         .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    let stream: TcpStream = socket.into();
-    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    stream
-        .set_write_timeout(Some(std::time::Duration::from_secs(1)))
-        .unwrap();
-    stream
+    socket.into()
 }
 
 /// Writes up to `budget` bytes (`byte(i)` at offset `i`) without reading,
@@ -198,8 +209,9 @@ pub fn flood_unless_stopped(
 /// Bytes a flood from one [`connect_small_buffers`] client must offer so
 /// that, against a server that stops reading it (backpressure), its writes
 /// certainly end up blocked: more than the kernel can buffer for the
-/// connection, plus 1 MiB for what the server itself holds (its 64 KiB
-/// output cap, one 64 KiB read chunk, a held-back partial line).
+/// connection, plus 1 MiB for what the server itself holds (a paused
+/// connection's pending reply and held-back input: about one read, at most
+/// a 64 KiB chunk; 1 MiB is far above it).
 ///
 /// What the kernel buffers is bounded by the client's two buffers (16 KiB
 /// each, doubled by the kernel) and the server socket's receive and send
@@ -225,4 +237,22 @@ fn tcp_buffer_max(name: &str) -> usize {
         .nth(2)
         .and_then(|max| max.parse().ok())
         .unwrap_or_else(|| panic!("no maximum in {path}: {text:?}"))
+}
+
+/// The whole response (head and body) to `GET /metrics` from the metrics
+/// endpoint at `addr`.
+#[track_caller]
+pub fn scrape(addr: SocketAddr) -> String {
+    let mut s = connect(addr);
+    send(&mut s, b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n");
+    String::from_utf8(read_to_end(&mut s)).expect("UTF-8 metrics")
+}
+
+/// The value of the sample `name` (with its labels, as printed) in the
+/// metrics text `text`.
+#[track_caller]
+pub fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {name} in:\n{text}"))
 }

@@ -62,6 +62,16 @@ impl Server {
             .unwrap_or_else(|e| panic!("no further stdout line ({e}); stderr:\n{}", self.stderr()))
     }
 
+    /// The metrics endpoint's address: the next stdout line must be its
+    /// `listening metrics tcp ADDR` (started with `--metrics`).
+    #[track_caller]
+    pub fn metrics_addr(&self) -> SocketAddr {
+        let line = self.next_stdout_line();
+        line.strip_prefix("listening metrics tcp ")
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("expected the metrics listening line, got {line:?}"))
+    }
+
     /// The TCP echo address.
     pub fn echo(&self) -> SocketAddr {
         self.addr("echo")

@@ -59,6 +59,8 @@ impl Failures {
                 Some(Cause::ConnectTimeout) => f.connect_timeout += n,
                 Some(Cause::PortsExhausted) => f.ports_exhausted += n,
                 Some(Cause::Reset) => f.reset += n,
+                // Not a connection's failure by a known cause (a wrong
+                // reply, `udp: ...`): `other` is what is left below.
                 None => {}
             }
         }

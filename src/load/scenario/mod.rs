@@ -260,10 +260,13 @@ pub fn server_error(line: &[u8]) -> Option<VerifyError> {
     })
 }
 
-/// Appends `n` in decimal without allocating.
-pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
+/// Widest decimal `u64` (`u64::MAX` has 20 digits).
+pub const MAX_DIGITS: usize = 20;
+
+/// `n` in decimal, written into `digits` (on the caller's stack): the
+/// digits used, at its end.
+pub fn decimal(digits: &mut [u8; MAX_DIGITS], mut n: u64) -> &[u8] {
+    let mut at = MAX_DIGITS;
     loop {
         at -= 1;
         digits[at] = b'0' + (n % 10) as u8;
@@ -272,7 +275,12 @@ pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
             break;
         }
     }
-    out.extend_from_slice(&digits[at..]);
+    &digits[at..]
+}
+
+/// Appends `n` in decimal without allocating.
+pub fn push_decimal(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(decimal(&mut [0; MAX_DIGITS], n));
 }
 
 /// Parses a decimal number with no sign, no leading zeros, no spaces.

@@ -21,7 +21,7 @@
 //! A template is one line: no CR, LF or NUL in it. Anything else between
 //! braces is an error at parse time, never sent as is.
 
-use super::push_decimal;
+use super::{MAX_DIGITS, decimal, push_decimal};
 
 /// Longest `N` of `{rand:N}`: a random token long enough for any key or
 /// nonce a line protocol wants.
@@ -32,9 +32,6 @@ pub const MAX_RAND: usize = 256;
 /// command, not a payload (`--service echo` is for payloads); it also keeps
 /// `--depth` x request within `config::MAX_BURST_BYTES`.
 pub const MAX_LINE: usize = 4096;
-
-/// Widest decimal `u64`.
-const MAX_DIGITS: usize = 20;
 
 /// One piece of a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,39 +228,26 @@ impl Expect {
 
 /// The piece a `{...}` stands for (`inner` is what is between the braces).
 fn placeholder(inner: &str, flag: &str) -> Result<Piece, String> {
-    match inner {
-        "conn" => return Ok(Piece::Conn),
-        "seq" => return Ok(Piece::Seq),
-        _ => {}
-    }
-    let Some(n) = inner.strip_prefix("rand:") else {
-        return Err(format!(
+    match (inner, inner.strip_prefix("rand:")) {
+        ("conn", _) => Ok(Piece::Conn),
+        ("seq", _) => Ok(Piece::Seq),
+        (_, Some(n)) => match n.parse::<usize>() {
+            Ok(n) if (1..=MAX_RAND).contains(&n) => Ok(Piece::Rand(n)),
+            _ => Err(format!(
+                "{flag}: '{{rand:{n}}}': N must be a number 1..={MAX_RAND}"
+            )),
+        },
+        (_, None) => Err(format!(
             "{flag}: unknown placeholder '{{{inner}}}' (known: {{conn}}, {{seq}}, {{rand:N}}; \
              '{{{{' is a literal brace)"
-        ));
-    };
-    match n.parse::<usize>() {
-        Ok(n) if (1..=MAX_RAND).contains(&n) => Ok(Piece::Rand(n)),
-        _ => Err(format!(
-            "{flag}: '{{rand:{n}}}': N must be a number 1..={MAX_RAND}"
         )),
     }
 }
 
 /// If `line` starts with `n` in decimal (and no further digit: `{seq}` is 1
 /// must not match `12`): the rest. No allocation: digits on the stack.
-fn strip_decimal(line: &[u8], mut n: u64) -> Option<&[u8]> {
-    let mut digits = [0u8; MAX_DIGITS];
-    let mut at = MAX_DIGITS;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let rest = line.strip_prefix(&digits[at..])?;
+fn strip_decimal(line: &[u8], n: u64) -> Option<&[u8]> {
+    let rest = line.strip_prefix(decimal(&mut [0; MAX_DIGITS], n))?;
     (!rest.first().is_some_and(u8::is_ascii_digit)).then_some(rest)
 }
 

@@ -31,7 +31,7 @@ fn part(label: &str, seed: u64, n: u64, unix: i64) -> (RunDoc, Vec<u64>) {
             msgs_per_sec: n as f64 / 2.0,
             bytes_per_sec: 0.0,
         },
-        latency_us: Percentiles::of(&h, 0).into(),
+        latency_us: Percentiles::of(&h, 0),
         histograms: Some(Histograms {
             request_ns: to_base64(&h),
             connect_ns: String::new(),
@@ -67,7 +67,7 @@ fn merged_latency_is_the_histogram_of_all_samples() {
     }
     let merged = from_base64(&m.histograms.as_ref().unwrap().request_ns).unwrap();
     assert_eq!(merged, all);
-    assert_eq!(m.latency_us, Percentiles::of(&all, 0).into());
+    assert_eq!(m.latency_us, Percentiles::of(&all, 0));
     assert_eq!(m.requests.completed, 10_500);
     assert_eq!(m.throughput.msgs_per_sec, 5_250.0);
     assert_eq!(m.errors["timeout"], 3);
